@@ -1,0 +1,31 @@
+# make install | lint | typecheck | test | bench | run
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install lint typecheck test bench run check
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: $(STAMP)
+	PYTHON=$(PY) scripts/with-redis $(PY) -m pytest
+
+bench: $(STAMP)
+	PYTHON=$(PY) scripts/with-redis $(PY) benchmarks/wakeup.py
+
+run: $(STAMP)
+	$(VENV)/bin/hitl-slack serve
+
+check: lint typecheck test

@@ -1,0 +1,47 @@
+"""hitl-slack: a human in the loop of AI agents, inside Slack.
+
+The agent-facing API::
+
+    from hitl_slack import HITLClient, AsyncHITLClient, Decision
+
+Importing this package loads no Slack or Bolt code; the bot lives in ``hitl_slack.app`` and
+friends and is started with ``hitl-slack serve``.
+"""
+
+from hitl_slack.client import RAISE, AsyncHITLClient, AsyncTicket, HITLClient, Ticket
+from hitl_slack.errors import (
+    AlreadyDecided,
+    ApprovalDenied,
+    ConfigError,
+    HITLError,
+    InvalidRequest,
+    RequestNotFound,
+    SlackError,
+    StoreUnavailable,
+    WaitTimeout,
+)
+from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
+
+__all__ = [
+    "RAISE",
+    "AlreadyDecided",
+    "ApprovalDenied",
+    "ApprovalRequest",
+    "AsyncHITLClient",
+    "AsyncTicket",
+    "ConfigError",
+    "Decision",
+    "HITLClient",
+    "HITLError",
+    "InvalidRequest",
+    "RequestNotFound",
+    "RequestState",
+    "Risk",
+    "SlackError",
+    "Status",
+    "StoreUnavailable",
+    "Ticket",
+    "WaitTimeout",
+]
+
+__version__ = "0.1.0"

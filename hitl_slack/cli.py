@@ -1,0 +1,110 @@
+"""``hitl-slack``: the service and operator commands.
+
+::
+
+    hitl-slack serve [--socket | --http] [--port N]
+    hitl-slack audit show REQUEST_ID
+    hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
+    hitl-slack audit verify
+
+Exit codes: 0 ok, 1 audit chain broken, 2 bad usage or configuration, 3 Redis unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+from hitl_slack import audit
+from hitl_slack.errors import ConfigError, StoreUnavailable
+from hitl_slack.keys import Keys
+from hitl_slack.logs import configure, get_logger
+from hitl_slack.settings import Settings, load_settings
+from hitl_slack.store import sync_redis
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hitl-slack", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the Slack bot, the relay and the scheduler")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    mode.add_argument("--http", action="store_true", help="HTTP mode on $PORT at /slack/events")
+    serve.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
+    serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
+
+    aud = sub.add_parser("audit", help="read, export and verify the audit trail")
+    asub = aud.add_subparsers(dest="audit_command", required=True)
+    show = asub.add_parser("show", help="every event of one request")
+    show.add_argument("request_id")
+    export = asub.add_parser("export", help="events as JSON lines or CSV")
+    export.add_argument("--since", type=datetime.fromisoformat, help="ISO date or time")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--dataset", action="store_true",
+                        help="one row per decided request: original and final payload, outcome")
+    asub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken entry")
+    return parser
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    r = sync_redis(settings.redis_url.get_secret_value(),
+                   connect_timeout=settings.hitl_redis_connect_timeout)
+    keys = Keys(settings.hitl_key_prefix)
+    out = sys.stdout
+    if args.audit_command == "verify":
+        head = r.get(keys.audit_head)
+        result = audit.verify(audit.read_entries(r, keys), str(head) if head else None)
+        print(result.describe(), file=out if result.ok else sys.stderr)
+        return 0 if result.ok else 1
+    if args.audit_command == "show":
+        found = 0
+        for entry in audit.read_entries(r, keys):
+            event = entry.event()
+            if event.request_id == args.request_id:
+                found += 1
+                reason = f" reason={event.reason!r}" if event.reason else ""
+                print(f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
+                      f"digest={event.args_digest or '-'} entry={entry.id}", file=out)
+        if not found:
+            print(f"no audit events for {args.request_id}", file=sys.stderr)
+            return 1
+        return 0
+    entries = audit.read_entries(r, keys, since=args.since)
+    if args.dataset:
+        for row in audit.dataset_rows(entries):
+            print(json.dumps(row, ensure_ascii=False, sort_keys=True), file=out)
+        return 0
+    lines = audit.to_csv(entries) if args.format == "csv" else audit.to_jsonl(entries)
+    for line in lines:
+        out.write(line if args.format == "csv" else line + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hitl-slack`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure(settings.log_level, settings.log_format)
+        if args.command == "serve":
+            from hitl_slack.serve import serve  # Bolt and aiohttp load only for the service
+
+            return serve(settings, socket=args.socket, http=args.http, port=args.port,
+                         host=args.host)
+        return _audit(settings, args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"Redis unavailable: {exc}", file=sys.stderr)
+        get_logger("hitl_slack.cli").debug("redis unavailable", exc_info=True)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

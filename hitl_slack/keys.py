@@ -1,0 +1,86 @@
+"""The only place Redis key names are spelled.
+
+Every key starts with the configured prefix (``HITL_KEY_PREFIX``, default ``hitl``), so several
+deployments, or test runs, share one Redis without seeing each other.
+
+========================== ============ ==========================================================
+key                        type         what, and how it is bounded
+========================== ============ ==========================================================
+``{p}:req:{id}``           hash         request JSON, status, decision, Slack message, deadline;
+                                        TTL = timeout + retention, set at creation
+``{p}:idem:{key}``         string       idempotency key -> request id; same TTL as the request
+``{p}:decided:{id}``       pub/sub      a decision is published here the moment it is written
+``{p}:queue``              stream       new requests for the bot (consumer group ``relay``);
+                                        entries deleted once handled, capped by MAXLEN
+``{p}:outcomes``           stream       decisions for the bot to show in Slack (group ``updater``);
+                                        deleted once handled, capped by MAXLEN
+``{p}:deadlines``          sorted set   pending request id -> deadline (ms); left on decision
+``{p}:dead``               stream       entries that could not be parsed or handled, with the error;
+                                        capped by MAXLEN
+``{p}:audit``              stream       the hash-chained audit trail; capped by the audit retention
+``{p}:audit:head``         string       hash of the newest audit entry (the chain's head)
+========================== ============ ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RELAY_GROUP", "UPDATER_GROUP", "Keys"]
+
+RELAY_GROUP = "relay"
+UPDATER_GROUP = "updater"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix."""
+
+    prefix: str = "hitl"
+
+    def request(self, request_id: str) -> str:
+        """Hash holding one request's state."""
+        return f"{self.prefix}:req:{request_id}"
+
+    def idempotency(self, key: str) -> str:
+        """String mapping an idempotency key to its request id."""
+        return f"{self.prefix}:idem:{key}"
+
+    def decided_channel(self, request_id: str) -> str:
+        """Pub/sub channel a request's decision is published on."""
+        return f"{self.prefix}:decided:{request_id}"
+
+    @property
+    def decided_pattern(self) -> str:
+        """Pattern matching every decided channel (used to strip the id back off)."""
+        return f"{self.prefix}:decided:"
+
+    @property
+    def queue(self) -> str:
+        """Stream of requests waiting to be posted."""
+        return f"{self.prefix}:queue"
+
+    @property
+    def outcomes(self) -> str:
+        """Stream of decisions waiting to be shown in Slack."""
+        return f"{self.prefix}:outcomes"
+
+    @property
+    def deadlines(self) -> str:
+        """Sorted set of pending request ids by deadline (epoch ms)."""
+        return f"{self.prefix}:deadlines"
+
+    @property
+    def dead_letters(self) -> str:
+        """Stream of entries that failed, kept with their error."""
+        return f"{self.prefix}:dead"
+
+    @property
+    def audit(self) -> str:
+        """Stream holding the audit trail."""
+        return f"{self.prefix}:audit"
+
+    @property
+    def audit_head(self) -> str:
+        """Hash of the newest audit entry."""
+        return f"{self.prefix}:audit:head"

@@ -1,0 +1,252 @@
+"""The data that crosses process boundaries: requests, decisions, audit events.
+
+Pure: no Redis, no Slack. Every model here is what is stored in Redis (as JSON) and what the
+agent client, the bot and the CLI read back, so each carries a schema version ``v`` and every
+parse goes through pydantic, whatever process wrote the entry.
+
+A request has a ``kind``. Only ``"approval"`` exists today; questions (free text, a choice among
+options, a form from a schema) will be further kinds in the same discriminated union, deciding
+with a :class:`Decision` that carries an ``answer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hitl_slack.errors import InvalidRequest
+
+__all__ = [
+    "MAX_DETAILS_CHARS",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_TIMEOUT_SECONDS",
+    "ApprovalRequest",
+    "AuditEvent",
+    "Decision",
+    "MessageRef",
+    "RequestState",
+    "Risk",
+    "Status",
+    "canonical_json",
+    "digest",
+    "new_request_id",
+    "validation_message",
+]
+
+#: Largest payload accepted, as canonical JSON (UTF-8). Slack can show far less; the rest is
+#: kept in Redis and shown truncated with a marker.
+MAX_PAYLOAD_BYTES = 64 * 1024
+#: Longest wait a request may ask for (7 days). Longer waits belong to a ticket, not an agent.
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_DETAILS_CHARS = 20_000
+MAX_SUMMARY_CHARS = 500
+
+_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_SLACK_CHANNEL_PATTERN = r"^[CGD][A-Z0-9]{2,30}$"
+
+
+class Risk(StrEnum):
+    """How much harm the action can do; routes and policies match on it."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Status(StrEnum):
+    """Where a request stands. Every status but ``PENDING`` is final."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+def new_request_id() -> str:
+    """A fresh request id: ``req_`` and 26 hex digits of randomness (sortable by nothing)."""
+    return "req_" + uuid.uuid4().hex[:26]
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same value always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def digest(value: Any) -> str:
+    """sha256 of the canonical JSON of ``value``, as hex: the audit digest of arguments."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class ApprovalRequest(_Model):
+    """A request for a human to approve, reject or edit an action an agent proposes.
+
+    Built by the client from keyword arguments and validated before anything is written.
+    """
+
+    v: Literal[1] = 1
+    kind: Literal["approval"] = "approval"
+    id: Annotated[str, Field(pattern=_ID_PATTERN)] = Field(default_factory=new_request_id)
+    summary: Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS)]
+    action: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+    payload: dict[str, Any] = Field(default_factory=dict)
+    details: Annotated[str | None, Field(max_length=MAX_DETAILS_CHARS)] = None
+    agent: Annotated[str | None, Field(max_length=200)] = None
+    risk: Risk = Risk.MEDIUM
+    tags: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    route: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    channel: Annotated[str | None, Field(pattern=_SLACK_CHANNEL_PATTERN)] = None
+    timeout: float = 300.0
+    idempotency_key: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    created_at: datetime = Field(default_factory=_utcnow)
+
+    @field_validator("payload", mode="after")
+    @classmethod
+    def _payload_is_json(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            text = canonical_json(payload)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"must be JSON-serialisable ({exc})") from None
+        size = len(text.encode())
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"is {size} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES}")
+        # Normalise to what JSON round-trips to (tuples become lists), keeping the key order.
+        loaded: dict[str, Any] = json.loads(json.dumps(payload, ensure_ascii=False))
+        return loaded
+
+    @field_validator("timeout", mode="after")
+    @classmethod
+    def _timeout_in_range(cls, timeout: float) -> float:
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError("must be a positive number of seconds")
+        if timeout > MAX_TIMEOUT_SECONDS:
+            raise ValueError(f"must be at most {MAX_TIMEOUT_SECONDS} seconds (7 days)")
+        return timeout
+
+    @field_validator("created_at", mode="after")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @property
+    def deadline(self) -> datetime:
+        """When the request expires if no one decides it."""
+        return self.created_at + timedelta(seconds=self.timeout)
+
+
+class Decision(_Model):
+    """The outcome of a request: what the waiting agent gets back.
+
+    Attributes:
+        status: ``approved``, ``rejected``, ``expired`` or ``cancelled``.
+        payload: the final arguments (the edited ones if a human edited them).
+        edited: whether a human changed the payload.
+        reason: the reviewer's (or canceller's) rationale, if any.
+        decided_by: Slack user ids; empty when a policy, the clock or the agent decided.
+    """
+
+    v: Literal[1] = 1
+    request_id: str
+    status: Literal[Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED]
+    payload: dict[str, Any] = Field(default_factory=dict)
+    edited: bool = False
+    reason: Annotated[str | None, Field(max_length=3000)] = None
+    decided_by: tuple[str, ...] = ()
+    decided_at: datetime = Field(default_factory=_utcnow)
+
+    @property
+    def approved(self) -> bool:
+        """True only for an approval."""
+        return self.status is Status.APPROVED
+
+
+class MessageRef(_Model):
+    """Where the approval message for a request lives in Slack."""
+
+    channel: str
+    ts: str
+    note: str | None = None
+
+
+class RequestState(_Model):
+    """A request as stored, with its status, decision and Slack message once known."""
+
+    request: ApprovalRequest
+    status: Status
+    decision: Decision | None = None
+    message: MessageRef | None = None
+    deadline: datetime | None = None
+
+    @property
+    def effective_deadline(self) -> datetime:
+        """The deadline in force: the request's own, or earlier if a route capped it."""
+        return self.deadline or self.request.deadline
+
+    @model_validator(mode="after")
+    def _decided_iff_final(self) -> RequestState:
+        if (self.status is Status.PENDING) != (self.decision is None):
+            raise ValueError("a decision is stored exactly when the status is final")
+        return self
+
+    @property
+    def pending(self) -> bool:
+        """True while no decision stands."""
+        return self.status is Status.PENDING
+
+
+AuditEventType = Literal[
+    "created", "queued", "posted", "approved", "rejected", "edited", "expired", "cancelled",
+    "escalated", "reminded", "unauthorized", "error",
+]
+
+
+class AuditEvent(_Model):
+    """One entry of the audit trail (the body that the hash chain covers)."""
+
+    v: Literal[1] = 1
+    ts: datetime = Field(default_factory=_utcnow)
+    event: AuditEventType
+    request_id: str
+    actor: str
+    args_digest: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def body(self) -> str:
+        """The canonical JSON the chain hashes."""
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def validation_message(exc: ValidationError, what: str) -> InvalidRequest:
+    """Turn a pydantic error into an :class:`InvalidRequest` naming each field and problem."""
+    errors: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or what
+        msg = err["msg"].removeprefix("Value error, ")
+        errors.append((loc, msg))
+    text = "; ".join(f"{loc}: {msg}" for loc, msg in errors)
+    return InvalidRequest(f"invalid {what}: {text}", errors)

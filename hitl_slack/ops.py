@@ -1,0 +1,342 @@
+"""The request lifecycle as pure generators of Redis commands (sans-I/O).
+
+Each operation is written once, as a generator that yields :class:`Command`, :class:`Batch` or
+:class:`Eval` values and receives their results; :mod:`hitl_slack.store` drives it with a sync
+or an async Redis client. So the sync and the async clients share every line of logic and
+differ only in how a command is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound
+from hitl_slack.keys import Keys
+from hitl_slack.lua import (
+    AUDIT_APPEND,
+    CREATE,
+    MARK_POSTED,
+    SHORTEN_DEADLINE,
+    TRANSITION,
+    LuaScript,
+)
+from hitl_slack.models import (
+    ApprovalRequest,
+    AuditEvent,
+    Decision,
+    MessageRef,
+    RequestState,
+    Status,
+    digest,
+    validation_message,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One Redis command, e.g. ``Command(("HGETALL", key))``."""
+
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Several commands sent in one round trip (a non-transactional pipeline)."""
+
+    commands: tuple[Command, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Eval:
+    """A Lua script call."""
+
+    script: LuaScript
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+
+Op = Command | Batch | Eval
+Gen = Generator[Op, Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where and how long things are kept.
+
+    Attributes:
+        keys: key names under the deployment's prefix.
+        retention: seconds a request and its decision are kept after its deadline.
+        queue_maxlen: cap of the queue and outcome streams (entries are deleted once handled;
+            the cap only bounds a backlog no bot is draining).
+        audit_maxlen: how many audit entries are kept (export them to keep more).
+    """
+
+    keys: Keys = field(default_factory=Keys)
+    retention: float = 7 * 24 * 3600
+    queue_maxlen: int = 100_000
+    audit_maxlen: int = 1_000_000
+
+
+class NotDue(Exception):
+    """Internal: an expiry was attempted before the deadline (by Redis' clock)."""
+
+    def __init__(self, deadline_ms: int, now_ms: int) -> None:
+        super().__init__(f"deadline in {deadline_ms - now_ms} ms")
+        self.remaining = max(0.0, (deadline_ms - now_ms) / 1000)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _audit_args(events: list[AuditEvent]) -> tuple[str, ...]:
+    out: list[str] = []
+    for event in events:
+        body = event.body()
+        out += [body, digest_text(body)]
+    return tuple(out)
+
+
+def digest_text(text: str) -> str:
+    """sha256 hex of a text (UTF-8)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
+    """Build a :class:`RequestState` from a request hash, whatever version wrote it.
+
+    Raises:
+        InvalidRequest: the stored entry is not a valid request (names the field).
+    """
+    try:
+        deadline = fields.get("deadline")
+        return RequestState(
+            request=ApprovalRequest.model_validate_json(fields["request"]),
+            status=Status(fields["status"]),
+            decision=Decision.model_validate_json(fields["decision"])
+            if fields.get("decision") else None,
+            message=MessageRef.model_validate_json(fields["message"])
+            if fields.get("message") else None,
+            deadline=datetime.fromtimestamp(int(deadline) / 1000, UTC) if deadline else None,
+        )
+    except ValidationError as exc:
+        raise validation_message(exc, f"stored request {request_id}") from None
+    except (KeyError, ValueError) as exc:
+        raise InvalidRequest(f"invalid stored request {request_id}: {exc!r}") from None
+
+
+def get(cfg: StoreConfig, request_id: str) -> Gen[RequestState]:
+    """Read a request's state.
+
+    Raises:
+        RequestNotFound: no such request (or its retention ended).
+    """
+    fields = yield Command(("HGETALL", cfg.keys.request(request_id)))
+    if not fields:
+        raise RequestNotFound(request_id)
+    return parse_state(request_id, fields)
+
+
+def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bool]]:
+    """Store and queue a validated request; returns (state, created).
+
+    With an idempotency key already in use, returns the existing request's state and False.
+
+    Raises:
+        InvalidRequest: the key is in use by a request with other arguments, or the id exists.
+    """
+    k = cfg.keys
+    ttl_ms = int((req.timeout + cfg.retention) * 1000)
+    request_json = req.model_dump_json()
+    idem_key = k.idempotency(req.idempotency_key) if req.idempotency_key else k.request(req.id)
+    actor = f"agent:{req.agent}" if req.agent else "agent"
+    args_digest = digest(req.payload)
+    events = [
+        AuditEvent(event="created", request_id=req.id, actor=actor, args_digest=args_digest,
+                   data={"summary": req.summary, "action": req.action, "payload": req.payload,
+                         "risk": req.risk.value, "agent": req.agent}),
+        AuditEvent(event="queued", request_id=req.id, actor=actor, args_digest=args_digest),
+    ]
+    result = yield Eval(
+        CREATE,
+        (k.request(req.id), idem_key, k.queue, k.deadlines, k.audit, k.audit_head),
+        (req.id, request_json, _ms(req.deadline), ttl_ms, cfg.queue_maxlen, cfg.audit_maxlen,
+         "1" if req.idempotency_key else "0", *_audit_args(events)),
+    )
+    code = result[0]
+    if code == "created":
+        return RequestState(request=req, status=Status.PENDING, deadline=req.deadline), True
+    if code == "existing":
+        state = yield from get(cfg, result[1])
+        old = state.request
+        if (old.action, digest(old.payload)) != (req.action, args_digest):
+            raise InvalidRequest(
+                f"idempotency_key {req.idempotency_key!r} is already used by request "
+                f"{old.id} with a different action or payload",
+                [("idempotency_key", "already used with different arguments")],
+            )
+        return state, False
+    raise InvalidRequest(f"request id {req.id!r} already exists", [("id", "already exists")])
+
+
+def decide(
+    cfg: StoreConfig,
+    request_id: str,
+    status: Status,
+    *,
+    payload: dict[str, Any] | None = None,
+    reason: str | None = None,
+    decided_by: tuple[str, ...] = (),
+    actor: str | None = None,
+) -> Gen[Decision]:
+    """Write a decision (approve, reject, cancel) through the one atomic step.
+
+    ``payload`` None keeps the request's arguments; a different payload marks it edited.
+
+    Raises:
+        AlreadyDecided: a decision already stands (also when the deadline has passed: the
+            request is then expired first, and that is the decision that stands).
+        RequestNotFound: no such request.
+    """
+    state = yield from get(cfg, request_id)
+    if state.decision is not None:
+        raise AlreadyDecided(state.decision)
+    original = state.request.payload
+    final = original if payload is None else payload
+    edited = status is Status.APPROVED and final != original
+    if status is Status.PENDING:
+        raise ValueError("a decision cannot be 'pending'")
+    decision = Decision(request_id=request_id, status=status, payload=final,
+                        edited=edited, reason=reason, decided_by=decided_by)
+    who = actor or (",".join(f"slack:{u}" for u in decided_by) or "agent")
+    events = []
+    if edited:
+        events.append(AuditEvent(event="edited", request_id=request_id, actor=who,
+                                 args_digest=digest(final),
+                                 data={"original_digest": digest(original), "payload": final}))
+    events.append(AuditEvent(event=status.value, request_id=request_id, actor=who,  # type: ignore[arg-type]
+                             args_digest=digest(final), reason=reason,
+                             data={"payload": final, "edited": edited}))
+    try:
+        return (yield from _transition(cfg, decision, "decide", events))
+    except _PastDeadline:
+        expired = yield from expire(cfg, request_id)
+        raise AlreadyDecided(expired) from None
+
+
+def expire(cfg: StoreConfig, request_id: str) -> Gen[Decision]:
+    """Apply the deadline: the request becomes ``expired`` if still pending.
+
+    Returns the decision that stands (``expired``, or the one that won the race).
+
+    Raises:
+        NotDue: the deadline has not passed by Redis' clock.
+        RequestNotFound: no such request.
+    """
+    state = yield from get(cfg, request_id)
+    if state.decision is not None:
+        return state.decision
+    decision = Decision(request_id=request_id, status=Status.EXPIRED,
+                        payload=state.request.payload, reason="no decision before the deadline")
+    events = [AuditEvent(event="expired", request_id=request_id, actor="clock",
+                         args_digest=digest(state.request.payload), reason=decision.reason)]
+    try:
+        return (yield from _transition(cfg, decision, "expire", events))
+    except AlreadyDecided as exc:
+        return exc.decision
+
+
+class _PastDeadline(Exception):
+    pass
+
+
+def _transition(cfg: StoreConfig, decision: Decision, mode: str,
+                events: list[AuditEvent]) -> Gen[Decision]:
+    k = cfg.keys
+    rid = decision.request_id
+    result = yield Eval(
+        TRANSITION,
+        (k.request(rid), k.deadlines, k.outcomes, k.audit, k.audit_head, k.decided_channel(rid)),
+        (rid, decision.status.value, decision.model_dump_json(), mode, cfg.queue_maxlen,
+         cfg.audit_maxlen, *_audit_args(events)),
+    )
+    code = result[0]
+    if code == "ok":
+        return decision
+    if code == "decided":
+        raise AlreadyDecided(Decision.model_validate_json(result[2]))
+    if code == "not_due":
+        raise NotDue(int(result[1]), int(result[2]))
+    if code == "past_deadline":
+        raise _PastDeadline
+    raise RequestNotFound(rid)
+
+
+def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,
+                actor: str = "bot") -> Gen[tuple[bool, Status, MessageRef]]:
+    """Record where a request's message was posted; the first record stands.
+
+    Returns (recorded, current status, the message in force).
+    """
+    k = cfg.keys
+    events = [AuditEvent(event="posted", request_id=request_id, actor=actor,
+                         data=message.model_dump(mode="json", exclude_none=True))]
+    result = yield Eval(MARK_POSTED, (k.request(request_id), k.audit, k.audit_head),
+                        (message.model_dump_json(), cfg.audit_maxlen, *_audit_args(events)))
+    if result[0] == "ok":
+        return True, Status(result[1]), message
+    if result[0] == "exists":
+        return False, Status(result[2]), MessageRef.model_validate_json(result[1])
+    raise RequestNotFound(request_id)
+
+
+def shorten_deadline(cfg: StoreConfig, request_id: str, deadline: datetime) -> Gen[datetime]:
+    """Move a pending request's deadline earlier (never later); returns the one in force."""
+    result = yield Eval(SHORTEN_DEADLINE, (cfg.keys.request(request_id), cfg.keys.deadlines),
+                        (request_id, _ms(deadline)))
+    if int(result) < 0:
+        raise RequestNotFound(request_id)
+    return datetime.fromtimestamp(int(result) / 1000, UTC)
+
+
+def audit(cfg: StoreConfig, *events: AuditEvent) -> Gen[None]:
+    """Append events (not tied to a state change) to the audit chain."""
+    yield Eval(AUDIT_APPEND, (cfg.keys.audit, cfg.keys.audit_head),
+               (cfg.audit_maxlen, *_audit_args(list(events))))
+
+
+def due(cfg: StoreConfig, now: datetime, limit: int = 100) -> Gen[list[str]]:
+    """Ids of pending requests whose deadline has passed (by the caller's clock)."""
+    ids = yield Command(("ZRANGEBYSCORE", cfg.keys.deadlines, "-inf", _ms(now), "LIMIT", 0, limit))
+    return list(ids)
+
+
+def pending(cfg: StoreConfig, limit: int = 50) -> Gen[list[RequestState]]:
+    """Pending requests, soonest deadline first; entries that fail to parse are skipped."""
+    ids = yield Command(("ZRANGE", cfg.keys.deadlines, 0, limit - 1))
+    if not ids:
+        return []
+    rows = yield Batch(tuple(Command(("HGETALL", cfg.keys.request(i))) for i in ids))
+    states = []
+    for rid, fields in zip(ids, rows, strict=True):
+        if not fields:
+            continue
+        try:
+            states.append(parse_state(rid, fields))
+        except InvalidRequest:
+            continue
+    return [s for s in states if s.pending]
+
+
+def decision_from_message(data: str) -> Decision:
+    """Parse a decision published on a request's channel."""
+    return Decision.model_validate(json.loads(data))

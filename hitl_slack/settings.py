@@ -1,0 +1,81 @@
+"""Settings of the service, from the environment and ``.env`` (pydantic-settings).
+
+Built once at the entry point and passed down; nothing reads the environment behind its back.
+Every secret is a ``SecretStr``: never logged, never in an error message.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hitl_slack.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+_PLACEHOLDER = re.compile(r"(your|change.?me|placeholder|example|xxx|\.\.\.|<|>)", re.I)
+_PREFIXES = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}
+
+
+class Settings(BaseSettings):
+    """Every setting; the environment variable is the upper-cased field name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
+    hitl_key_prefix: str = Field("hitl", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    hitl_redis_connect_timeout: float = Field(2.0, gt=0, le=60)
+    hitl_retention: float = Field(7 * 24 * 3600, gt=0, description="seconds kept after deadline")
+    hitl_audit_maxlen: int = Field(1_000_000, ge=1000)
+    hitl_queue_maxlen: int = Field(100_000, ge=100)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = Field("https://slack.com/api/", pattern=r"^https?://")
+    hitl_default_channel: str | None = Field(None, pattern=r"^[CG][A-Z0-9]{2,30}$")
+    hitl_routes_file: Path | None = None
+    hitl_consumer_name: str | None = None
+    hitl_claim_idle: float = Field(60.0, gt=0, description="seconds before another replica "
+                                   "takes over an unfinished queue entry")
+    port: int = Field(3000, ge=1, le=65535)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    def require_slack(self, *, socket_mode: bool) -> None:
+        """Fail at start, naming the variable, when a Slack secret is missing or a placeholder.
+
+        Raises:
+            ConfigError: names the variable and what is wrong (never its value).
+        """
+        needed = ["slack_bot_token", "slack_app_token" if socket_mode else "slack_signing_secret"]
+        problems = []
+        for name in needed:
+            value: SecretStr | None = getattr(self, name)
+            secret = value.get_secret_value().strip() if value else ""
+            var = name.upper()
+            if not secret:
+                problems.append(f"{var} is not set")
+            elif _PLACEHOLDER.search(secret):
+                problems.append(f"{var} looks like a placeholder; paste the real value")
+            elif name in _PREFIXES and not secret.startswith(_PREFIXES[name]):
+                problems.append(f"{var} must start with {_PREFIXES[name]!r}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into a :class:`ConfigError` naming each."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors(include_url=False, include_input=False):
+            var = ".".join(str(p) for p in err["loc"]).upper()
+            parts.append(f"{var}: {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(parts)) from None

@@ -1,0 +1,211 @@
+"""Redis side of the lifecycle: the sync and async stores that drive :mod:`hitl_slack.ops`.
+
+:class:`Store` and :class:`AsyncStore` have the same methods; the logic of each is one
+generator in :mod:`hitl_slack.ops`, run here against ``redis.Redis`` or ``redis.asyncio.Redis``.
+Connection failures become :class:`~hitl_slack.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio as aredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError, RedisError
+from redis.retry import Retry
+
+from hitl_slack import ops
+from hitl_slack.errors import StoreUnavailable
+from hitl_slack.models import (
+    ApprovalRequest,
+    AuditEvent,
+    Decision,
+    MessageRef,
+    RequestState,
+    Status,
+)
+from hitl_slack.ops import Batch, Command, Gen, Op, StoreConfig
+
+__all__ = ["AsyncStore", "Store", "StoreConfig", "async_redis", "sync_redis"]
+
+T = TypeVar("T")
+
+
+def _retry() -> Retry:
+    # One quick retry rides out a dropped connection; more would turn "Redis is down" into a hang.
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), 1)
+
+
+def sync_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
+               client_name: str = "hitl-slack") -> redis.Redis:
+    """A sync Redis client that fails fast when Redis is unreachable."""
+    return redis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout, retry=_retry(), client_name=client_name,
+    )
+
+
+def async_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
+                max_connections: int = 20, client_name: str = "hitl-slack") -> aredis.Redis:
+    """An async client over a bounded pool: callers queue for a connection, never open more."""
+    pool = aredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
+        retry=_retry(), client_name=client_name,
+    )
+    return aredis.Redis(connection_pool=pool)
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except NoScriptError:
+        raise
+    except RedisError as exc:
+        # The message names what failed, never the URL (it may carry a password).
+        raise StoreUnavailable(f"Redis error: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:
+        raise StoreUnavailable(f"Redis unreachable: {exc}") from None
+
+
+def _run_sync(r: redis.Redis, gen: Gen[T]) -> T:
+    try:
+        op = next(gen)
+        while True:
+            with _unavailable():
+                result = _exec_sync(r, op)
+            op = gen.send(result)
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+
+
+def _exec_sync(r: redis.Redis, op: Op) -> Any:
+    if isinstance(op, Command):
+        return r.execute_command(*op.args)  # type: ignore[no-untyped-call]
+    if isinstance(op, Batch):
+        pipe = r.pipeline(transaction=False)
+        for cmd in op.commands:
+            pipe.execute_command(*cmd.args)  # type: ignore[no-untyped-call]
+        return pipe.execute()
+    try:
+        return r.evalsha(op.script.sha, len(op.keys), *op.keys, *op.args)
+    except NoScriptError:
+        return r.eval(op.script.source, len(op.keys), *op.keys, *op.args)
+
+
+async def _run_async(r: aredis.Redis, gen: Gen[T]) -> T:
+    try:
+        op = next(gen)
+        while True:
+            with _unavailable():
+                result = await _exec_async(r, op)
+            op = gen.send(result)
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+
+
+async def _exec_async(r: aredis.Redis, op: Op) -> Any:
+    if isinstance(op, Command):
+        return await r.execute_command(*op.args)  # type: ignore[no-untyped-call]
+    if isinstance(op, Batch):
+        pipe = r.pipeline(transaction=False)
+        for cmd in op.commands:
+            pipe.execute_command(*cmd.args)
+        return await pipe.execute()
+    try:
+        return await r.evalsha(op.script.sha, len(op.keys), *op.keys, *op.args)
+    except NoScriptError:
+        return await r.eval(op.script.source, len(op.keys), *op.keys, *op.args)
+
+
+class Store:
+    """The lifecycle over a sync Redis client. Every method is one atomic step or a read."""
+
+    def __init__(self, r: redis.Redis, config: StoreConfig | None = None) -> None:
+        self.redis = r
+        self.config = config or StoreConfig()
+
+    def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
+        """See :func:`hitl_slack.ops.create`."""
+        return _run_sync(self.redis, ops.create(self.config, request))
+
+    def get(self, request_id: str) -> RequestState:
+        """See :func:`hitl_slack.ops.get`."""
+        return _run_sync(self.redis, ops.get(self.config, request_id))
+
+    def decide(self, request_id: str, status: Status, **kw: Any) -> Decision:
+        """See :func:`hitl_slack.ops.decide`."""
+        return _run_sync(self.redis, ops.decide(self.config, request_id, status, **kw))
+
+    def expire(self, request_id: str) -> Decision:
+        """See :func:`hitl_slack.ops.expire`."""
+        return _run_sync(self.redis, ops.expire(self.config, request_id))
+
+    def mark_posted(self, request_id: str, message: MessageRef) -> tuple[bool, Status, MessageRef]:
+        """See :func:`hitl_slack.ops.mark_posted`."""
+        return _run_sync(self.redis, ops.mark_posted(self.config, request_id, message))
+
+    def audit(self, *events: AuditEvent) -> None:
+        """See :func:`hitl_slack.ops.audit`."""
+        _run_sync(self.redis, ops.audit(self.config, *events))
+
+    def due(self, now: datetime, limit: int = 100) -> list[str]:
+        """See :func:`hitl_slack.ops.due`."""
+        return _run_sync(self.redis, ops.due(self.config, now, limit))
+
+    def pending(self, limit: int = 50) -> list[RequestState]:
+        """See :func:`hitl_slack.ops.pending`."""
+        return _run_sync(self.redis, ops.pending(self.config, limit))
+
+
+class AsyncStore:
+    """The lifecycle over an asyncio Redis client; the same methods as :class:`Store`."""
+
+    def __init__(self, r: aredis.Redis, config: StoreConfig | None = None) -> None:
+        self.redis = r
+        self.config = config or StoreConfig()
+
+    async def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
+        """See :func:`hitl_slack.ops.create`."""
+        return await _run_async(self.redis, ops.create(self.config, request))
+
+    async def get(self, request_id: str) -> RequestState:
+        """See :func:`hitl_slack.ops.get`."""
+        return await _run_async(self.redis, ops.get(self.config, request_id))
+
+    async def decide(self, request_id: str, status: Status, **kw: Any) -> Decision:
+        """See :func:`hitl_slack.ops.decide`."""
+        return await _run_async(self.redis, ops.decide(self.config, request_id, status, **kw))
+
+    async def expire(self, request_id: str) -> Decision:
+        """See :func:`hitl_slack.ops.expire`."""
+        return await _run_async(self.redis, ops.expire(self.config, request_id))
+
+    async def mark_posted(self, request_id: str,
+                          message: MessageRef) -> tuple[bool, Status, MessageRef]:
+        """See :func:`hitl_slack.ops.mark_posted`."""
+        return await _run_async(self.redis, ops.mark_posted(self.config, request_id, message))
+
+    async def shorten_deadline(self, request_id: str, deadline: datetime) -> datetime:
+        """See :func:`hitl_slack.ops.shorten_deadline`."""
+        return await _run_async(self.redis,
+                                ops.shorten_deadline(self.config, request_id, deadline))
+
+    async def audit(self, *events: AuditEvent) -> None:
+        """See :func:`hitl_slack.ops.audit`."""
+        await _run_async(self.redis, ops.audit(self.config, *events))
+
+    async def due(self, now: datetime, limit: int = 100) -> list[str]:
+        """See :func:`hitl_slack.ops.due`."""
+        return await _run_async(self.redis, ops.due(self.config, now, limit))
+
+    async def pending(self, limit: int = 50) -> list[RequestState]:
+        """See :func:`hitl_slack.ops.pending`."""
+        return await _run_async(self.redis, ops.pending(self.config, limit))
