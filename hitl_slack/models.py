@@ -185,11 +185,18 @@ class Decision(_Model):
 
 
 class MessageRef(_Model):
-    """Where the approval message for a request lives in Slack."""
+    """Where the approval message lives in Slack, and the route policy it was posted under.
+
+    The policy is kept with the message so a click is judged by the rules in force when the
+    message was posted, even if the routes file changed since.
+    """
 
     channel: str
     ts: str
     note: str | None = None
+    route: str | None = None
+    approvers: tuple[str, ...] = ()
+    reject_reason_required: bool = False
 
 
 class RequestState(_Model):

@@ -15,8 +15,9 @@ Pure: no Redis, no Slack. The routes file (TOML, at ``HITL_ROUTES_FILE``)::
 
 Precedence, as :func:`resolve` applies it:
 
-1. The agent's ``channel=`` picks the channel; the policy is that of its ``route=`` (named, or
-   found by the rules if the name is unknown), else the defaults' policy with no approvers.
+1. The agent's ``channel=`` picks the channel, nothing more: the policy and approvers are those
+   of its ``route=``, else of the rule that matches (so naming a channel cannot escape the
+   approvers a request would get), else the defaults' policy with no approvers.
 2. The agent's ``route=`` picks that rule. An unknown name is routed by the rules and
    :attr:`ResolvedRoute.note` says so: the request must still reach a human.
 3. The first rule whose ``match`` fits: every given key must fit (globs as
@@ -368,7 +369,7 @@ def resolve(config: RoutesConfig, request: ApprovalRequest) -> ResolvedRoute:
     if request.route is not None:
         route = config.route(request.route)
         note = None if route is not None else f"unknown route {request.route!r}: routed by rules"
-    if route is None and (request.channel is None or request.route is not None):
+    if route is None:  # channel= only moves the message: the matched rule still sets approvers
         route = next((r for r in config.routes if r.match.matches(request)), None)
     defaults = config.defaults
     policy: Policy = route if route is not None else defaults

@@ -127,7 +127,7 @@ def test_approval_message_has_header_facts_payload_context_and_three_buttons() -
         " (in 4 min)",
     ]
     assert [f["text"] for f in blocks[2]["fields"]] == [
-        "*count*\n3", "*dry_run*\nfalse", "*env*\nprod"]
+        "*count*\n3", "*env*\nprod", "*dry_run*\nfalse"]  # the agent's key order
     assert blocks[3]["elements"][0]["text"] == "Request `req_1` · Tags: deploy, web"
     assert blocks[4]["elements"] == [
         {"type": "button", "text": {"type": "plain_text", "text": "Approve", "emoji": True},
@@ -257,7 +257,7 @@ def test_approved_with_edits_shows_outcome_who_reason_changes_and_no_buttons() -
         f"✅ *Approved* by <@U123> · <!date^{epoch}^{{date_short_pretty}} {{time}}|"
         "2025-01-02 03:04 UTC>\n> ok &lt;!here&gt;")
     assert blocks[-1]["text"]["text"] == (
-        "*Edited before approval:*\n• *gone*: true → (absent)\n• *n*: 1 → 2\n"
+        "*Edited before approval:*\n• *n*: 1 → 2\n• *gone*: true → (absent)\n"
         "• *new*: (absent) → [1]")
     assert [b.get("fields") or b["text"] for b in blocks[2:4]] == [  # the final payload
         [{"type": "mrkdwn", "text": "*n*\n2"}, {"type": "mrkdwn", "text": "*s*\na"}],
@@ -425,7 +425,7 @@ def test_edit_modal_escapes_the_summary_but_not_plain_text_labels() -> None:
 # --- parse_edit_submission ---------------------------------------------------------------------
 
 
-EDITABLE = make_request(payload={"n": 5, "s": "text", "o": {"k": 1}, "z": None, "f": 1.5})
+EDITABLE = make_request(payload={"f": 1.5, "n": 5, "o": {"k": 1}, "s": "text", "z": None})
 
 
 def submitted(**by_key: str | None) -> dict[str, dict[str, dict[str, Any]]]:

@@ -196,8 +196,17 @@ def test_explicit_route_wins_over_matching() -> None:
     )
 
 
-def test_explicit_channel_wins_and_uses_the_default_policy_without_approvers() -> None:
+def test_explicit_channel_moves_the_message_but_the_matched_rule_keeps_its_approvers() -> None:
+    # An agent naming a channel must not escape the approvers its request would get.
     assert resolve(_config(), _request(channel="C0ELSEWHERE")) == ResolvedRoute(
+        name="finance", channel="C0ELSEWHERE", approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0, reject_reason_required=True, note=None,
+    )
+
+
+def test_explicit_channel_matching_no_rule_uses_the_default_policy() -> None:
+    assert resolve(_config(), _request(channel="C0ELSEWHERE", action="send_email",
+                                       risk="low")) == ResolvedRoute(
         name=None, channel="C0ELSEWHERE", approvers=(), timeout_cap=3600.0,
         reject_reason_required=False, note=None,
     )

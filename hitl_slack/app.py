@@ -1,0 +1,209 @@
+"""Bolt listeners: buttons, modals, ``/hitl`` and the App Home tab.
+
+Every listener acks first (within Slack's 3 seconds); modals open right after a fast Redis
+read, before any slow work. Decisions go through the store's atomic step; the message update
+that follows is done by the relay from the outcomes stream, so a click, an expiry and a
+cancellation all show in Slack the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from hitl_slack import blocks
+from hitl_slack.errors import AlreadyDecided, RequestNotFound, SlackError, StoreUnavailable
+from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, RequestState, Status, canonical_json
+from hitl_slack.routing import RoutesConfig, is_usergroup_id, resolve
+from hitl_slack.slack import SlackGateway
+from hitl_slack.store import AsyncStore
+
+__all__ = ["Bot", "build_app"]
+
+log = logging.getLogger(__name__)
+
+_VERBS = {Status.APPROVED: "approved", Status.REJECTED: "rejected",
+          Status.EXPIRED: "expired", Status.CANCELLED: "cancelled"}
+
+
+@dataclass
+class Bot:
+    """What the listeners need."""
+
+    store: AsyncStore
+    slack: SlackGateway
+    routes: RoutesConfig
+
+    def approvers(self, state: RequestState) -> tuple[str, ...]:
+        """Approvers in force: those recorded when posted, else the current routes'."""
+        if state.message is not None:
+            return state.message.approvers
+        return resolve(self.routes, state.request).approvers
+
+    async def allowed(self, state: RequestState, user_id: str) -> bool:
+        """Whether the user may decide (listed, in a listed group, or no list at all)."""
+        approvers = self.approvers(state)
+        if not approvers or user_id in approvers:
+            return True
+        for group in (a for a in approvers if is_usergroup_id(a)):
+            try:
+                if user_id in await self.slack.group_members(group):
+                    return True
+            except SlackError:
+                log.warning("user group lookup failed", extra={"group": group}, exc_info=True)
+        return False
+
+
+def _existing(decision: Any) -> str:
+    who = ", ".join(f"<@{u}>" for u in decision.decided_by) or "policy"
+    when = decision.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+    by = "" if decision.status is Status.EXPIRED else f" by {who}"
+    return f"This request was already {_VERBS[decision.status]}{by} at {when}."
+
+
+def _metadata(request_id: str, channel: str | None) -> str:
+    return json.dumps({"id": request_id, "channel": channel})
+
+
+def register(app: AsyncApp, bot: Bot) -> None:
+    """Register every listener on ``app``."""
+
+    async def check(request_id: str, user: str, channel: str | None) -> RequestState | None:
+        """The request if this user may decide it now; otherwise tell them why not."""
+        try:
+            state = await bot.store.get(request_id)
+        except RequestNotFound:
+            await _tell(channel, user, "This request no longer exists (its retention ended).")
+            return None
+        if state.decision is not None:
+            await _tell(channel, user, _existing(state.decision))
+            return None
+        if not await bot.allowed(state, user):
+            await bot.store.audit(AuditEvent(event="unauthorized", request_id=request_id,
+                                             actor=f"slack:{user}",
+                                             reason="not an approver for this request"))
+            log.warning("unauthorized decision attempt", extra={"id": request_id, "user": user})
+            await _tell(channel, user, "You are not an approver for this request, so nothing "
+                                       "was decided. Ask one of its approvers.")
+            return None
+        return state
+
+    async def _tell(channel: str | None, user: str, text: str) -> None:
+        if channel:
+            await bot.slack.ephemeral(channel, user, text)
+
+    async def decide(request_id: str, user: str, channel: str | None, status: Status,
+                     **kw: Any) -> None:
+        if await check(request_id, user, channel) is None:
+            return
+        try:
+            await bot.store.decide(request_id, status, decided_by=(user,), **kw)
+        except AlreadyDecided as exc:
+            await _tell(channel, user, _existing(exc.decision))
+
+    def where(body: dict[str, Any]) -> tuple[str, str | None, str]:
+        action = body["actions"][0]
+        channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get(
+            "channel_id")
+        return str(action["value"]), channel, str(body["user"]["id"])
+
+    @app.action(blocks.ACTION_APPROVE)
+    async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        request_id, channel, user = where(body)
+        await decide(request_id, user, channel, Status.APPROVED)
+
+    @app.action(blocks.ACTION_REJECT)
+    async def reject(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        request_id, channel, user = where(body)
+        state = await check(request_id, user, channel)
+        if state is None:
+            return
+        required = state.message.reject_reason_required if state.message else False
+        await bot.slack.open_view(body["trigger_id"], blocks.reject_modal(
+            state.request, reason_required=required,
+            private_metadata=_metadata(request_id, channel)))
+
+    @app.action(blocks.ACTION_EDIT)
+    async def edit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        request_id, channel, user = where(body)
+        state = await check(request_id, user, channel)
+        if state is not None:
+            await bot.slack.open_view(body["trigger_id"], blocks.edit_modal(
+                state.request, private_metadata=_metadata(request_id, channel)))
+
+    @app.view(blocks.VIEW_REJECT)
+    async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view["private_metadata"])
+        value = view["state"]["values"].get(blocks.REASON_BLOCK, {}).get(
+            blocks.REASON_ACTION, {}).get("value")
+        reason = (value or "").strip() or None
+        state = await bot.store.get(meta["id"])
+        required = state.message.reject_reason_required if state.message else False
+        if required and reason is None:
+            await ack(response_action="errors",
+                      errors={blocks.REASON_BLOCK: "A reason is required for this request."})
+            return
+        await ack()
+        await decide(meta["id"], body["user"]["id"], meta.get("channel"), Status.REJECTED,
+                     reason=reason)
+
+    @app.view(blocks.VIEW_EDIT)
+    async def edit_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view["private_metadata"])
+        state = await bot.store.get(meta["id"])
+        payload, errors = blocks.parse_edit_submission(state.request, view["state"]["values"])
+        if not errors and len(canonical_json(payload).encode()) > MAX_PAYLOAD_BYTES:
+            first = next(iter(view["state"]["values"]), None)
+            errors = {first: f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."} if first \
+                else {}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        await decide(meta["id"], body["user"]["id"], meta.get("channel"), Status.APPROVED,
+                     payload=payload)
+
+    @app.command("/hitl")
+    async def command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        words = (command.get("text") or "").split()
+        sub = words[0].lower() if words else "help"
+        if sub != "pending":
+            prefix = "" if sub == "help" else f"Unknown command `{blocks.escape(sub)}`.\n"
+            await ack(text=prefix + blocks.HELP_TEXT)
+            return
+        try:
+            states = await bot.store.pending(limit=50)
+        except StoreUnavailable:
+            await ack(text="The approval store is unreachable right now; try again shortly.")
+            return
+        listed = blocks.pending_blocks(states)
+        await ack(text=f"{len(states)} pending request(s)", blocks=listed)
+
+    @app.event("app_home_opened")
+    async def home(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        states = await bot.store.pending(limit=50)
+        await bot.slack.publish_home(event["user"], blocks.home_view(states))
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("listener failed", exc_info=error,
+                  extra={"type": body.get("type") if isinstance(body, dict) else None})
+
+
+def build_app(bot: Bot, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
+    """A fresh Bolt app with every listener registered."""
+    app = AsyncApp(client=client, signing_secret=signing_secret or "socket-mode",
+                   request_verification_enabled=signing_secret is not None,
+                   raise_error_for_unhandled_request=False)
+    register(app, bot)
+    return app

@@ -1,0 +1,187 @@
+"""A Redis Streams consumer-group worker: at-least-once, shared by replicas, crash-safe.
+
+* At start it re-reads its own pending entries (a restart under the same consumer name
+  resumes exactly where it stopped), then reads new ones with ``XREADGROUP ... BLOCK``.
+* Entries another consumer left unacknowledged for ``claim_idle`` seconds (a crashed replica)
+  are taken over with ``XAUTOCLAIM``.
+* A handled entry is acknowledged and deleted in one round trip, so the stream stays small.
+* A handler that raises :class:`Retry` leaves the entry pending for a later attempt; after
+  ``max_deliveries`` the entry goes to the dead-letter stream with the error. Any other
+  exception sends it there at once: bad data never blocks the queue and is never lost.
+* Entries are handled concurrently (up to ``concurrency`` at once), so one that waits (a
+  rate-limited channel) does not hold up the others.
+* On stop, nothing new is read and the entries in hand are finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError, ResponseError
+
+from hitl_slack.errors import StoreUnavailable
+
+__all__ = ["Retry", "StreamConsumer"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, str]], Awaitable[None]]
+
+
+class Retry(Exception):
+    """Raised by a handler: the entry could not be handled now; try it again later."""
+
+
+class StreamConsumer:
+    """Consume one stream in one consumer group."""
+
+    def __init__(self, r: aredis.Redis, *, stream: str, group: str, consumer: str,
+                 handler: Handler, dead_letters: str, claim_idle: float = 60.0,
+                 max_deliveries: int = 5, batch: int = 20, block: float = 2.0,
+                 dead_maxlen: int = 100_000, concurrency: int = 64) -> None:
+        self.redis = r
+        self.stream, self.group, self.consumer = stream, group, consumer
+        self.handler = handler
+        self.dead_letters = dead_letters
+        self.claim_idle_ms = int(claim_idle * 1000)
+        self.max_deliveries = max_deliveries
+        self.batch = batch
+        self.block_ms = int(block * 1000)
+        self.dead_maxlen = dead_maxlen
+        self._last_claim = 0.0
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+
+    async def ensure_group(self) -> None:
+        """Create the group (from the stream's start: entries queued before any bot ran count)."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then finish the entries in hand."""
+        try:
+            await self._loop(stop)
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        started = False
+        while not stop.is_set():
+            try:
+                if not started:
+                    await self.ensure_group()
+                    await self._own_pending()
+                    started = True
+                await self._claim()
+                await self._read_new()
+                backoff = 0.1
+            except (RedisError, OSError, StoreUnavailable):
+                log.warning("stream consumer lost Redis; retrying", exc_info=True,
+                            extra={"stream": self.stream, "wait": backoff})
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _own_pending(self) -> None:
+        while True:
+            rows: Any = await self.redis.xreadgroup(self.group, self.consumer,
+                                                    {self.stream: "0"}, count=self.batch)
+            entries = rows[0][1] if rows else []
+            entries = [(i, f) for i, f in entries if f]  # deleted entries come back empty
+            if not entries:
+                return
+            await self._spawn(entries)
+            if len(entries) < self.batch:
+                break
+        if self._in_flight:  # own pending first: finish them before reading new entries
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _claim(self) -> None:
+        now = time.monotonic()
+        if now - self._last_claim < self.claim_idle_ms / 2000:
+            return
+        self._last_claim = now
+        result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
+                                             min_idle_time=self.claim_idle_ms, start_id="0-0",
+                                             count=self.batch)
+        entries = [(i, f) for i, f in result[1] if f and i not in self._in_flight]
+        if entries:
+            log.info("claimed entries from a stalled consumer",
+                     extra={"stream": self.stream, "count": len(entries)})
+            await self._spawn(entries)
+
+    async def _read_new(self) -> None:
+        await self._slots.acquire()  # wait for room before taking more work
+        self._slots.release()
+        rows: Any = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
+                                                count=self.batch, block=self.block_ms)
+        if rows:
+            await self._spawn(rows[0][1])
+
+    async def _spawn(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        for entry_id, fields in entries:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._guarded(entry_id, fields))
+            self._in_flight[entry_id] = task
+
+    async def _guarded(self, entry_id: str, fields: dict[str, str]) -> None:
+        try:
+            await self._handle(entry_id, fields)
+        except (RedisError, OSError, StoreUnavailable):
+            log.warning("entry left pending: Redis failed", exc_info=True,
+                        extra={"stream": self.stream, "entry": entry_id})
+        finally:
+            self._in_flight.pop(entry_id, None)
+            self._slots.release()
+
+    async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        try:
+            await self.handler(fields)
+        except Retry as exc:
+            if await self._deliveries(entry_id) < self.max_deliveries:
+                log.warning("entry left for a retry", extra={"stream": self.stream,
+                                                             "entry": entry_id, "why": str(exc)})
+                return
+            await self._dead(entry_id, fields, f"gave up after {self.max_deliveries} tries: {exc}")
+        except (RedisError, OSError, StoreUnavailable):
+            raise
+        except Exception as exc:
+            log.exception("entry failed; moved to dead letters",
+                          extra={"stream": self.stream, "entry": entry_id})
+            await self._dead(entry_id, fields, f"{type(exc).__name__}: {exc}")
+        else:
+            await self._done(entry_id)
+
+    async def _deliveries(self, entry_id: str) -> int:
+        rows = await self.redis.xpending_range(self.stream, self.group, min=entry_id,
+                                               max=entry_id, count=1)
+        return int(rows[0]["times_delivered"]) if rows else 0
+
+    async def _dead(self, entry_id: str, fields: dict[str, str], error: str) -> None:
+        await self.redis.xadd(self.dead_letters, {
+            "stream": self.stream, "entry_id": entry_id, "error": error[:2000],
+            "fields": json.dumps(fields, ensure_ascii=False)}, maxlen=self.dead_maxlen,
+            approximate=True)
+        await self._done(entry_id)
+
+    async def _done(self, entry_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.stream, self.group, entry_id)
+        pipe.xdel(self.stream, entry_id)
+        await pipe.execute()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

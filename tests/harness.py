@@ -1,0 +1,155 @@
+"""Runs the real bot (``hitl-slack serve`` in a subprocess) against the fake Slack and Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fakeslack import FakeSlack, PostedMessage, block_text, form_body, post_signed
+
+SECRET = "3f1c9a7be2d54a6f8e0b1c2d3e4f5a6b"
+APP_TOKEN = "xapp-1-A111-test-token"
+FORM = "application/x-www-form-urlencoded"
+
+ROUTES = """
+[defaults]
+channel = "C0APPROVALS"
+
+[[routes]]
+name = "finance"
+match = { action = "refund_*" }
+channel = "C0FINANCE"
+approvers = ["U0ALICE", "S0FIN"]
+reject_reason = "required"
+
+[[routes]]
+name = "slow"
+match = { action = "slow_*" }
+channel = "C0SLOW"
+
+[[routes]]
+name = "lost"
+match = { action = "lost_*" }
+channel = "C0MISSING"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class BotProcess:
+    """A running ``hitl-slack serve``."""
+
+    fake: FakeSlack
+    prefix: str
+    redis_url: str
+    mode: str = "http"
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def env(self) -> dict[str, str]:
+        routes = Path(tempfile.mkstemp(suffix=".toml")[1])
+        routes.write_text(ROUTES)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HITL_"))}
+        env |= {
+            "REDIS_URL": self.redis_url, "HITL_KEY_PREFIX": self.prefix,
+            "SLACK_BOT_TOKEN": self.fake.bot_token, "SLACK_API_URL": self.fake.api_url,
+            "SLACK_SIGNING_SECRET": SECRET, "HITL_DEFAULT_CHANNEL": "C0APPROVALS",
+            "HITL_ROUTES_FILE": str(routes), "HITL_CLAIM_IDLE": "1",
+            "HITL_CONSUMER_NAME": f"bot-{self.prefix}", "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO", "PORT": str(self.port),
+        }
+        if self.mode == "socket":
+            env["SLACK_APP_TOKEN"] = self.fake.app_token
+        return env
+
+    def start(self) -> BotProcess:
+        args = [sys.executable, "-m", "hitl_slack.cli", "serve",
+                "--socket" if self.mode == "socket" else "--http"]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bot exited {self.proc.returncode}:\n{self.logs()}")
+            if '"hitl-slack ready"' in self.logs() or "hitl-slack ready" in self.logs():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"bot did not start:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown at all."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return int(self.proc.returncode or 0)
+
+    def health(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+            return int(r.status)
+
+    def send(self, payload: dict[str, Any], **kw: Any) -> tuple[int, str]:
+        """A signed interactivity request, as Slack sends it."""
+        return post_signed(self.url, form_body(payload), secret=SECRET, content_type=FORM, **kw)
+
+
+def posted(fake: FakeSlack, request_id: str, timeout: float = 10.0) -> PostedMessage:
+    """The message the bot posted for this request (waits for it)."""
+    def find() -> PostedMessage | None:
+        for m in fake.messages():
+            if request_id in json.dumps(m.blocks):
+                return m
+        return None
+
+    fake.wait_until(lambda: find() is not None, timeout=timeout)
+    found = find()
+    assert found is not None
+    return found
+
+
+def current(fake: FakeSlack, message: PostedMessage) -> PostedMessage:
+    return fake.message(message.channel, message.ts)
+
+
+def wait_updated(fake: FakeSlack, message: PostedMessage, contains: str,
+                 timeout: float = 10.0) -> PostedMessage:
+    """Wait until the message was updated and its text shows ``contains``."""
+    fake.wait_until(lambda: current(fake, message).updates >= 1
+                    and contains in block_text(current(fake, message).blocks), timeout=timeout)
+    return current(fake, message)
+
+
+def ephemeral_texts(fake: FakeSlack, user: str) -> list[str]:
+    return [e.text or "" for e in fake.ephemerals(user)]
