@@ -23,7 +23,7 @@ test: $(STAMP)
 	PYTHON=$(PY) scripts/with-redis $(PY) -m pytest
 
 bench: $(STAMP)
-	PYTHON=$(PY) scripts/with-redis $(PY) benchmarks/wakeup.py
+	PYTHON=$(PY) scripts/with-redis sh -c "$(PY) benchmarks/wakeup.py && $(PY) benchmarks/click.py"
 
 run: $(STAMP)
 	$(VENV)/bin/hitl-slack serve

@@ -24,7 +24,8 @@ _PREFIXES = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}
 class Settings(BaseSettings):
     """Every setting; the environment variable is the upper-cased field name."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
 
     redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
     hitl_key_prefix: str = Field("hitl", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
