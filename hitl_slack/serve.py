@@ -64,7 +64,8 @@ class Service:
                                               queue_maxlen=settings.hitl_queue_maxlen,
                                               audit_maxlen=settings.hitl_audit_maxlen))
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
+        client = AsyncWebClient(token=token, base_url=settings.slack_api_url,
+                                timeout=settings.hitl_slack_timeout)
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(Bot(store, gateway, routes), client,

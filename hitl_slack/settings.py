@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = Field("https://slack.com/api/", pattern=r"^https?://")
+    hitl_slack_timeout: int = Field(10, ge=1, le=120, description="seconds per Web API call")
     hitl_default_channel: str | None = Field(None, pattern=r"^[CG][A-Z0-9]{2,30}$")
     hitl_routes_file: Path | None = None
     hitl_consumer_name: str | None = None

@@ -74,7 +74,7 @@ class BotProcess:
             "REDIS_URL": self.redis_url, "HITL_KEY_PREFIX": self.prefix,
             "SLACK_BOT_TOKEN": self.fake.bot_token, "SLACK_API_URL": self.fake.api_url,
             "SLACK_SIGNING_SECRET": SECRET, "HITL_DEFAULT_CHANNEL": "C0APPROVALS",
-            "HITL_ROUTES_FILE": str(routes), "HITL_CLAIM_IDLE": "1",
+            "HITL_ROUTES_FILE": str(routes), "HITL_CLAIM_IDLE": "1", "HITL_SLACK_TIMEOUT": "1",
             "HITL_CONSUMER_NAME": f"bot-{self.prefix}", "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO", "PORT": str(self.port),
         }

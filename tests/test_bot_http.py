@@ -316,6 +316,15 @@ def test_server_errors_are_retried(bot: BotProcess, fake: FakeSlack, agent: HITL
     assert len([c for c in fake.calls("chat.postMessage") if c.status == 503]) >= 2
 
 
+def test_slack_timeouts_are_retried(bot: BotProcess, fake: FakeSlack, agent: HITLClient):
+    # Slack holds the call past the bot's 1 s timeout (HITL_SLACK_TIMEOUT in the harness).
+    fake.fail("chat.postMessage", status=503, retry_after=None, delay=2.5, channel="C0APPROVALS")
+    ticket = agent.submit("Slow Slack", "slowly", {}, timeout=60)
+    posted(fake, ticket.request_id, timeout=15)
+    held = [c for c in fake.calls("chat.postMessage") if ticket.request_id in json.dumps(c.params)]
+    assert len(held) == 2  # the one that timed out, and the retry that posted
+
+
 def test_missing_channel_falls_back_to_the_default_with_a_note(bot: BotProcess, fake: FakeSlack,
                                                                agent: HITLClient):
     ticket = agent.submit("Lost", "lost_thing", {}, timeout=60)
