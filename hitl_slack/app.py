@@ -46,16 +46,24 @@ class Bot:
         return resolve(self.routes, state.request).approvers
 
     async def allowed(self, state: RequestState, user_id: str) -> bool:
-        """Whether the user may decide (listed, in a listed group, or no list at all)."""
+        """Whether the user may decide (listed, in a listed group, or no list at all).
+
+        Raises:
+            SlackError: a user group could not be read, and no other listing admits the user.
+        """
         approvers = self.approvers(state)
         if not approvers or user_id in approvers:
             return True
+        failure: SlackError | None = None
         for group in (a for a in approvers if is_usergroup_id(a)):
             try:
-                if user_id in await self.slack.group_members(group):
+                if user_id in await self.slack.group_members(group, retry=False):
                     return True
-            except SlackError:
-                log.warning("user group lookup failed", extra={"group": group}, exc_info=True)
+            except SlackError as exc:
+                log.warning("user group lookup failed", extra={"group": group, "error": exc.error})
+                failure = exc
+        if failure is not None:
+            raise failure
         return False
 
 
@@ -83,7 +91,13 @@ def register(app: AsyncApp, bot: Bot) -> None:
         if state.decision is not None:
             await _tell(channel, user, _existing(state.decision))
             return None
-        if not await bot.allowed(state, user):
+        try:
+            permitted = await bot.allowed(state, user)
+        except SlackError:
+            await _tell(channel, user, "Could not check your user groups with Slack just now, "
+                                       "so nothing was decided. Try again in a moment.")
+            return None
+        if not permitted:
             await bot.store.audit(AuditEvent(event="unauthorized", request_id=request_id,
                                              actor=f"slack:{user}",
                                              reason="not an approver for this request"))

@@ -123,13 +123,17 @@ class SlackGateway:
         """Publish a user's App Home tab."""
         await self._call("views.publish", None, user_id=user_id, view=view)
 
-    async def group_members(self, group_id: str) -> frozenset[str]:
-        """Members of a user group (cached for ``group_cache_ttl`` seconds)."""
+    async def group_members(self, group_id: str, *, retry: bool = True) -> frozenset[str]:
+        """Members of a user group (cached for ``group_cache_ttl`` seconds).
+
+        ``retry=False`` on a user's click path: a rate limit must not hold the click past
+        Slack's 3-second trigger.
+        """
         now = time.monotonic()
         cached = self._groups.get(group_id)
         if cached and now - cached[0] < self._group_ttl:
             return cached[1]
-        data = await self._call("usergroups.users.list", None, usergroup=group_id)
+        data = await self._call("usergroups.users.list", None, retry=retry, usergroup=group_id)
         members = frozenset(str(u) for u in data.get("users", []))
         self._groups[group_id] = (now, members)
         return members

@@ -33,6 +33,11 @@ approvers = ["U0ALICE", "S0FIN"]
 reject_reason = "required"
 
 [[routes]]
+name = "ops"
+match = { action = "ops_*" }
+approvers = ["S0OPS"]
+
+[[routes]]
 name = "slow"
 match = { action = "slow_*" }
 channel = "C0SLOW"

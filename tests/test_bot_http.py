@@ -45,6 +45,7 @@ def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as f:
         f.channels_not_found.add("C0MISSING")
         f.usergroups["S0FIN"] = ["U0CAROL"]
+        f.usergroups["S0OPS"] = ["U0DAVE"]
         yield f
 
 
@@ -200,6 +201,19 @@ def test_non_approver_is_refused_and_audited_and_a_group_member_may_approve(
 
     bot.send(block_actions_body(msg, "hitl.approve", user_id="U0CAROL"))  # in S0FIN
     assert agent.wait(ticket.request_id, timeout=10).decided_by == ("U0CAROL",)
+
+
+def test_group_lookup_failure_decides_nothing_and_says_why(bot: BotProcess, fake: FakeSlack,
+                                                          agent: HITLClient):
+    ticket = agent.submit("Restart ops box", "ops_restart", {}, timeout=60)
+    msg = posted(fake, ticket.request_id)
+    fake.fail("usergroups.users.list", status=429, retry_after=30)
+    bot.send(block_actions_body(msg, "hitl.approve", user_id="U0DAVE"))
+    fake.wait_until(lambda: any("Could not check your user groups" in t
+                                for t in ephemeral_texts(fake, "U0DAVE")))
+    assert agent.get(ticket.request_id).status is Status.PENDING
+    bot.send(block_actions_body(msg, "hitl.approve", user_id="U0DAVE"))  # Slack answers now
+    assert agent.wait(ticket.request_id, timeout=10).decided_by == ("U0DAVE",)
 
 
 def test_second_click_is_told_the_first_decision_stands(bot: BotProcess, fake: FakeSlack,
