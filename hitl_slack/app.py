@@ -194,19 +194,30 @@ def register(app: AsyncApp, bot: Bot) -> None:
             await ack(text=prefix + blocks.HELP_TEXT)
             return
         try:
-            states = await bot.store.pending(limit=50)
+            states = await visible(await bot.store.pending(limit=50), command["user_id"])
         except StoreUnavailable:
             await ack(text="The approval store is unreachable right now; try again shortly.")
             return
         listed = blocks.pending_blocks(states)
-        await ack(text=f"{len(states)} pending request(s)", blocks=listed)
+        await ack(text=f"{len(states)} pending request(s) you can decide", blocks=listed)
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
-        states = await bot.store.pending(limit=50)
+        states = await visible(await bot.store.pending(limit=50), event["user"])
         await bot.slack.publish_home(event["user"], blocks.home_view(states))
+
+    async def visible(states: list[RequestState], user: str) -> list[RequestState]:
+        """Only what this user may decide: a request's summary is not for everyone."""
+        shown = []
+        for state in states:
+            try:
+                if await bot.allowed(state, user):
+                    shown.append(state)
+            except SlackError:
+                continue
+        return shown
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -79,7 +79,11 @@ class VerifyResult:
 
 
 def verify(entries: Iterable[AuditEntry], head: str | None) -> VerifyResult:
-    """Check every link of the chain, and that the last entry is the recorded head."""
+    """Check every link of the chain up to ``head`` (the head hash read BEFORE the entries).
+
+    Entries appended after the head was read are left for the next run, so a busy system is
+    not reported broken; a head that no entry carries means entries were removed at the end.
+    """
     expected_prev: str | None = None
     checked = 0
     trimmed = False
@@ -100,6 +104,8 @@ def verify(entries: Iterable[AuditEntry], head: str | None) -> VerifyResult:
         expected_prev = entry.hash
         checked += 1
         last = entry
+        if head is not None and entry.hash == head:
+            return VerifyResult(True, checked, trimmed=trimmed)
     if last is None:
         if head is not None:
             return VerifyResult(False, 0, "(none)", "the stream is empty but a head is recorded")

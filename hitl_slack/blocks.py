@@ -226,11 +226,13 @@ def _risk(risk: Risk) -> str:
     return f"{_RISK_EMOJI[risk]} {risk.value}"
 
 
-def _meta(request: ApprovalRequest, now: datetime | None) -> SectionBlock:
+def _meta(state: RequestState, now: datetime | None) -> SectionBlock:
+    request = state.request
     fields = ["*Action*\n" + _inline(request.action, 200)]
     if request.agent:
         fields.append(f"*Agent*\n{_clip(request.agent, 200)}")
-    fields += [f"*Risk*\n{_risk(request.risk)}", f"*Deadline*\n{_date(request.deadline, now)}"]
+    deadline = _date(state.effective_deadline, now)
+    fields += [f"*Risk*\n{_risk(request.risk)}", f"*Deadline*\n{deadline}"]
     return SectionBlock(fields=[_md(f) for f in fields])
 
 
@@ -316,7 +318,7 @@ def _request_blocks(state: RequestState, payload: dict[str, Any], tail: list[Blo
     """Header, facts, payload and details of a request, then ``tail``, within every limit."""
     request = state.request
     head: list[Block] = [HeaderBlock(text=_plain(truncate(" ".join(request.summary.split()), 150))),
-                         _meta(request, now)]
+                         _meta(state, now)]
     context = f"Request `{_clip(request.id, 128)}`"
     if request.tags:
         context += " · Tags: " + _clip(", ".join(request.tags), 300)
@@ -546,7 +548,7 @@ def _pending_line(state: RequestState, now: datetime) -> SectionBlock:
     request = state.request
     return SectionBlock(text=_md(
         f"*{_clip(request.summary, 150)}*\n{_risk(request.risk)} · "
-        f"{_inline(request.action, 60)} · due {_date(request.deadline, now)}"
+        f"{_inline(request.action, 60)} · due {_date(state.effective_deadline, now)}"
     ))
 
 

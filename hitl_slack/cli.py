@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from redis.exceptions import RedisError
+
 from hitl_slack import audit
 from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
@@ -100,8 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except StoreUnavailable as exc:
-        print(f"Redis unavailable: {exc}", file=sys.stderr)
+    except (StoreUnavailable, RedisError) as exc:
+        # redis-py's messages name host and port, never the password of the URL.
+        print(f"Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         get_logger("hitl_slack.cli").debug("redis unavailable", exc_info=True)
         return 3
 

@@ -39,7 +39,7 @@ from hitl_slack.models import (
     Status,
     validation_message,
 )
-from hitl_slack.ops import NotDue, StoreConfig
+from hitl_slack.ops import DEFAULT_RETENTION, NotDue, StoreConfig
 from hitl_slack.store import AsyncStore, Store, async_redis, sync_redis
 from hitl_slack.waiting import DecisionHub, wait_published_sync
 
@@ -130,17 +130,19 @@ class _GateOptions:
 
 class _Base:
     def __init__(self, key_prefix: str, retention: float | None) -> None:
-        cfg = StoreConfig(keys=Keys(key_prefix))
-        if retention is not None:
-            cfg = StoreConfig(keys=cfg.keys, retention=retention)
-        self.config = cfg
+        # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
+        self.config = StoreConfig(keys=Keys(key_prefix), audit_maxlen=0,
+                                  retention=retention or DEFAULT_RETENTION)
 
     @staticmethod
     def _env() -> dict[str, Any]:
+        env = os.environ
+        retention = env.get("HITL_RETENTION")
         return {
-            "redis_url": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
-            "key_prefix": os.environ.get("HITL_KEY_PREFIX", "hitl"),
-            "connect_timeout": float(os.environ.get("HITL_REDIS_CONNECT_TIMEOUT", "2")),
+            "redis_url": env.get("REDIS_URL", DEFAULT_REDIS_URL),
+            "key_prefix": env.get("HITL_KEY_PREFIX", "hitl"),
+            "connect_timeout": float(env.get("HITL_REDIS_CONNECT_TIMEOUT", "2")),
+            "retention": float(retention) if retention else None,
         }
 
     @staticmethod
@@ -169,7 +171,8 @@ class HITLClient(_Base):
 
     @classmethod
     def from_env(cls) -> HITLClient:
-        """A client from ``REDIS_URL``, ``HITL_KEY_PREFIX`` and ``HITL_REDIS_CONNECT_TIMEOUT``."""
+        """A client from ``REDIS_URL``, ``HITL_KEY_PREFIX``, ``HITL_REDIS_CONNECT_TIMEOUT`` and
+        ``HITL_RETENTION`` (the same variables the bot reads)."""
         return cls(**cls._env())
 
     def request_approval(self, summary: str, action: str,

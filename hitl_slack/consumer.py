@@ -3,7 +3,8 @@
 * At start it re-reads its own pending entries (a restart under the same consumer name
   resumes exactly where it stopped), then reads new ones with ``XREADGROUP ... BLOCK``.
 * Entries another consumer left unacknowledged for ``claim_idle`` seconds (a crashed replica)
-  are taken over with ``XAUTOCLAIM``.
+  are taken over with ``XAUTOCLAIM``. Entries in hand are re-claimed by their own consumer
+  every ``claim_idle / 3`` seconds (a lease renewal), so a slow one is never taken over.
 * A handled entry is acknowledged and deleted in one round trip, so the stream stays small.
 * A handler that raises :class:`Retry` leaves the entry pending for a later attempt; after
   ``max_deliveries`` the entry goes to the dead-letter stream with the error. Any other
@@ -45,7 +46,8 @@ class StreamConsumer:
     def __init__(self, r: aredis.Redis, *, stream: str, group: str, consumer: str,
                  handler: Handler, dead_letters: str, claim_idle: float = 60.0,
                  max_deliveries: int = 5, batch: int = 20, block: float = 2.0,
-                 dead_maxlen: int = 100_000, concurrency: int = 64) -> None:
+                 dead_maxlen: int = 100_000, concurrency: int = 1000,
+                 on_dead: Handler | None = None) -> None:
         self.redis = r
         self.stream, self.group, self.consumer = stream, group, consumer
         self.handler = handler
@@ -53,7 +55,8 @@ class StreamConsumer:
         self.claim_idle_ms = int(claim_idle * 1000)
         self.max_deliveries = max_deliveries
         self.batch = batch
-        self.block_ms = int(block * 1000)
+        self.block_ms = max(10, min(int(block * 1000), self.claim_idle_ms // 3))
+        self.on_dead = on_dead
         self.dead_maxlen = dead_maxlen
         self._last_claim = 0.0
         self._slots = asyncio.Semaphore(concurrency)
@@ -94,24 +97,28 @@ class StreamConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _own_pending(self) -> None:
+        last = "0"
         while True:
             rows: Any = await self.redis.xreadgroup(self.group, self.consumer,
-                                                    {self.stream: "0"}, count=self.batch)
-            entries = rows[0][1] if rows else []
-            entries = [(i, f) for i, f in entries if f]  # deleted entries come back empty
-            if not entries:
-                return
-            await self._spawn(entries)
-            if len(entries) < self.batch:
+                                                    {self.stream: last}, count=self.batch)
+            batch = rows[0][1] if rows else []
+            if not batch:
+                break
+            last = batch[-1][0]
+            await self._spawn([(i, f) for i, f in batch if f])  # deleted entries come back empty
+            if len(batch) < self.batch:
                 break
         if self._in_flight:  # own pending first: finish them before reading new entries
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def _claim(self) -> None:
         now = time.monotonic()
-        if now - self._last_claim < self.claim_idle_ms / 2000:
+        if now - self._last_claim < self.claim_idle_ms / 3000:
             return
         self._last_claim = now
+        if self._in_flight:  # renew the lease on what is in hand
+            await self.redis.xclaim(self.stream, self.group, self.consumer, 0,
+                                    list(self._in_flight), justid=True)
         result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
                                              min_idle_time=self.claim_idle_ms, start_id="0-0",
                                              count=self.batch)
@@ -131,6 +138,8 @@ class StreamConsumer:
 
     async def _spawn(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         for entry_id, fields in entries:
+            if entry_id in self._in_flight:
+                continue
             await self._slots.acquire()
             task = asyncio.create_task(self._guarded(entry_id, fields))
             self._in_flight[entry_id] = task
@@ -169,6 +178,11 @@ class StreamConsumer:
         return int(rows[0]["times_delivered"]) if rows else 0
 
     async def _dead(self, entry_id: str, fields: dict[str, str], error: str) -> None:
+        if self.on_dead is not None:
+            try:
+                await self.on_dead(fields | {"error": error})
+            except Exception:  # the entry is dead-lettered whatever happens
+                log.exception("dead-letter hook failed", extra={"entry": entry_id})
         await self.redis.xadd(self.dead_letters, {
             "stream": self.stream, "entry_id": entry_id, "error": error[:2000],
             "fields": json.dumps(fields, ensure_ascii=False)}, maxlen=self.dead_maxlen,

@@ -106,7 +106,11 @@ end
 local function audit(audit_key, head_key, maxlen, body, body_digest)
   local prev = redis.call('GET', head_key) or '""" + GENESIS + r"""'
   local h = sha256(unhex(prev) .. unhex(body_digest))
-  redis.call('XADD', audit_key, 'MAXLEN', '~', maxlen, '*', 'body', body, 'prev', prev, 'hash', h)
+  if tonumber(maxlen) > 0 then
+    redis.call('XADD', audit_key, 'MAXLEN', '~', maxlen, '*', 'body', body, 'prev', prev, 'hash', h)
+  else
+    redis.call('XADD', audit_key, '*', 'body', body, 'prev', prev, 'hash', h)
+  end
   redis.call('SET', head_key, h)
 end
 local function audit_all(audit_key, head_key, maxlen, first)

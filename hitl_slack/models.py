@@ -117,7 +117,8 @@ class ApprovalRequest(_Model):
     details: Annotated[str | None, Field(max_length=MAX_DETAILS_CHARS)] = None
     agent: Annotated[str | None, Field(max_length=200)] = None
     risk: Risk = Risk.MEDIUM
-    tags: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    tags: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=64)], ...],
+                    Field(max_length=20)] = ()
     route: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     channel: Annotated[str | None, Field(pattern=_SLACK_CHANNEL_PATTERN)] = None
     timeout: float = 300.0

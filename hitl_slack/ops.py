@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound
 from hitl_slack.keys import Keys
@@ -68,6 +68,9 @@ Op = Command | Batch | Eval
 Gen = Generator[Op, Any, T]
 
 
+DEFAULT_RETENTION = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """Where and how long things are kept.
@@ -77,11 +80,12 @@ class StoreConfig:
         retention: seconds a request and its decision are kept after its deadline.
         queue_maxlen: cap of the queue and outcome streams (entries are deleted once handled;
             the cap only bounds a backlog no bot is draining).
-        audit_maxlen: how many audit entries are kept (export them to keep more).
+        audit_maxlen: how many audit entries are kept (export them to keep more); 0 appends
+            without trimming (agents use 0 and leave trimming to the bot's setting).
     """
 
     keys: Keys = field(default_factory=Keys)
-    retention: float = 7 * 24 * 3600
+    retention: float = DEFAULT_RETENTION
     queue_maxlen: int = 100_000
     audit_maxlen: int = 1_000_000
 
@@ -111,6 +115,21 @@ def digest_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def lenient(model: type[M], text: str) -> M:
+    """Parse JSON written by any version: fields this version does not know are dropped.
+
+    Agents' input is strict (an unknown argument is an error); what is read back from Redis
+    may come from a newer writer and must not stop this one.
+    """
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k in model.model_fields}
+    return model.model_validate(data)
+
+
 def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
     """Build a :class:`RequestState` from a request hash, whatever version wrote it.
 
@@ -120,12 +139,10 @@ def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
     try:
         deadline = fields.get("deadline")
         return RequestState(
-            request=ApprovalRequest.model_validate_json(fields["request"]),
+            request=lenient(ApprovalRequest, fields["request"]),
             status=Status(fields["status"]),
-            decision=Decision.model_validate_json(fields["decision"])
-            if fields.get("decision") else None,
-            message=MessageRef.model_validate_json(fields["message"])
-            if fields.get("message") else None,
+            decision=lenient(Decision, fields["decision"]) if fields.get("decision") else None,
+            message=lenient(MessageRef, fields["message"]) if fields.get("message") else None,
             deadline=datetime.fromtimestamp(int(deadline) / 1000, UTC) if deadline else None,
         )
     except ValidationError as exc:
@@ -273,7 +290,7 @@ def _transition(cfg: StoreConfig, decision: Decision, mode: str,
     if code == "ok":
         return decision
     if code == "decided":
-        raise AlreadyDecided(Decision.model_validate_json(result[2]))
+        raise AlreadyDecided(lenient(Decision, result[2]))
     if code == "not_due":
         raise NotDue(int(result[1]), int(result[2]))
     if code == "past_deadline":
@@ -295,7 +312,7 @@ def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,
     if result[0] == "ok":
         return True, Status(result[1]), message
     if result[0] == "exists":
-        return False, Status(result[2]), MessageRef.model_validate_json(result[1])
+        return False, Status(result[2]), lenient(MessageRef, result[1])
     raise RequestNotFound(request_id)
 
 
@@ -339,4 +356,4 @@ def pending(cfg: StoreConfig, limit: int = 50) -> Gen[list[RequestState]]:
 
 def decision_from_message(data: str) -> Decision:
     """Parse a decision published on a request's channel."""
-    return Decision.model_validate(json.loads(data))
+    return lenient(Decision, data)

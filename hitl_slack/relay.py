@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from hitl_slack.blocks import approval_message, decided_message
 from hitl_slack.consumer import Retry
-from hitl_slack.errors import InvalidRequest, RequestNotFound, SlackError
-from hitl_slack.models import AuditEvent, MessageRef, RequestState
+from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
+from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.routing import ResolvedRoute, RoutesConfig, resolve
 from hitl_slack.slack import SlackGateway
 from hitl_slack.store import AsyncStore
@@ -96,6 +96,22 @@ class Relay:
     async def _record_error(self, state: RequestState, what: str) -> None:
         await self.store.audit(AuditEvent(event="error", request_id=state.request.id,
                                           actor="bot", reason=what))
+
+    async def gave_up(self, fields: dict[str, str]) -> None:
+        """A request could not be posted after every retry: end it, so no agent waits in vain.
+
+        The waiting agent gets ``cancelled`` with the reason at once, instead of ``expired``
+        at its deadline.
+        """
+        request_id = fields.get("id")
+        if not request_id:
+            return
+        reason = f"could not be posted to Slack: {fields.get('error', 'unknown error')}"[:1000]
+        try:
+            await self.store.decide(request_id, Status.CANCELLED, reason=reason, actor="bot")
+        except (AlreadyDecided, RequestNotFound, InvalidRequest):
+            return
+        log.error("request cancelled: it could not be posted", extra={"id": request_id})
 
     async def show_outcome(self, fields: dict[str, str]) -> None:
         """Handle one outcomes entry: replace the request's message with its decision.

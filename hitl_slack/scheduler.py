@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from hitl_slack.errors import RequestNotFound, StoreUnavailable
+from hitl_slack.errors import InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.ops import NotDue
 from hitl_slack.store import AsyncStore
 
@@ -51,10 +52,21 @@ class Scheduler:
                 except RequestNotFound:
                     await self.store.redis.zrem(self.store.config.keys.deadlines, request_id)
                     continue
+                except InvalidRequest as exc:  # unreadable entry: set it aside, keep expiring
+                    await self._set_aside(request_id, str(exc))
+                    continue
                 if decision.status.value == "expired":
                     expired += 1
             if len(due) < 100:
                 return expired
+
+    async def _set_aside(self, request_id: str, error: str) -> None:
+        keys = self.store.config.keys
+        log.error("unreadable request set aside", extra={"id": request_id, "error": error})
+        await self.store.redis.xadd(keys.dead_letters, {
+            "stream": keys.deadlines, "entry_id": request_id, "error": error[:2000],
+            "fields": json.dumps({"id": request_id})}, maxlen=100_000, approximate=True)
+        await self.store.redis.zrem(keys.deadlines, request_id)
 
     async def _until_next(self) -> float:
         first: Any = await self.store.redis.zrange(self.store.config.keys.deadlines, 0, 0,

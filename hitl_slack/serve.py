@@ -76,7 +76,8 @@ class Service:
                   "claim_idle": settings.hitl_claim_idle}
         consumers = [
             StreamConsumer(redis, stream=keys.queue, group=RELAY_GROUP,
-                           handler=relay.post_request, **common),  # type: ignore[arg-type]
+                           handler=relay.post_request, on_dead=relay.gave_up,
+                           **common),  # type: ignore[arg-type]
             StreamConsumer(redis, stream=keys.outcomes, group=UPDATER_GROUP,
                            handler=relay.show_outcome, **common),  # type: ignore[arg-type]
         ]
@@ -85,9 +86,9 @@ class Service:
     async def run(self, stop: asyncio.Event, *, socket_mode: bool, host: str, port: int) -> None:
         """Serve until ``stop`` is set, then shut down cleanly."""
         await self.store.redis.ping()
-        workers = [asyncio.create_task(c.run(stop), name=f"consumer:{c.stream}")
+        workers = [asyncio.create_task(_supervised(f"consumer:{c.stream}", c.run, stop))
                    for c in self.consumers]
-        workers.append(asyncio.create_task(self.scheduler.run(stop), name="scheduler"))
+        workers.append(asyncio.create_task(_supervised("scheduler", self.scheduler.run, stop)))
         front = await (self._socket() if socket_mode else self._http(host, port))
         log.info("hitl-slack ready", extra={"mode": "socket" if socket_mode else "http",
                                             "port": None if socket_mode else port})
@@ -126,6 +127,18 @@ class Service:
         handler = AsyncSocketModeHandler(self.app, token.get_secret_value())
         await handler.connect_async()  # type: ignore[no-untyped-call]
         return handler.close_async
+
+
+async def _supervised(name: str, work: Callable[[asyncio.Event], Awaitable[None]],
+                      stop: asyncio.Event) -> None:
+    """Run a worker until ``stop``; if it dies of a bug, log it and start it again."""
+    while not stop.is_set():
+        try:
+            await work(stop)
+        except Exception:  # a dead worker would silently stop posting or expiring
+            log.exception("worker crashed; restarting it", extra={"worker": name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
 def serve(settings: Settings, *, socket: bool = False, http: bool = False,

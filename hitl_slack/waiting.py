@@ -20,8 +20,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio.client import PubSub as AsyncPubSub
 from redis.exceptions import RedisError
@@ -35,6 +37,8 @@ from hitl_slack.store import AsyncStore, Store
 __all__ = ["DecisionHub", "wait_published_sync"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def wait_published_sync(store: Store, request_id: str, timeout: float) -> Decision | None:
@@ -89,11 +93,31 @@ class _Flag:
         return value
 
 
-@dataclass
+async def _bounded(aw: Awaitable[T], timeout: float) -> T:
+    """Await ``aw`` for at most ``timeout`` seconds (TimeoutError after), in its own task.
+
+    Neither ``asyncio.wait_for`` nor ``asyncio.timeout`` is used on purpose: both deliver the
+    timeout as a cancellation, and on Python 3.11 a cancellation that lands inside redis-py's
+    own ``wait_for`` can be swallowed, turning a timeout (or an agent's cancel) into a hang.
+    ``asyncio.wait`` never swallows one.
+    """
+    task = asyncio.ensure_future(aw)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(timeout, 0.0))
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise TimeoutError
+    return task.result()
+
+
+@dataclass(eq=False)
 class _Channel:
     request_id: str
     waiters: set[asyncio.Future[Decision]] = field(default_factory=set)
-    unconfirmed: int = 0
+    subscribing: bool = False
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -106,15 +130,22 @@ class _HubPubSub(AsyncPubSub):
 
 
 class DecisionHub:
-    """All async waits of one client, over one pub/sub connection."""
+    """All async waits of one client, over one pub/sub connection.
+
+    SUBSCRIBE and UNSUBSCRIBE are sent under one lock, so Redis sees them in the order they
+    were decided, and each ``subscribe`` confirmation is matched, in order, to the wait that
+    sent it: a wait reads the stored state only once its own subscription is in force.
+    """
 
     def __init__(self, store: AsyncStore) -> None:
         self._store = store
         self._keys: Keys = store.config.keys
         self._channels: dict[str, _Channel] = {}
+        self._awaiting: dict[str, deque[_Channel]] = {}
         self._pubsub: _HubPubSub | None = None
         self._task: asyncio.Task[None] | None = None
-        self._recheck: set[asyncio.Task[None]] = set()
+        self._background_tasks: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
 
     @property
     def channels(self) -> int:
@@ -123,47 +154,62 @@ class DecisionHub:
 
     async def wait(self, request_id: str, timeout: float) -> Decision | None:
         """Wait up to ``timeout`` seconds for the decision; None if none came."""
+        if timeout <= 0:
+            return None
         channel = self._keys.decided_channel(request_id)
         loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
         fut: asyncio.Future[Decision] = loop.create_future()
         entry = self._channels.get(channel)
         if entry is None:
             entry = self._channels[channel] = _Channel(request_id)
         entry.waiters.add(fut)
         try:
-            async with asyncio.timeout(timeout):
-                if not entry.confirmed.is_set():
-                    if entry.unconfirmed == 0:
-                        entry.unconfirmed += 1
-                        await self._subscribe(channel)
-                    await entry.confirmed.wait()
-                state = await self._store.get(request_id)
-                if state.decision is not None:
-                    return state.decision
-                return await fut
+            if not entry.confirmed.is_set():
+                if not entry.subscribing:
+                    await _bounded(self._subscribe(channel, entry), end - loop.time())
+                await _bounded(entry.confirmed.wait(), end - loop.time())
+            state = await _bounded(self._store.get(request_id), end - loop.time())
+            if state.decision is not None:
+                return state.decision
+            return await _bounded(fut, end - loop.time())
         except TimeoutError:
             return None
         finally:
             entry.waiters.discard(fut)
             await self._release(channel, entry)
 
-    async def _subscribe(self, channel: str) -> None:
-        if self._pubsub is None:
-            pubsub = _HubPubSub(self._store.redis.connection_pool)
-            pubsub.hub = self
-            self._pubsub = pubsub
+    async def _subscribe(self, channel: str, entry: _Channel) -> None:
+        entry.subscribing = True
         try:
-            await self._pubsub.subscribe(channel)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"Redis error while subscribing: {exc}") from None
+            async with self._lock:
+                if self._pubsub is None:
+                    pubsub = _HubPubSub(self._store.redis.connection_pool)
+                    pubsub.hub = self
+                    await pubsub.connect()  # type: ignore[no-untyped-call]
+                    self._pubsub = pubsub
+                self._awaiting.setdefault(channel, deque()).append(entry)
+                await self._pubsub.subscribe(channel)
+        except BaseException as exc:
+            entry.subscribing = False
+            queue = self._awaiting.get(channel)
+            if queue is not None and entry in queue:
+                queue.remove(entry)
+            if isinstance(exc, RedisError | OSError):
+                raise StoreUnavailable(f"Redis error while subscribing: {exc}") from None
+            raise
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._listen(), name="hitl-decision-hub")
 
     async def _release(self, channel: str, entry: _Channel) -> None:
-        if entry.waiters or entry.unconfirmed or self._channels.get(channel) is not entry:
+        if entry.waiters or entry.subscribing or self._channels.get(channel) is not entry:
             return
         del self._channels[channel]
-        if self._pubsub is not None:
+        if self._pubsub is None:
+            return
+        async with self._lock:
+            if channel in self._channels:  # a new wait took it over meanwhile: keep it
+                return
             try:
                 await self._pubsub.unsubscribe(channel)
             except (RedisError, OSError):
@@ -174,7 +220,9 @@ class DecisionHub:
         backoff = 0.05
         while True:
             try:
-                msg = await self._pubsub.get_message(timeout=None)
+                # A bounded read: idle wake-ups every few seconds are harmless, and it stays
+                # under the socket timeout on every redis-py version.
+                msg = await self._pubsub.get_message(timeout=5.0)
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
@@ -184,21 +232,29 @@ class DecisionHub:
                 backoff = min(backoff * 2, 2.0)
                 continue
             if msg is not None:
-                self._dispatch(msg)
+                try:
+                    self._dispatch(msg)
+                except Exception:  # one bad message must not stop every wake-up
+                    log.exception("bad pub/sub message; re-reading the request instead")
+                    self._recheck_channel(msg.get("channel"))
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         channel = msg["channel"]
-        entry = self._channels.get(channel)
-        if entry is None:
-            return
         if msg["type"] == "subscribe":
-            entry.unconfirmed = max(0, entry.unconfirmed - 1)
+            queue = self._awaiting.get(channel)
+            if not queue:
+                return  # a resubscription after a reconnect
+            entry = queue.popleft()
+            if not queue:
+                del self._awaiting[channel]
+            entry.subscribing = False
             entry.confirmed.set()
             if not entry.waiters:
-                asyncio.create_task(self._release(channel, entry))  # noqa: RUF006
+                self._background(self._release(channel, entry))
         elif msg["type"] == "message":
-            decision = ops.decision_from_message(msg["data"])
-            self._resolve(entry, decision)
+            waited = self._channels.get(channel)
+            if waited is not None:
+                self._resolve(waited, ops.decision_from_message(msg["data"]))
 
     @staticmethod
     def _resolve(entry: _Channel, decision: Decision) -> None:
@@ -206,13 +262,24 @@ class DecisionHub:
             if not fut.done():
                 fut.set_result(decision)
 
+    def _recheck_channel(self, channel: Any) -> None:
+        entry = self._channels.get(channel) if isinstance(channel, str) else None
+        if entry is not None:
+            self._spawn_recheck(entry)
+
+    def _spawn_recheck(self, entry: _Channel) -> None:
+        self._background(self._recheck_one(entry))
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background_tasks.add(task)  # held until done: not garbage-collected mid-flight
+        task.add_done_callback(self._background_tasks.discard)
+
     def _on_reconnect(self) -> None:
         # Messages published while disconnected are lost: read each waited request again.
         for entry in list(self._channels.values()):
             if entry.confirmed.is_set() and entry.waiters:
-                task = asyncio.create_task(self._recheck_one(entry))
-                self._recheck.add(task)
-                task.add_done_callback(self._recheck.discard)
+                self._spawn_recheck(entry)
 
     async def _recheck_one(self, entry: _Channel) -> None:
         try:

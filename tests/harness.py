@@ -43,6 +43,11 @@ match = { action = "slow_*" }
 channel = "C0SLOW"
 
 [[routes]]
+name = "doomed"
+match = { action = "doomed_*" }
+channel = "C0DOOMED"
+
+[[routes]]
 name = "lost"
 match = { action = "lost_*" }
 channel = "C0MISSING"

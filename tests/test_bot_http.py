@@ -339,6 +339,18 @@ def test_slack_timeouts_are_retried(bot: BotProcess, fake: FakeSlack, agent: HIT
     assert len(held) == 2  # the one that timed out, and the retry that posted
 
 
+def test_request_that_cannot_be_posted_is_cancelled_with_the_reason(
+        bot: BotProcess, fake: FakeSlack, agent: HITLClient):
+    fake.fail("chat.postMessage", status=200, error="restricted_action", retry_after=None,
+              times=5, channel="C0DOOMED")
+    started = time.monotonic()
+    decision = agent.request_approval("Doomed", "doomed_task", {}, timeout=120)
+    assert decision.status is Status.CANCELLED
+    assert decision.reason == ("could not be posted to Slack: gave up after 5 tries: "
+                               "chat.postMessage: restricted_action")
+    assert time.monotonic() - started < 30  # not at the 120 s deadline
+
+
 def test_missing_channel_falls_back_to_the_default_with_a_note(bot: BotProcess, fake: FakeSlack,
                                                                agent: HITLClient):
     ticket = agent.submit("Lost", "lost_thing", {}, timeout=60)
@@ -359,10 +371,19 @@ def test_slash_command_help_and_pending_list(bot: BotProcess, fake: FakeSlack, a
                                content_type=FORM)
     assert status == 200
     assert "/hitl pending" in body  # Bolt answers a text-only ack as plain text
+    private = agent.submit("Finance only", "refund_private", {}, timeout=60)
+    posted(fake, private.request_id)
     status, body = post_signed(bot.url, slash_command_body("pending"), secret=SECRET,
                                content_type=FORM)
     assert status == 200
-    assert "Listed request" in block_text(json.loads(body)["blocks"])
+    listed = block_text(json.loads(body)["blocks"])
+    assert "Listed request" in listed
+    assert "Finance only" in listed  # U0ALICE approves finance
+    status, body = post_signed(bot.url, slash_command_body("pending", user_id="U0BOB"),
+                               secret=SECRET, content_type=FORM)
+    listed = block_text(json.loads(body)["blocks"])
+    assert "Listed request" in listed
+    assert "Finance only" not in listed  # not shown to someone who may not decide it
 
 
 def test_app_home_lists_pending_requests(bot: BotProcess, fake: FakeSlack, agent: HITLClient):

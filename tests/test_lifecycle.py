@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -316,6 +317,7 @@ def test_sync_client_gates_async_functions_too(client: HITLClient, store: Store,
         ({"channel": "#general"}, "channel", "should match pattern"),
         ({"action": "two words"}, "action", "should match pattern"),
         ({"tags": ["ok", ""]}, "tags.1", "at least 1 character"),
+        ({"tags": [f"t{i}" for i in range(21)]}, "tags", "at most 20 items"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
@@ -374,3 +376,49 @@ def test_every_key_has_a_ttl_or_is_bounded(client: HITLClient, store: Store, raw
             continue  # streams are capped by MAXLEN; the head is one value; the zset empties
         assert raw.pttl(key) > 0, key
     assert raw.zcard(keys.deadlines) == 0
+
+
+async def test_async_wait_with_a_zero_or_tiny_timeout_returns_promptly(aclient: AsyncHITLClient):
+    ticket = await aclient.submit("s", "act", timeout=60)
+    for timeout in (0, 0.0001, 0.001):
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            await aclient.wait(ticket.request_id, timeout=timeout)
+        assert time.monotonic() - started < 1
+
+
+async def test_cancelled_waits_do_not_break_later_waits(aclient: AsyncHITLClient,
+                                                        astore: AsyncStore):
+    ticket = await aclient.submit("s", "act", timeout=60)
+    given_up = []
+    for i in range(30):  # agents giving up on waits, at every stage of the subscription
+        task = asyncio.create_task(aclient.wait(ticket.request_id))
+        for _ in range(i % 6):
+            await asyncio.sleep(0)
+        task.cancel()
+        given_up.append(task)
+    # (On Python 3.11 redis-py may swallow a cancellation now and then; such a wait simply
+    # goes on waiting, which must not disturb the others either.)
+    await asyncio.sleep(0.1)
+    waiter = asyncio.create_task(aclient.wait(ticket.request_id))
+    await asyncio.sleep(0.1)
+    await astore.decide(ticket.request_id, Status.APPROVED)
+    decision = await asyncio.wait_for(waiter, timeout=2)
+    assert decision.status is Status.APPROVED
+    await asyncio.wait_for(asyncio.gather(*given_up, return_exceptions=True), timeout=2)
+
+
+async def test_a_garbled_or_newer_message_does_not_stop_wake_ups(
+        aclient: AsyncHITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys):
+    first = await aclient.submit("s", "act", timeout=60)
+    second = await aclient.submit("s", "act", timeout=60)
+    waits = [asyncio.create_task(aclient.wait(t.request_id)) for t in (first, second)]
+    while aclient._hub.channels < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    raw.publish(keys.decided_channel(first.request_id), "{not json")
+    await astore.decide(first.request_id, Status.APPROVED)  # re-read after the bad message
+    assert (await asyncio.wait_for(waits[0], 2)).status is Status.APPROVED
+    newer = {"v": 1, "request_id": second.request_id, "status": "rejected", "answer": "42"}
+    raw.publish(keys.decided_channel(second.request_id), json.dumps(newer))
+    assert (await asyncio.wait_for(waits[1], 2)).status is Status.REJECTED
