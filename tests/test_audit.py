@@ -137,3 +137,12 @@ def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis
     broken = _cli(prefix, redis_url, "verify")
     assert broken.returncode == 1
     assert f"BROKEN at entry {entries[3][0]}" in broken.stderr
+
+
+def test_entries_appended_after_the_head_was_read_are_not_a_break(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys):
+    _decided_pair(client, store)
+    head = raw.get(keys.audit_head)  # verify reads the head first ...
+    client.submit("Meanwhile", "later", {}, timeout=30)  # ... while agents keep writing
+    result = verify(read_entries(raw, keys), head)
+    assert (result.ok, result.checked) == (True, 7)

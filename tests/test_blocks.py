@@ -146,6 +146,15 @@ def test_risk_is_shown_with_its_emoji(risk: Risk, emoji: str) -> None:
     assert f"*Risk*\n{emoji} {risk.value}" in texts(blocks)
 
 
+def test_deadline_shown_is_the_one_in_force_after_a_route_capped_it() -> None:
+    capped = T0 + timedelta(seconds=120)  # the request asked for 300 s; its route allows 120
+    state = RequestState(request=make_request(), status=Status.PENDING, deadline=capped)
+    blocks = B.approval_message(state, now=NOW).to_kwargs()["blocks"]
+    assert blocks[1]["fields"][-1]["text"] == (
+        f"*Deadline*\n<!date^{int(capped.timestamp())}^{{date_short_pretty}} {{time}}|"
+        "2025-01-02 03:06 UTC> (in 60 s)")
+
+
 def test_deadline_says_passed_once_the_deadline_is_over() -> None:
     blocks = B.approval_message(pending(), now=T0 + timedelta(hours=1)).to_kwargs()["blocks"]
     assert blocks[1]["fields"][-1]["text"].endswith("UTC> (passed)")

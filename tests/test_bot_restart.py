@@ -53,6 +53,27 @@ def test_killed_bot_resumes_without_double_posts_and_old_messages_still_decide(
         assert restarted.stop() == 0, restarted.logs()
 
 
+def test_restart_with_a_backlog_in_hand_posts_each_request_once(fake: FakeSlack, prefix: str,
+                                                                client: HITLClient):
+    keys = Keys(prefix)
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    r.xgroup_create(keys.queue, RELAY_GROUP, id="0", mkstream=True)
+    tickets = [client.submit(f"Backlog {i}", "deploy", {"i": i}, timeout=120) for i in range(45)]
+    bot = BotProcess(fake, prefix, REDIS_URL)
+    # The replica had read them all and was killed before handling any.
+    r.xreadgroup(RELAY_GROUP, bot.env()["HITL_CONSUMER_NAME"], {keys.queue: ">"}, count=100)
+    bot.start()
+    try:
+        for ticket in tickets:
+            posted(fake, ticket.request_id, timeout=20)
+        fake.wait_until(lambda: r.xpending(keys.queue, RELAY_GROUP)["pending"] == 0)
+        assert [_posts_of(fake, t.request_id) for t in tickets] == [1] * 45
+        assert fake.calls("chat.delete") == []
+    finally:
+        assert bot.stop() == 0, bot.logs()
+        r.close()
+
+
 def test_entries_left_by_a_crashed_replica_are_taken_over(fake: FakeSlack, prefix: str,
                                                           client: HITLClient):
     keys = Keys(prefix)
