@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +27,16 @@ from hitl_slack import (
 from hitl_slack.keys import Keys
 from hitl_slack.store import AsyncStore, Store
 
+_threads: list[threading.Thread] = []
+
+
+@pytest.fixture(autouse=True)
+def _join_helpers(client: HITLClient, store: Store) -> Iterator[None]:
+    """Helper threads finish before the clients they use are closed."""
+    yield
+    while _threads:
+        _threads.pop().join(10)
+
 
 def _later(delay: float, fn: Any, *args: Any, **kwargs: Any) -> threading.Thread:
     def run() -> None:
@@ -33,6 +44,7 @@ def _later(delay: float, fn: Any, *args: Any, **kwargs: Any) -> threading.Thread
         fn(*args, **kwargs)
 
     t = threading.Thread(target=run, daemon=True)
+    _threads.append(t)
     t.start()
     return t
 
