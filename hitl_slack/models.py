@@ -36,6 +36,7 @@ __all__ = [
     "MAX_TIMEOUT_SECONDS",
     "ApprovalRequest",
     "AuditEvent",
+    "AuditEventType",
     "Decision",
     "MessageRef",
     "RequestState",

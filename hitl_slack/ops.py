@@ -30,6 +30,7 @@ from hitl_slack.lua import (
 from hitl_slack.models import (
     ApprovalRequest,
     AuditEvent,
+    AuditEventType,
     Decision,
     MessageRef,
     RequestState,
@@ -205,6 +206,12 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
     raise InvalidRequest(f"request id {req.id!r} already exists", [("id", "already exists")])
 
 
+_EVENT_OF: dict[Status, AuditEventType] = {
+    Status.APPROVED: "approved", Status.REJECTED: "rejected",
+    Status.EXPIRED: "expired", Status.CANCELLED: "cancelled",
+}
+
+
 def decide(
     cfg: StoreConfig,
     request_id: str,
@@ -240,7 +247,7 @@ def decide(
         events.append(AuditEvent(event="edited", request_id=request_id, actor=who,
                                  args_digest=digest(final),
                                  data={"original_digest": digest(original), "payload": final}))
-    events.append(AuditEvent(event=status.value, request_id=request_id, actor=who,  # type: ignore[arg-type]
+    events.append(AuditEvent(event=_EVENT_OF[status], request_id=request_id, actor=who,
                              args_digest=digest(final), reason=reason,
                              data={"payload": final, "edited": edited}))
     try:

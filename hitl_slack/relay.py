@@ -9,6 +9,7 @@ bot replicas share the work and a crashed replica's entries are taken over.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -139,8 +140,8 @@ class Relay:
             raise Retry(f"chat.update: {exc.error}") from None
 
     @staticmethod
-    async def _quietly(call: object) -> None:
+    async def _quietly(call: Awaitable[None]) -> None:
         try:
-            await call  # type: ignore[misc]
+            await call
         except SlackError:
             log.warning("best-effort Slack call failed", exc_info=True)

@@ -72,14 +72,14 @@ class Service:
                         secret.get_secret_value() if secret else None)
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
         consumer = settings.hitl_consumer_name or socket.gethostname()
-        common = {"consumer": consumer, "dead_letters": keys.dead_letters,
-                  "claim_idle": settings.hitl_claim_idle}
+        idle = settings.hitl_claim_idle
         consumers = [
-            StreamConsumer(redis, stream=keys.queue, group=RELAY_GROUP,
+            StreamConsumer(redis, stream=keys.queue, group=RELAY_GROUP, consumer=consumer,
                            handler=relay.post_request, on_dead=relay.gave_up,
-                           **common),  # type: ignore[arg-type]
-            StreamConsumer(redis, stream=keys.outcomes, group=UPDATER_GROUP,
-                           handler=relay.show_outcome, **common),  # type: ignore[arg-type]
+                           dead_letters=keys.dead_letters, claim_idle=idle),
+            StreamConsumer(redis, stream=keys.outcomes, group=UPDATER_GROUP, consumer=consumer,
+                           handler=relay.show_outcome, dead_letters=keys.dead_letters,
+                           claim_idle=idle),
         ]
         return cls(settings, routes, store, app, relay, consumers, Scheduler(store))
 

@@ -144,3 +144,22 @@ def test_invalid_routes_file_fails_at_start_naming_the_rule_and_field(fake: Fake
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert 'routes[0] "finance": timeout: invalid duration' in out.stderr
+
+
+def test_sigterm_finishes_the_work_in_hand_and_leaves_the_rest_queued(
+        fake: FakeSlack, prefix: str, client: HITLClient):
+    bot = BotProcess(fake, prefix, REDIS_URL).start()
+    fake.fail("chat.postMessage", status=429, retry_after=2, channel="C0SLOW")
+    in_hand = client.submit("In hand at shutdown", "slow_task", {}, timeout=120)
+    fake.wait_for_call("chat.postMessage", lambda c: c.status == 429)
+    assert bot.stop() == 0, bot.logs()  # SIGTERM while it waits out the rate limit
+    assert _posts_of(fake, in_hand.request_id) == 1  # finished before exiting
+    assert client.get(in_hand.request_id).message is not None
+
+    queued = client.submit("Queued after shutdown", "deploy", {}, timeout=120)
+    successor = BotProcess(fake, prefix, REDIS_URL).start()
+    try:
+        posted(fake, queued.request_id)
+        assert _posts_of(fake, queued.request_id) == 1
+    finally:
+        assert successor.stop() == 0, successor.logs()
