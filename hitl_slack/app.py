@@ -116,9 +116,12 @@ def register(app: AsyncApp, bot: Bot) -> None:
         if await check(request_id, user, channel) is None:
             return
         try:
-            await bot.store.decide(request_id, status, decided_by=(user,), **kw)
+            decision = await bot.store.decide(request_id, status, decided_by=(user,), **kw)
         except AlreadyDecided as exc:
             await _tell(channel, user, _existing(exc.decision))
+            return
+        log.info("decided", extra={"id": request_id, "status": decision.status.value,
+                                   "user": user, "edited": decision.edited})
 
     def where(body: dict[str, Any]) -> tuple[str, str | None, str]:
         action = body["actions"][0]

@@ -62,6 +62,8 @@ class Relay:
             state = state.model_copy(update={"deadline": deadline})
         ref = await self._post(state, route)
         recorded, status, _ = await self.store.mark_posted(request_id, ref)
+        log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
+                                  "route": ref.route, "duplicate": not recorded})
         if not recorded:  # another replica posted it first: keep one message
             await self._quietly(self.slack.delete(ref.channel, ref.ts))
             return
