@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack import blocks
@@ -45,8 +45,19 @@ class Bot:
             return state.message.approvers
         return resolve(self.routes, state.request).approvers
 
-    async def allowed(self, state: RequestState, user_id: str) -> bool:
+    def reason_required(self, state: RequestState) -> bool:
+        """Whether rejecting needs a reason: the policy posted with it, else the routes'."""
+        if state.message is not None:
+            return state.message.reject_reason_required
+        return resolve(self.routes, state.request).reject_reason_required
+
+    async def allowed(self, state: RequestState, user_id: str,
+                      groups: dict[str, frozenset[str] | SlackError] | None = None) -> bool:
         """Whether the user may decide (listed, in a listed group, or no list at all).
+
+        Args:
+            groups: lookups already made (filled in as it goes): one listing of many requests
+                asks Slack about each group once.
 
         Raises:
             SlackError: a user group could not be read, and no other listing admits the user.
@@ -56,12 +67,20 @@ class Bot:
             return True
         failure: SlackError | None = None
         for group in (a for a in approvers if is_usergroup_id(a)):
-            try:
-                if user_id in await self.slack.group_members(group, retry=False):
-                    return True
-            except SlackError as exc:
-                log.warning("user group lookup failed", extra={"group": group, "error": exc.error})
-                failure = exc
+            members = groups.get(group) if groups is not None else None
+            if members is None:
+                try:
+                    members = await self.slack.group_members(group, retry=False)
+                except SlackError as exc:
+                    log.warning("user group lookup failed",
+                                extra={"group": group, "error": exc.error})
+                    members = exc
+                if groups is not None:
+                    groups[group] = members
+            if isinstance(members, SlackError):
+                failure = members
+            elif user_id in members:
+                return True
         if failure is not None:
             raise failure
         return False
@@ -142,9 +161,8 @@ def register(app: AsyncApp, bot: Bot) -> None:
         state = await check(request_id, user, channel)
         if state is None:
             return
-        required = state.message.reject_reason_required if state.message else False
         await bot.slack.open_view(body["trigger_id"], blocks.reject_modal(
-            state.request, reason_required=required,
+            state.request, reason_required=bot.reason_required(state),
             private_metadata=_metadata(request_id, channel)))
 
     @app.action(blocks.ACTION_EDIT)
@@ -163,8 +181,7 @@ def register(app: AsyncApp, bot: Bot) -> None:
             blocks.REASON_ACTION, {}).get("value")
         reason = (value or "").strip() or None
         state = await bot.store.get(meta["id"])
-        required = state.message.reject_reason_required if state.message else False
-        if required and reason is None:
+        if bot.reason_required(state) and reason is None:
             await ack(response_action="errors",
                       errors={blocks.REASON_BLOCK: "A reason is required for this request."})
             return
@@ -189,34 +206,36 @@ def register(app: AsyncApp, bot: Bot) -> None:
                      payload=payload)
 
     @app.command("/hitl")
-    async def command(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         words = (command.get("text") or "").split()
         sub = words[0].lower() if words else "help"
         if sub != "pending":
             prefix = "" if sub == "help" else f"Unknown command `{blocks.escape(sub)}`.\n"
             await ack(text=prefix + blocks.HELP_TEXT)
             return
+        await ack()  # the list may need Slack lookups: answer through response_url
         try:
-            states = await visible(await bot.store.pending(limit=50), command["user_id"])
+            states = await visible(command["user_id"])
         except StoreUnavailable:
-            await ack(text="The approval store is unreachable right now; try again shortly.")
+            await respond(text="The approval store is unreachable right now; try again shortly.")
             return
-        listed = blocks.pending_blocks(states)
-        await ack(text=f"{len(states)} pending request(s) you can decide", blocks=listed)
+        await respond(text=f"{len(states)} pending request(s) you can decide",
+                      blocks=blocks.pending_blocks(states))
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
-        states = await visible(await bot.store.pending(limit=50), event["user"])
+        states = await visible(event["user"])
         await bot.slack.publish_home(event["user"], blocks.home_view(states))
 
-    async def visible(states: list[RequestState], user: str) -> list[RequestState]:
-        """Only what this user may decide: a request's summary is not for everyone."""
+    async def visible(user: str) -> list[RequestState]:
+        """Pending requests this user may decide: a request's summary is not for everyone."""
+        groups: dict[str, frozenset[str] | SlackError] = {}
         shown = []
-        for state in states:
+        for state in await bot.store.pending(limit=500):
             try:
-                if await bot.allowed(state, user):
+                if await bot.allowed(state, user, groups):
                     shown.append(state)
             except SlackError:
                 continue

@@ -78,11 +78,15 @@ class VerifyResult:
         return f"BROKEN at entry {self.broken_at}: {self.problem} ({self.checked} checked before)"
 
 
-def verify(entries: Iterable[AuditEntry], head: str | None) -> VerifyResult:
+def verify(entries: Iterable[AuditEntry], head: str | None, *, length: int | None = None,
+           maxlen: int | None = None) -> VerifyResult:
     """Check every link of the chain up to ``head`` (the head hash read BEFORE the entries).
 
     Entries appended after the head was read are left for the next run, so a busy system is
     not reported broken; a head that no entry carries means entries were removed at the end.
+    A chain that does not start at the genesis counts as trimmed by retention only when the
+    stream is full (``length`` >= ``maxlen``, as approximate trimming leaves it); otherwise
+    its oldest entries were deleted.
     """
     expected_prev: str | None = None
     checked = 0
@@ -91,6 +95,11 @@ def verify(entries: Iterable[AuditEntry], head: str | None) -> VerifyResult:
     for entry in entries:
         if expected_prev is None:
             trimmed = entry.prev != GENESIS
+            if trimmed and length is not None and maxlen and length < maxlen:
+                return VerifyResult(False, 0, entry.id,
+                                    f"the chain starts mid-way but the stream holds {length} "
+                                    f"entries, under the retention of {maxlen}: the oldest "
+                                    "entries were deleted")
         elif entry.prev != expected_prev:
             return VerifyResult(False, checked, entry.id,
                                 "prev does not match the entry before (an entry was removed "

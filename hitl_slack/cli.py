@@ -60,7 +60,9 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.audit_command == "verify":
         head = r.get(keys.audit_head)
-        result = audit.verify(audit.read_entries(r, keys), str(head) if head else None)
+        length = int(r.xlen(keys.audit))
+        result = audit.verify(audit.read_entries(r, keys), str(head) if head else None,
+                              length=length, maxlen=settings.hitl_audit_maxlen)
         print(result.describe(), file=out if result.ok else sys.stderr)
         return 0 if result.ok else 1
     if args.audit_command == "show":

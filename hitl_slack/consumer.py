@@ -59,6 +59,7 @@ class StreamConsumer:
         self.on_dead = on_dead
         self.dead_maxlen = dead_maxlen
         self._last_claim = 0.0
+        self._claim_cursor = "0-0"
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
 
@@ -108,8 +109,6 @@ class StreamConsumer:
             await self._spawn([(i, f) for i, f in batch if f])  # deleted entries come back empty
             if len(batch) < self.batch:
                 break
-        if self._in_flight:  # own pending first: finish them before reading new entries
-            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def _claim(self) -> None:
         now = time.monotonic()
@@ -119,10 +118,18 @@ class StreamConsumer:
         if self._in_flight:  # renew the lease on what is in hand
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0,
                                     list(self._in_flight), justid=True)
-        result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
-                                             min_idle_time=self.claim_idle_ms, start_id="0-0",
-                                             count=self.batch)
-        entries = [(i, f) for i, f in result[1] if f and i not in self._in_flight]
+        # XAUTOCLAIM scans a bounded slice of the pending list per call: carry its cursor on,
+        # so entries behind a long list of live ones are reached too.
+        entries: list[tuple[str, dict[str, str]]] = []
+        for _ in range(10):  # a bounded walk per round; the cursor carries on next round
+            result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
+                                                      min_idle_time=self.claim_idle_ms,
+                                                      start_id=self._claim_cursor,
+                                                      count=self.batch)
+            self._claim_cursor = str(result[0]) or "0-0"
+            entries = [(i, f) for i, f in result[1] if f and i not in self._in_flight]
+            if entries or self._claim_cursor == "0-0":
+                break
         if entries:
             log.info("claimed entries from a stalled consumer",
                      extra={"stream": self.stream, "count": len(entries)})

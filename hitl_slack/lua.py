@@ -133,11 +133,12 @@ CREATE = LuaScript("create", """
 -- KEYS[1] = request hash       KEYS[2] = idempotency key (or the request hash when none)
 -- KEYS[3] = queue stream       KEYS[4] = deadlines zset
 -- KEYS[5] = audit stream       KEYS[6] = audit head
--- ARGV[1] = request id         ARGV[2] = request JSON      ARGV[3] = deadline (epoch ms)
+-- ARGV[1] = request id         ARGV[2] = request JSON      ARGV[3] = timeout (ms)
 -- ARGV[4] = TTL (ms)           ARGV[5] = queue MAXLEN      ARGV[6] = audit MAXLEN
 -- ARGV[7] = "1" if an idempotency key is given, else "0"
 -- ARGV[8..] = audit entries (body, body sha256, ...)
--- returns {"created", id} | {"existing", id of the request holding the idempotency key}
+-- The deadline is Redis' TIME + timeout: the same clock that judges it (agents' clocks drift).
+-- returns {"created", id, deadline ms} | {"existing", id of the request holding the key}
 --       | {"duplicate_id", id}
 """ + _AUDIT_LUA + """
 if ARGV[7] == '1' then
@@ -145,13 +146,15 @@ if ARGV[7] == '1' then
   if existing then return {'existing', existing} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate_id', ARGV[1]} end
-redis.call('HSET', KEYS[1], 'request', ARGV[2], 'status', 'pending', 'deadline', ARGV[3])
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'request', ARGV[2], 'status', 'pending', 'deadline', deadline)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if ARGV[7] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4]) end
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[4], deadline, ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1])
 audit_all(KEYS[5], KEYS[6], ARGV[6], 8)
-return {'created', ARGV[1]}
+return {'created', ARGV[1], deadline}
 """)
 
 TRANSITION = LuaScript("transition", """

@@ -187,12 +187,13 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
     result = yield Eval(
         CREATE,
         (k.request(req.id), idem_key, k.queue, k.deadlines, k.audit, k.audit_head),
-        (req.id, request_json, _ms(req.deadline), ttl_ms, cfg.queue_maxlen, cfg.audit_maxlen,
+        (req.id, request_json, int(req.timeout * 1000), ttl_ms, cfg.queue_maxlen, cfg.audit_maxlen,
          "1" if req.idempotency_key else "0", *_audit_args(events)),
     )
     code = result[0]
     if code == "created":
-        return RequestState(request=req, status=Status.PENDING, deadline=req.deadline), True
+        deadline = datetime.fromtimestamp(int(result[2]) / 1000, UTC)
+        return RequestState(request=req, status=Status.PENDING, deadline=deadline), True
     if code == "existing":
         state = yield from get(cfg, result[1])
         old = state.request
@@ -338,9 +339,11 @@ def audit(cfg: StoreConfig, *events: AuditEvent) -> Gen[None]:
                (cfg.audit_maxlen, *_audit_args(list(events))))
 
 
-def due(cfg: StoreConfig, now: datetime, limit: int = 100) -> Gen[list[str]]:
-    """Ids of pending requests whose deadline has passed (by the caller's clock)."""
-    ids = yield Command(("ZRANGEBYSCORE", cfg.keys.deadlines, "-inf", _ms(now), "LIMIT", 0, limit))
+def due(cfg: StoreConfig, limit: int = 100) -> Gen[list[str]]:
+    """Ids of pending requests whose deadline has passed, by Redis' clock (the judge's)."""
+    seconds, micros = yield Command(("TIME",))
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    ids = yield Command(("ZRANGEBYSCORE", cfg.keys.deadlines, "-inf", now_ms, "LIMIT", 0, limit))
     return list(ids)
 
 

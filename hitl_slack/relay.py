@@ -57,7 +57,8 @@ class Relay:
             return  # posted already (a retry after a crash), or decided before it was shown
         route = resolve(self.routes, state.request)
         if route.timeout_cap is not None:
-            cap = state.request.created_at + timedelta(seconds=route.timeout_cap)
+            created = state.effective_deadline - timedelta(seconds=state.request.timeout)
+            cap = created + timedelta(seconds=route.timeout_cap)
             deadline = await self.store.shorten_deadline(request_id, cap)
             state = state.model_copy(update={"deadline": deadline})
         ref = await self._post(state, route)

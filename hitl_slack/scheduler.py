@@ -43,7 +43,7 @@ class Scheduler:
         """Expire every request that is due now; returns how many were expired."""
         expired = 0
         while True:
-            due = await self.store.due(self.clock(), limit=100)
+            due = await self.store.due(limit=100)
             for request_id in due:
                 try:
                     decision = await self.store.expire(request_id)

@@ -156,9 +156,9 @@ class Store:
         """See :func:`hitl_slack.ops.audit`."""
         _run_sync(self.redis, ops.audit(self.config, *events))
 
-    def due(self, now: datetime, limit: int = 100) -> list[str]:
+    def due(self, limit: int = 100) -> list[str]:
         """See :func:`hitl_slack.ops.due`."""
-        return _run_sync(self.redis, ops.due(self.config, now, limit))
+        return _run_sync(self.redis, ops.due(self.config, limit))
 
     def pending(self, limit: int = 50) -> list[RequestState]:
         """See :func:`hitl_slack.ops.pending`."""
@@ -202,9 +202,9 @@ class AsyncStore:
         """See :func:`hitl_slack.ops.audit`."""
         await _run_async(self.redis, ops.audit(self.config, *events))
 
-    async def due(self, now: datetime, limit: int = 100) -> list[str]:
+    async def due(self, limit: int = 100) -> list[str]:
         """See :func:`hitl_slack.ops.due`."""
-        return await _run_async(self.redis, ops.due(self.config, now, limit))
+        return await _run_async(self.redis, ops.due(self.config, limit))
 
     async def pending(self, limit: int = 50) -> list[RequestState]:
         """See :func:`hitl_slack.ops.pending`."""

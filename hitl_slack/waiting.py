@@ -119,6 +119,8 @@ class _Channel:
     waiters: set[asyncio.Future[Decision]] = field(default_factory=set)
     subscribing: bool = False
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # confirmed, or failed
+    failure: BaseException | None = None
 
 
 class _HubPubSub(AsyncPubSub):
@@ -167,8 +169,14 @@ class DecisionHub:
         try:
             if not entry.confirmed.is_set():
                 if not entry.subscribing:
-                    await _bounded(self._subscribe(channel, entry), end - loop.time())
-                await _bounded(entry.confirmed.wait(), end - loop.time())
+                    # The hub owns the subscription, not this wait: if this wait times out
+                    # or is cancelled, the others on the same request still get subscribed.
+                    entry.subscribing, entry.failure = True, None
+                    entry.settled.clear()
+                    self._background(self._subscribe(channel, entry))
+                await _bounded(entry.settled.wait(), end - loop.time())
+                if entry.failure is not None:
+                    raise StoreUnavailable(f"Redis error while subscribing: {entry.failure}")
             state = await _bounded(self._store.get(request_id), end - loop.time())
             if state.decision is not None:
                 return state.decision
@@ -180,7 +188,7 @@ class DecisionHub:
             await self._release(channel, entry)
 
     async def _subscribe(self, channel: str, entry: _Channel) -> None:
-        entry.subscribing = True
+        """Send SUBSCRIBE for ``entry`` (a hub task); the listener confirms it in order."""
         try:
             async with self._lock:
                 if self._pubsub is None:
@@ -190,16 +198,17 @@ class DecisionHub:
                     self._pubsub = pubsub
                 self._awaiting.setdefault(channel, deque()).append(entry)
                 await self._pubsub.subscribe(channel)
+            if self._task is None or self._task.done():
+                self._task = asyncio.create_task(self._listen(), name="hitl-decision-hub")
         except BaseException as exc:
-            entry.subscribing = False
             queue = self._awaiting.get(channel)
             if queue is not None and entry in queue:
                 queue.remove(entry)
-            if isinstance(exc, RedisError | OSError):
-                raise StoreUnavailable(f"Redis error while subscribing: {exc}") from None
-            raise
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="hitl-decision-hub")
+            entry.subscribing, entry.failure = False, exc
+            entry.settled.set()  # the waits see the failure; the next wait tries again
+            await self._release(channel, entry)
+            if not isinstance(exc, Exception):
+                raise
 
     async def _release(self, channel: str, entry: _Channel) -> None:
         if entry.waiters or entry.subscribing or self._channels.get(channel) is not entry:
@@ -249,6 +258,7 @@ class DecisionHub:
                 del self._awaiting[channel]
             entry.subscribing = False
             entry.confirmed.set()
+            entry.settled.set()
             if not entry.waiters:
                 self._background(self._release(channel, entry))
         elif msg["type"] == "message":

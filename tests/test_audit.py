@@ -146,3 +146,19 @@ def test_entries_appended_after_the_head_was_read_are_not_a_break(
     client.submit("Meanwhile", "later", {}, timeout=30)  # ... while agents keep writing
     result = verify(read_entries(raw, keys), head)
     assert (result.ok, result.checked) == (True, 7)
+
+
+def test_deleting_the_oldest_entries_is_not_mistaken_for_retention(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    _decided_pair(client, store)
+    for entry_id, _ in raw.xrange(keys.audit)[:2]:
+        raw.xdel(keys.audit, entry_id)
+    entries = list(read_entries(raw, keys))
+    result = verify(entries, raw.get(keys.audit_head), length=len(entries), maxlen=1000)
+    assert (result.ok, result.broken_at) == (False, entries[0].id)
+    assert "oldest entries were deleted" in (result.problem or "")
+    assert _cli(prefix, redis_url, "verify").returncode == 1
+    # A full stream that starts mid-way is retention at work.
+    trimmed = verify(entries, raw.get(keys.audit_head), length=len(entries), maxlen=5)
+    assert (trimmed.ok, trimmed.trimmed) == (True, True)

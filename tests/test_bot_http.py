@@ -373,15 +373,21 @@ def test_slash_command_help_and_pending_list(bot: BotProcess, fake: FakeSlack, a
     assert "/hitl pending" in body  # Bolt answers a text-only ack as plain text
     private = agent.submit("Finance only", "refund_private", {}, timeout=60)
     posted(fake, private.request_id)
-    status, body = post_signed(bot.url, slash_command_body("pending"), secret=SECRET,
-                               content_type=FORM)
-    assert status == 200
-    listed = block_text(json.loads(body)["blocks"])
+
+    def pending_list(user: str) -> str:
+        before = len(fake.ephemerals(user))
+        status, body = post_signed(bot.url, slash_command_body("pending", user_id=user),
+                                   secret=SECRET, content_type=FORM)
+        assert (status, body) == (200, "")  # acked at once; the list follows on response_url
+        fake.wait_until(lambda: len(fake.ephemerals(user)) > before)
+        answer = fake.ephemerals(user)[-1]
+        assert answer.via == "response_url"
+        return block_text(answer.blocks)
+
+    listed = pending_list("U0ALICE")
     assert "Listed request" in listed
     assert "Finance only" in listed  # U0ALICE approves finance
-    status, body = post_signed(bot.url, slash_command_body("pending", user_id="U0BOB"),
-                               secret=SECRET, content_type=FORM)
-    listed = block_text(json.loads(body)["blocks"])
+    listed = pending_list("U0BOB")
     assert "Listed request" in listed
     assert "Finance only" not in listed  # not shown to someone who may not decide it
 

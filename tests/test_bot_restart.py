@@ -163,3 +163,26 @@ def test_sigterm_finishes_the_work_in_hand_and_leaves_the_rest_queued(
         assert _posts_of(fake, queued.request_id) == 1
     finally:
         assert successor.stop() == 0, successor.logs()
+
+
+def test_work_in_hand_after_a_restart_does_not_hold_up_new_requests(
+        fake: FakeSlack, prefix: str, client: HITLClient):
+    keys = Keys(prefix)
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    r.xgroup_create(keys.queue, RELAY_GROUP, id="0", mkstream=True)
+    fake.fail("chat.postMessage", status=429, retry_after=3, channel="C0SLOW")
+    slow = [client.submit(f"Slow {i}", "slow_task", {}, timeout=120) for i in range(2)]
+    bot = BotProcess(fake, prefix, REDIS_URL)
+    r.xreadgroup(RELAY_GROUP, bot.env()["HITL_CONSUMER_NAME"], {keys.queue: ">"})  # in hand
+    bot.start()
+    try:
+        fresh = client.submit("Fresh", "deploy", {}, timeout=120)
+        posted(fake, fresh.request_id)
+        for ticket in slow:
+            posted(fake, ticket.request_id, timeout=20)
+        ok = {c.params["text"]: c.at for c in fake.calls("chat.postMessage") if c.status == 200}
+        assert ok["Approval needed: Fresh"] < min(ok["Approval needed: Slow 0"],
+                                                  ok["Approval needed: Slow 1"])
+    finally:
+        assert bot.stop() == 0, bot.logs()
+        r.close()

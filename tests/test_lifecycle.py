@@ -161,12 +161,10 @@ def test_expiry_applies_with_no_bot_and_no_waiter(client: HITLClient, store: Sto
                                                   raw: redis.Redis, keys: Keys):
     ticket = client.submit("s", "act", timeout=0.3)
     time.sleep(0.4)
-    from datetime import UTC, datetime
-
-    due = store.due(datetime.now(UTC))
+    due = store.due()
     assert due == [ticket.request_id]
     assert store.expire(ticket.request_id).status is Status.EXPIRED
-    assert store.due(datetime.now(UTC)) == []
+    assert store.due() == []
     assert raw.zcard(keys.deadlines) == 0
     assert client.get(ticket.request_id).status is Status.EXPIRED
     # A click that comes after expiry finds the expiry standing.
@@ -434,3 +432,16 @@ async def test_a_garbled_or_newer_message_does_not_stop_wake_ups(
     newer = {"v": 1, "request_id": second.request_id, "status": "rejected", "answer": "42"}
     raw.publish(keys.decided_channel(second.request_id), json.dumps(newer))
     assert (await asyncio.wait_for(waits[1], 2)).status is Status.REJECTED
+
+
+async def test_a_wait_giving_up_early_does_not_strand_others_on_the_same_request(
+        aclient: AsyncHITLClient, astore: AsyncStore):
+    ticket = await aclient.submit("s", "act", timeout=60)
+    impatient = [asyncio.create_task(aclient.wait(ticket.request_id, timeout=0.0005))
+                 for _ in range(10)]  # the first of these starts the subscription
+    patient = asyncio.create_task(aclient.wait(ticket.request_id))
+    results = await asyncio.gather(*impatient, return_exceptions=True)
+    assert all(isinstance(r, WaitTimeout) for r in results)
+    await asyncio.sleep(0.1)
+    await astore.decide(ticket.request_id, Status.APPROVED)
+    assert (await asyncio.wait_for(patient, timeout=2)).status is Status.APPROVED
