@@ -445,3 +445,15 @@ async def test_a_wait_giving_up_early_does_not_strand_others_on_the_same_request
     await asyncio.sleep(0.1)
     await astore.decide(ticket.request_id, Status.APPROVED)
     assert (await asyncio.wait_for(patient, timeout=2)).status is Status.APPROVED
+
+
+def test_deadline_is_set_by_redis_not_by_a_skewed_agent_clock(client: HITLClient, store: Store):
+    from datetime import UTC, datetime, timedelta
+
+    behind = datetime.now(UTC) - timedelta(minutes=11)  # an agent whose clock is 11 min slow
+    ticket = client.submit("s", "act", timeout=600, created_at=behind)
+    state = client.get(ticket.request_id)
+    assert state.status is Status.PENDING
+    remaining = (state.effective_deadline - datetime.now(UTC)).total_seconds()
+    assert 590 < remaining <= 600
+    assert store.decide(ticket.request_id, Status.APPROVED).status is Status.APPROVED
