@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from hitl_slack import blocks
+from hitl_slack import blocks, mrkdwn, views
 from hitl_slack.errors import AlreadyDecided, RequestNotFound, SlackError, StoreUnavailable
 from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, RequestState, Status, canonical_json
 from hitl_slack.routing import RoutesConfig, is_usergroup_id, resolve
@@ -161,7 +161,7 @@ def register(app: AsyncApp, bot: Bot) -> None:
         state = await check(request_id, user, channel)
         if state is None:
             return
-        await bot.slack.open_view(body["trigger_id"], blocks.reject_modal(
+        await bot.slack.open_view(body["trigger_id"], views.reject_modal(
             state.request, reason_required=bot.reason_required(state),
             private_metadata=_metadata(request_id, channel)))
 
@@ -171,29 +171,29 @@ def register(app: AsyncApp, bot: Bot) -> None:
         request_id, channel, user = where(body)
         state = await check(request_id, user, channel)
         if state is not None:
-            await bot.slack.open_view(body["trigger_id"], blocks.edit_modal(
+            await bot.slack.open_view(body["trigger_id"], views.edit_modal(
                 state.request, private_metadata=_metadata(request_id, channel)))
 
-    @app.view(blocks.VIEW_REJECT)
+    @app.view(views.VIEW_REJECT)
     async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = json.loads(view["private_metadata"])
-        value = view["state"]["values"].get(blocks.REASON_BLOCK, {}).get(
-            blocks.REASON_ACTION, {}).get("value")
+        value = view["state"]["values"].get(views.REASON_BLOCK, {}).get(
+            views.REASON_ACTION, {}).get("value")
         reason = (value or "").strip() or None
         state = await bot.store.get(meta["id"])
         if bot.reason_required(state) and reason is None:
             await ack(response_action="errors",
-                      errors={blocks.REASON_BLOCK: "A reason is required for this request."})
+                      errors={views.REASON_BLOCK: "A reason is required for this request."})
             return
         await ack()
         await decide(meta["id"], body["user"]["id"], meta.get("channel"), Status.REJECTED,
                      reason=reason)
 
-    @app.view(blocks.VIEW_EDIT)
+    @app.view(views.VIEW_EDIT)
     async def edit_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = json.loads(view["private_metadata"])
         state = await bot.store.get(meta["id"])
-        payload, errors = blocks.parse_edit_submission(state.request, view["state"]["values"])
+        payload, errors = views.parse_edit_submission(state.request, view["state"]["values"])
         if not errors and len(canonical_json(payload).encode()) > MAX_PAYLOAD_BYTES:
             first = next(iter(view["state"]["values"]), None)
             errors = {first: f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."} if first \
@@ -210,8 +210,8 @@ def register(app: AsyncApp, bot: Bot) -> None:
         words = (command.get("text") or "").split()
         sub = words[0].lower() if words else "help"
         if sub != "pending":
-            prefix = "" if sub == "help" else f"Unknown command `{blocks.escape(sub)}`.\n"
-            await ack(text=prefix + blocks.HELP_TEXT)
+            prefix = "" if sub == "help" else f"Unknown command `{mrkdwn.escape(sub)}`.\n"
+            await ack(text=prefix + views.HELP_TEXT)
             return
         await ack()  # the list may need Slack lookups: answer through response_url
         try:
@@ -220,14 +220,14 @@ def register(app: AsyncApp, bot: Bot) -> None:
             await respond(text="The approval store is unreachable right now; try again shortly.")
             return
         await respond(text=f"{len(states)} pending request(s) you can decide",
-                      blocks=blocks.pending_blocks(states))
+                      blocks=views.pending_blocks(states))
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
         states = await visible(event["user"])
-        await bot.slack.publish_home(event["user"], blocks.home_view(states))
+        await bot.slack.publish_home(event["user"], views.home_view(states))
 
     async def visible(user: str) -> list[RequestState]:
         """Pending requests this user may decide: a request's summary is not for everyone."""

@@ -11,6 +11,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from hitl_slack import blocks as B
+from hitl_slack import mrkdwn as M
+from hitl_slack import views as V
 from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -90,20 +92,20 @@ def block_types(blocks: list[dict[str, Any]]) -> list[str]:
 
 
 def test_escape_replaces_only_the_three_control_characters_ampersand_first() -> None:
-    assert B.escape("<!channel> & <@U1> *b* `c`") == "&lt;!channel&gt; &amp; &lt;@U1&gt; *b* `c`"
-    assert B.escape("&lt;") == "&amp;lt;"
+    assert M.escape("<!channel> & <@U1> *b* `c`") == "&lt;!channel&gt; &amp; &lt;@U1&gt; *b* `c`"
+    assert M.escape("&lt;") == "&amp;lt;"
 
 
 def test_truncate_keeps_short_text_and_marks_cut_text_within_limit() -> None:
-    assert B.truncate("hello", 5) == "hello"
-    cut = B.truncate("x" * 100, 20)
+    assert M.truncate("hello", 5) == "hello"
+    cut = M.truncate("x" * 100, 20)
     assert cut == "x" * 7 + "… [truncated]"
     assert len(cut) == 20
-    assert B.truncate("abcdef", 4, marker="…") == "abc…"
+    assert M.truncate("abcdef", 4, marker="…") == "abc…"
 
 
 def test_clip_never_cuts_an_entity_in_two() -> None:
-    clipped = B._clip("&" * 50, 30)
+    clipped = M.clip("&" * 50, 30)
     assert len(clipped) <= 30
     assert clipped.endswith("… [truncated]")
     assert clipped.removesuffix("… [truncated]") == "&amp;" * 3
@@ -352,7 +354,7 @@ def test_payload_changes_lists_changed_removed_then_added_keys() -> None:
 
 @pytest.mark.parametrize("required", [True, False])
 def test_reject_modal_asks_a_reason_required_or_optional(required: bool) -> None:
-    view = check_view(B.reject_modal(make_request(summary="Drop <!channel>\ntable"),
+    view = check_view(V.reject_modal(make_request(summary="Drop <!channel>\ntable"),
                                      reason_required=required, private_metadata="req_1"))
     assert view == {
         "type": "modal", "callback_id": "hitl.reject_modal", "private_metadata": "req_1",
@@ -376,7 +378,7 @@ def test_reject_modal_asks_a_reason_required_or_optional(required: bool) -> None
 def test_edit_modal_prefills_strings_as_is_and_other_values_as_json() -> None:
     req = make_request(payload={"a": "x\ny", "b": 5, "c": True, "d": {"k": [1, "é"]}, "e": None,
                                 "f": "z" * 81})
-    view = check_view(B.edit_modal(req, private_metadata="req_1"))
+    view = check_view(V.edit_modal(req, private_metadata="req_1"))
     assert view["callback_id"] == "hitl.edit_modal"
     assert view["title"]["text"] == "Edit and approve"
     assert view["submit"]["text"] == "Approve"
@@ -396,7 +398,7 @@ def test_edit_modal_prefills_strings_as_is_and_other_values_as_json() -> None:
 
 def test_edit_modal_keeps_too_long_fields_out_of_inputs() -> None:
     req = make_request(payload={"big": "x" * 3001, "ok": "y" * 3000})
-    blocks = check_view(B.edit_modal(req, private_metadata=""))["blocks"]
+    blocks = check_view(V.edit_modal(req, private_metadata=""))["blocks"]
     assert blocks[1] == {"type": "context", "elements": [
         {"type": "mrkdwn", "text": "`big` is too long to edit here and is kept as is"}]}
     assert blocks[2]["block_id"] == "field:1"
@@ -404,7 +406,7 @@ def test_edit_modal_keeps_too_long_fields_out_of_inputs() -> None:
 
 def test_edit_modal_with_more_fields_than_blocks_counts_the_kept_ones() -> None:
     req = make_request(payload={f"k{i:03}": i for i in range(150)})
-    blocks = check_view(B.edit_modal(req, private_metadata=""))["blocks"]
+    blocks = check_view(V.edit_modal(req, private_metadata=""))["blocks"]
     assert len(blocks) == 100
     assert blocks[-2]["block_id"] == "field:97"
     assert blocks[-1]["elements"][0]["text"] == (
@@ -412,21 +414,21 @@ def test_edit_modal_with_more_fields_than_blocks_counts_the_kept_ones() -> None:
 
 
 def test_edit_modal_uses_all_100_blocks_when_the_last_field_fits() -> None:
-    blocks = check_view(B.edit_modal(make_request(payload={f"k{i:02}": i for i in range(99)}),
+    blocks = check_view(V.edit_modal(make_request(payload={f"k{i:02}": i for i in range(99)}),
                                      private_metadata=""))["blocks"]
     assert len(blocks) == 100
     assert blocks[-1]["block_id"] == "field:98"
 
 
 def test_edit_modal_for_an_empty_payload_says_so() -> None:
-    blocks = check_view(B.edit_modal(make_request(), private_metadata=""))["blocks"]
+    blocks = check_view(V.edit_modal(make_request(), private_metadata=""))["blocks"]
     assert blocks[-1] == {"type": "section", "text": {
         "type": "mrkdwn", "text": "This request has no arguments to edit."}}
 
 
 def test_edit_modal_escapes_the_summary_but_not_plain_text_labels() -> None:
     req = make_request(summary="<!channel>", payload={"<@U1>": 1})
-    blocks = check_view(B.edit_modal(req, private_metadata=""))["blocks"]
+    blocks = check_view(V.edit_modal(req, private_metadata=""))["blocks"]
     assert blocks[0]["elements"][0]["text"].endswith("&lt;!channel&gt;")
     assert blocks[1]["label"]["text"] == "<@U1>"
 
@@ -447,31 +449,31 @@ def submitted(**by_key: str | None) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def test_unchanged_submission_gives_the_original_payload() -> None:
-    payload, errors = B.parse_edit_submission(EDITABLE, submitted())
+    payload, errors = V.parse_edit_submission(EDITABLE, submitted())
     assert (payload, errors) == (EDITABLE.payload, {})
     assert list(payload) == list(EDITABLE.payload)
 
 
 def test_edited_string_number_and_object_are_read_back() -> None:
-    payload, errors = B.parse_edit_submission(
+    payload, errors = V.parse_edit_submission(
         EDITABLE, submitted(s='"quoted" <b>', n="7", o='{"k": 2, "new": [true]}', f="3"))
     assert errors == {}
     assert payload == {"f": 3, "n": 7, "o": {"k": 2, "new": [True]}, "s": '"quoted" <b>', "z": None}
 
 
 def test_invalid_json_is_an_error_under_its_block() -> None:
-    payload, errors = B.parse_edit_submission(EDITABLE, submitted(n="seven"))
+    payload, errors = V.parse_edit_submission(EDITABLE, submitted(n="seven"))
     assert errors == {"field:1": "Not valid JSON: Expecting value. Strings need double quotes."}
     assert payload["n"] == 5
 
 
 def test_nan_is_not_valid_json() -> None:
-    _, errors = B.parse_edit_submission(EDITABLE, submitted(n="NaN"))
+    _, errors = V.parse_edit_submission(EDITABLE, submitted(n="NaN"))
     assert errors == {"field:1": "Not valid JSON: NaN is not allowed. Strings need double quotes."}
 
 
 def test_type_change_is_an_error() -> None:
-    _, errors = B.parse_edit_submission(
+    _, errors = V.parse_edit_submission(
         EDITABLE, submitted(n='"7"', o="[1]", f="true"))
     assert errors == {
         "field:1": "Was a number, now a string: keep the type",
@@ -482,19 +484,19 @@ def test_type_change_is_an_error() -> None:
 
 def test_null_original_accepts_any_type() -> None:
     for text, value in (('"s"', "s"), ("[1]", [1]), ("null", None), ("{}", {})):
-        payload, errors = B.parse_edit_submission(EDITABLE, submitted(z=text))
+        payload, errors = V.parse_edit_submission(EDITABLE, submitted(z=text))
         assert (payload["z"], errors) == (value, {})
 
 
 def test_missing_block_keeps_the_original_value() -> None:
     values = submitted(n="9")
     del values["field:3"]  # "s"
-    payload, errors = B.parse_edit_submission(EDITABLE, values)
+    payload, errors = V.parse_edit_submission(EDITABLE, values)
     assert (payload, errors) == ({**EDITABLE.payload, "n": 9}, {})
 
 
 def test_empty_input_is_an_empty_string_or_an_error_for_non_strings() -> None:
-    payload, errors = B.parse_edit_submission(EDITABLE, submitted(s=None, n=None, o="  "))
+    payload, errors = V.parse_edit_submission(EDITABLE, submitted(s=None, n=None, o="  "))
     assert payload["s"] == ""
     assert errors == {"field:1": "Enter a JSON value", "field:2": "Enter a JSON value"}
 
@@ -503,13 +505,13 @@ def test_empty_input_is_an_empty_string_or_an_error_for_non_strings() -> None:
 
 
 def test_pending_blocks_says_so_when_empty() -> None:
-    assert [b.to_dict() for b in B.pending_blocks([])] == [
+    assert [b.to_dict() for b in V.pending_blocks([])] == [
         {"type": "section", "text": {"type": "mrkdwn", "text": "No pending requests."}}]
 
 
 def test_pending_blocks_lists_each_request_and_counts_the_rest() -> None:
     states = [pending(id=f"req_{i}", summary=f"Task {i} <!here>", risk=Risk.LOW) for i in range(5)]
-    result: list[Block] = B.pending_blocks(states, now=NOW, limit=3)
+    result: list[Block] = V.pending_blocks(states, now=NOW, limit=3)
     blocks = [b.to_dict() for b in result]
     check_blocks(blocks)
     assert len(blocks) == 4
@@ -521,21 +523,21 @@ def test_pending_blocks_lists_each_request_and_counts_the_rest() -> None:
 
 def test_home_view_is_a_home_tab_within_100_blocks() -> None:
     states = [pending(id=f"req_{i}") for i in range(150)]
-    view = check_view(B.home_view(states, now=NOW))
+    view = check_view(V.home_view(states, now=NOW))
     assert view["type"] == "home"
     assert view["blocks"][0]["text"]["text"] == "Pending approvals"
     assert len(view["blocks"]) == 100
     assert view["blocks"][-1]["elements"][0]["text"] == "… and 52 more"
-    assert check_view(B.home_view([]))["blocks"][1]["text"]["text"] == "No pending requests."
+    assert check_view(V.home_view([]))["blocks"][1]["text"]["text"] == "No pending requests."
 
 
 def test_help_text_names_the_commands() -> None:
-    assert "/hitl pending" in B.HELP_TEXT
-    assert "/hitl help" in B.HELP_TEXT
+    assert "/hitl pending" in V.HELP_TEXT
+    assert "/hitl help" in V.HELP_TEXT
 
 
 def test_ids_are_namespaced_constants() -> None:
     assert (B.ACTION_APPROVE, B.ACTION_REJECT, B.ACTION_EDIT) == (
         "hitl.approve", "hitl.reject", "hitl.edit")
-    assert (B.VIEW_REJECT, B.VIEW_EDIT, B.REASON_BLOCK, B.REASON_ACTION) == (
+    assert (V.VIEW_REJECT, V.VIEW_EDIT, V.REASON_BLOCK, V.REASON_ACTION) == (
         "hitl.reject_modal", "hitl.edit_modal", "reason", "reason_input")
