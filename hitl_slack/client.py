@@ -18,9 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
@@ -30,7 +27,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 
-from hitl_slack.errors import ApprovalDenied, WaitTimeout
+from hitl_slack.errors import WaitTimeout
+from hitl_slack.gate import RAISE, Gate, gate_async, gate_sync
 from hitl_slack.keys import Keys
 from hitl_slack.models import (
     ApprovalRequest,
@@ -52,8 +50,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-#: ``on_denied`` default: a gated call that is not approved raises :class:`ApprovalDenied`.
-RAISE: Any = object()
 # Time allowed past a deadline for the expiry step itself (one Redis round trip).
 _GRACE = 0.05
 
@@ -86,48 +82,6 @@ def _plan(state: RequestState, timeout: float | None, now: datetime) -> tuple[fl
     return max(timeout, 0.0), False
 
 
-def _bind(fn: Callable[..., Any], args: tuple[Any, ...],
-          kwargs: dict[str, Any]) -> tuple[inspect.BoundArguments, dict[str, Any]]:
-    bound = inspect.signature(fn).bind(*args, **kwargs)
-    bound.apply_defaults()
-    payload = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-    return bound, payload
-
-
-def _rebind(bound: inspect.BoundArguments, payload: dict[str, Any]) -> inspect.BoundArguments:
-    for name, value in payload.items():
-        if name in bound.arguments:
-            bound.arguments[name] = value
-    return bound
-
-
-def _denied(decision: Decision, on_denied: Any) -> Any:
-    if on_denied is RAISE:
-        raise ApprovalDenied(decision)
-    return on_denied(decision) if callable(on_denied) else on_denied
-
-
-@dataclass(frozen=True)
-class _GateOptions:
-    route: str | None
-    channel: str | None
-    summary: str | Callable[..., str] | None
-    risk: str
-    tags: tuple[str, ...]
-    timeout: float
-    agent: str | None
-    on_denied: Any
-
-    def request_fields(self, fn: Callable[..., Any], payload: dict[str, Any]) -> dict[str, Any]:
-        if callable(self.summary):
-            summary = self.summary(**payload)
-        else:
-            summary = self.summary or f"Run {fn.__name__}"
-        return {"summary": summary, "action": fn.__name__, "payload": payload,
-                "route": self.route, "channel": self.channel, "risk": self.risk,
-                "tags": self.tags, "timeout": self.timeout, "agent": self.agent}
-
-
 class _Base:
     def __init__(self, key_prefix: str, retention: float | None) -> None:
         # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
@@ -144,14 +98,6 @@ class _Base:
             "connect_timeout": float(env.get("HITL_REDIS_CONNECT_TIMEOUT", "2")),
             "retention": float(retention) if retention else None,
         }
-
-    @staticmethod
-    def _gate_options(route: str | None, channel: str | None,
-                      summary: str | Callable[..., str] | None, risk: str,
-                      tags: Iterable[str], timeout: float, agent: str | None,
-                      on_denied: Any) -> _GateOptions:
-        return _GateOptions(route, channel, summary, risk, tuple(tags), timeout, agent, on_denied)
-
 
 class HITLClient(_Base):
     """Blocking client for agents, scripts and CI jobs.
@@ -269,44 +215,16 @@ class HITLClient(_Base):
         is raised, or ``on_denied`` is returned (called with the decision if callable).
         An async function is gated without blocking the event loop's thread.
         """
-        options = self._gate_options(route, channel, summary, risk, tags, timeout, agent,
-                                     on_denied)
+        gate = Gate(route, channel, summary, risk, tuple(tags), timeout, agent, on_denied)
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-            if inspect.iscoroutinefunction(fn):
-                return cast(Callable[P, R], _gate_async_with_thread(self, fn, options))
-
-            @functools.wraps(fn)
-            def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-                bound, payload = _bind(fn, args, kwargs)
-                decision = self.request_approval(**options.request_fields(fn, payload))
-                if not decision.approved:
-                    return cast(R, _denied(decision, options.on_denied))
-                bound = _rebind(bound, decision.payload)
-                return fn(*bound.args, **bound.kwargs)
-
-            return gated
+            return cast(Callable[P, R], gate_sync(self.request_approval, fn, gate))
 
         return decorate
 
     def close(self) -> None:
         """Release the Redis connections."""
         self.store.redis.close()
-
-
-def _gate_async_with_thread(client: HITLClient, fn: Callable[..., Awaitable[Any]],
-                            options: _GateOptions) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(fn)
-    async def gated(*args: Any, **kwargs: Any) -> Any:
-        bound, payload = _bind(fn, args, kwargs)
-        fields = options.request_fields(fn, payload)
-        decision = await asyncio.to_thread(client.request_approval, **fields)
-        if not decision.approved:
-            return _denied(decision, options.on_denied)
-        bound = _rebind(bound, decision.payload)
-        return await fn(*bound.args, **bound.kwargs)
-
-    return gated
 
 
 @dataclass(frozen=True)
@@ -400,20 +318,10 @@ class AsyncHITLClient(_Base):
                          agent: str | None = None, on_denied: Any = RAISE,
                          ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """See :meth:`HITLClient.require_approval`; gates async functions."""
-        options = self._gate_options(route, channel, summary, risk, tags, timeout, agent,
-                                     on_denied)
+        gate = Gate(route, channel, summary, risk, tuple(tags), timeout, agent, on_denied)
 
         def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            @functools.wraps(fn)
-            async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-                bound, payload = _bind(fn, args, kwargs)
-                decision = await self.request_approval(**options.request_fields(fn, payload))
-                if not decision.approved:
-                    return cast(R, _denied(decision, options.on_denied))
-                bound = _rebind(bound, decision.payload)
-                return await fn(*bound.args, **bound.kwargs)
-
-            return gated
+            return cast(Callable[P, Awaitable[R]], gate_async(self.request_approval, fn, gate))
 
         return decorate
 
