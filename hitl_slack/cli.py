@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 
@@ -28,6 +28,11 @@ from hitl_slack.settings import Settings, load_settings
 from hitl_slack.store import sync_redis
 
 __all__ = ["main"]
+
+
+def _utc_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     show = asub.add_parser("show", help="every event of one request")
     show.add_argument("request_id")
     export = asub.add_parser("export", help="events as JSON lines or CSV")
-    export.add_argument("--since", type=datetime.fromisoformat, help="ISO date or time")
+    export.add_argument("--since", type=_utc_time, help="ISO date or time (UTC unless given)")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--dataset", action="store_true",
                         help="one row per decided request: original and final payload, outcome")

@@ -162,3 +162,21 @@ def test_deleting_the_oldest_entries_is_not_mistaken_for_retention(
     # A full stream that starts mid-way is retention at work.
     trimmed = verify(entries, raw.get(keys.audit_head), length=len(entries), maxlen=5)
     assert (trimmed.ok, trimmed.trimmed) == (True, True)
+
+
+def test_cli_export_since_keeps_only_later_events(client: HITLClient, store: Store, prefix: str,
+                                                  redis_url: str):
+    import time
+    from datetime import UTC, datetime
+
+    _decided_pair(client, store)
+    time.sleep(0.01)
+    since = datetime.now(UTC)
+    time.sleep(0.01)
+    late = client.submit("Late", "later", {}, timeout=30)
+    client.cancel(late.request_id, reason="not needed")
+    out = _cli(prefix, redis_url, "export", "--since", since.isoformat())
+    assert [(json.loads(line)["event"], json.loads(line)["request_id"])
+            for line in out.stdout.splitlines()] == [
+        ("created", late.request_id), ("queued", late.request_id),
+        ("cancelled", late.request_id)]
