@@ -30,7 +30,7 @@ from hitl_slack.store import sync_redis
 __all__ = ["main"]
 
 
-def _utc_time(text: str) -> datetime:
+def iso_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     show = asub.add_parser("show", help="every event of one request")
     show.add_argument("request_id")
     export = asub.add_parser("export", help="events as JSON lines or CSV")
-    export.add_argument("--since", type=_utc_time, help="ISO date or time (UTC unless given)")
+    export.add_argument("--since", type=iso_time, help="ISO date or time (UTC unless given)")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--dataset", action="store_true",
                         help="one row per decided request: original and final payload, outcome")
