@@ -87,9 +87,9 @@ class Bot:
 
 
 def _existing(decision: Any) -> str:
-    who = ", ".join(f"<@{u}>" for u in decision.decided_by) or "policy"
+    who = ", ".join(mrkdwn.user(u) for u in decision.decided_by)
     when = decision.decided_at.strftime("%Y-%m-%d %H:%M UTC")
-    by = "" if decision.status is Status.EXPIRED else f" by {who}"
+    by = f" by {who}" if who else ""  # the clock, the agent or the bot: no person to name
     return f"This request was already {_VERBS[decision.status]}{by} at {when}."
 
 

@@ -27,11 +27,12 @@ from pydantic import ValidationError
 
 from hitl_slack.keys import Keys
 from hitl_slack.lua import GENESIS
-from hitl_slack.models import AuditEvent
+from hitl_slack.models import AuditEvent, lenient
 
 __all__ = [
     "AuditEntry",
     "VerifyResult",
+    "dataset_csv",
     "dataset_rows",
     "entry_hash",
     "read_entries",
@@ -56,8 +57,9 @@ class AuditEntry:
     hash: str
 
     def event(self) -> AuditEvent:
-        """The event recorded (raises pydantic's ValidationError if the body is not one)."""
-        return AuditEvent.model_validate_json(self.body)
+        """The event recorded, ignoring fields a newer version added (raises pydantic's
+        ValidationError if the body is not an event at all)."""
+        return lenient(AuditEvent, self.body)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,24 @@ def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:
         row = _flat(entry)
         row["data"] = json.dumps(row["data"], ensure_ascii=False, sort_keys=True)
         writer.writerow(row)
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    yield buf.getvalue()
+
+
+DATASET_FIELDS = ["request_id", "action", "agent", "summary", "original_payload",
+                  "final_payload", "edited", "decision", "reason", "decided_by", "decided_at"]
+
+
+def dataset_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The feedback data set as CSV (payloads as JSON)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=DATASET_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False, sort_keys=True)
+                         if k.endswith("payload") else v for k, v in row.items()})
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()

@@ -7,13 +7,15 @@
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
     hitl-slack audit verify
 
-Exit codes: 0 ok, 1 audit chain broken, 2 bad usage or configuration, 3 Redis unreachable.
+Exit codes: 0 ok, 1 audit chain broken, 2 bad usage or configuration, 3 Redis unreachable,
+4 no such request (``audit show``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -64,11 +66,15 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     keys = Keys(settings.hitl_key_prefix)
     out = sys.stdout
     if args.audit_command == "verify":
-        head = r.get(keys.audit_head)
+        raw_head = r.get(keys.audit_head)
+        head = str(raw_head) if raw_head else None
         length = int(r.xlen(keys.audit))
-        result = audit.verify(audit.read_entries(r, keys), str(head) if head else None,
+        result = audit.verify(audit.read_entries(r, keys), head,
                               length=length, maxlen=settings.hitl_audit_maxlen)
         print(result.describe(), file=out if result.ok else sys.stderr)
+        if result.ok and head:
+            # Keep this outside Redis: whoever can write Redis could rewrite the whole chain.
+            print(f"head: {head}", file=out)
         return 0 if result.ok else 1
     if args.audit_command == "show":
         found = 0
@@ -81,16 +87,24 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
                       f"digest={event.args_digest or '-'} entry={entry.id}", file=out)
         if not found:
             print(f"no audit events for {args.request_id}", file=sys.stderr)
-            return 1
+            return 4
         return 0
     entries = audit.read_entries(r, keys, since=args.since)
     if args.dataset:
-        for row in audit.dataset_rows(entries):
-            print(json.dumps(row, ensure_ascii=False, sort_keys=True), file=out)
-        return 0
-    lines = audit.to_csv(entries) if args.format == "csv" else audit.to_jsonl(entries)
-    for line in lines:
-        out.write(line if args.format == "csv" else line + "\n")
+        rows = audit.dataset_rows(entries)
+        lines = audit.dataset_csv(rows) if args.format == "csv" else (
+            json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+    elif args.format == "csv":
+        lines = audit.to_csv(entries)
+    else:
+        lines = (line + "\n" for line in audit.to_jsonl(entries))
+    try:
+        for line in lines:
+            out.write(line)
+        out.flush()
+    except BrokenPipeError:  # `| head` closed the pipe: not an error
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

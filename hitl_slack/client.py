@@ -83,10 +83,11 @@ def _plan(state: RequestState, timeout: float | None, now: datetime) -> tuple[fl
 
 
 class _Base:
-    def __init__(self, key_prefix: str, retention: float | None) -> None:
+    def __init__(self, key_prefix: str, retention: float | None, queue_maxlen: int) -> None:
         # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
         self.config = StoreConfig(keys=Keys(key_prefix), audit_maxlen=0,
-                                  retention=retention or DEFAULT_RETENTION)
+                                  retention=retention or DEFAULT_RETENTION,
+                                  queue_maxlen=queue_maxlen)
 
     @staticmethod
     def _env() -> dict[str, Any]:
@@ -97,6 +98,7 @@ class _Base:
             "key_prefix": env.get("HITL_KEY_PREFIX", "hitl"),
             "connect_timeout": float(env.get("HITL_REDIS_CONNECT_TIMEOUT", "2")),
             "retention": float(retention) if retention else None,
+            "queue_maxlen": int(env.get("HITL_QUEUE_MAXLEN", "100000")),
         }
 
 class HITLClient(_Base):
@@ -106,19 +108,22 @@ class HITLClient(_Base):
         redis_url: where the requests live (``REDIS_URL``).
         key_prefix: namespace shared with the bot (``HITL_KEY_PREFIX``).
         connect_timeout: seconds before an unreachable Redis raises ``StoreUnavailable``.
-        retention: seconds a decided request is kept after its deadline (default 7 days).
+        retention: seconds a decided request is kept after its deadline (default 7 days);
+            requests are written by agents, so this is an agent-side setting.
+        queue_maxlen: cap of the request queue a bot drains (an agent-side setting too).
     """
 
     def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
-                 connect_timeout: float = 2.0, retention: float | None = None) -> None:
-        super().__init__(key_prefix, retention)
+                 connect_timeout: float = 2.0, retention: float | None = None,
+                 queue_maxlen: int = 100_000) -> None:
+        super().__init__(key_prefix, retention, queue_maxlen)
         self.store = Store(sync_redis(redis_url, connect_timeout=connect_timeout,
                                       client_name=f"hitl-agent:{key_prefix}"), self.config)
 
     @classmethod
     def from_env(cls) -> HITLClient:
-        """A client from ``REDIS_URL``, ``HITL_KEY_PREFIX``, ``HITL_REDIS_CONNECT_TIMEOUT`` and
-        ``HITL_RETENTION`` (the same variables the bot reads)."""
+        """A client from ``REDIS_URL``, ``HITL_KEY_PREFIX``, ``HITL_REDIS_CONNECT_TIMEOUT``,
+        ``HITL_RETENTION`` and ``HITL_QUEUE_MAXLEN`` in the environment (not ``.env``)."""
         return cls(**cls._env())
 
     def request_approval(self, summary: str, action: str,
@@ -252,8 +257,8 @@ class AsyncHITLClient(_Base):
 
     def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
                  connect_timeout: float = 2.0, retention: float | None = None,
-                 max_connections: int = 20) -> None:
-        super().__init__(key_prefix, retention)
+                 queue_maxlen: int = 100_000, max_connections: int = 20) -> None:
+        super().__init__(key_prefix, retention, queue_maxlen)
         self.store = AsyncStore(
             async_redis(redis_url, connect_timeout=connect_timeout,
                         max_connections=max_connections,

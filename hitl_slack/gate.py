@@ -83,9 +83,10 @@ def gate_sync(ask: Callable[..., Decision], fn: Callable[..., Any], gate: Gate) 
     return gated
 
 
-def gate_async(ask: Callable[..., Awaitable[Decision]], fn: Callable[..., Awaitable[Any]],
+def gate_async(ask: Callable[..., Awaitable[Decision]], fn: Callable[..., Any],
                gate: Gate) -> Any:
-    """Wrap an async ``fn`` for an asyncio client."""
+    """Wrap ``fn`` for an asyncio client: the wrapper is a coroutine function either way (a
+    plain ``fn`` is called as it is once approved)."""
     @functools.wraps(fn)
     async def gated(*args: Any, **kwargs: Any) -> Any:
         bound, fields = gate.request(fn, args, kwargs)
@@ -93,6 +94,7 @@ def gate_async(ask: Callable[..., Awaitable[Decision]], fn: Callable[..., Awaita
         if not decision.approved:
             return gate.denied(decision)
         call_args, call_kwargs = _approved_call(bound, decision)
-        return await fn(*call_args, **call_kwargs)
+        result = fn(*call_args, **call_kwargs)
+        return await result if inspect.isawaitable(result) else result
 
     return gated

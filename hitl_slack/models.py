@@ -17,7 +17,7 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -44,6 +44,7 @@ __all__ = [
     "Status",
     "canonical_json",
     "digest",
+    "lenient",
     "new_request_id",
     "validation_message",
 ]
@@ -248,6 +249,21 @@ class AuditEvent(_Model):
     def body(self) -> str:
         """The canonical JSON the chain hashes."""
         return canonical_json(self.model_dump(mode="json"))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def lenient(model: type[M], text: str) -> M:
+    """Parse JSON written by any version: fields this version does not know are dropped.
+
+    Agents' input is strict (an unknown argument is an error); what is read back from Redis
+    may come from a newer writer and must not stop this one.
+    """
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k in model.model_fields}
+    return model.model_validate(data)
 
 
 def validation_message(exc: ValidationError, what: str) -> InvalidRequest:

@@ -9,13 +9,12 @@ differ only in how a command is sent.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound
 from hitl_slack.keys import Keys
@@ -36,6 +35,7 @@ from hitl_slack.models import (
     RequestState,
     Status,
     digest,
+    lenient,
     validation_message,
 )
 
@@ -114,21 +114,6 @@ def _audit_args(events: list[AuditEvent]) -> tuple[str, ...]:
 def digest_text(text: str) -> str:
     """sha256 hex of a text (UTF-8)."""
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def lenient(model: type[M], text: str) -> M:
-    """Parse JSON written by any version: fields this version does not know are dropped.
-
-    Agents' input is strict (an unknown argument is an error); what is read back from Redis
-    may come from a newer writer and must not stop this one.
-    """
-    data = json.loads(text)
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k in model.model_fields}
-    return model.model_validate(data)
 
 
 def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:

@@ -79,7 +79,7 @@ class Relay:
         try:
             posted_in, ts = await self.slack.post(channel, approval_message(state, note=note))
         except SlackError as exc:
-            fallback = self.default_channel or self.routes.defaults.channel
+            fallback = self.routes.defaults.channel or self.default_channel
             if exc.error not in FALLBACK_ERRORS or not fallback or fallback == channel:
                 await self._record_error(state, f"posting to {channel} failed: {exc.error}")
                 raise Retry(f"chat.postMessage: {exc.error}") from None

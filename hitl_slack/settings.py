@@ -17,7 +17,9 @@ from hitl_slack.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
 
-_PLACEHOLDER = re.compile(r"(your|change.?me|placeholder|example|xxx|\.\.\.|<|>)", re.I)
+# Whole-word placeholder shapes only: a real token's random part must never trip it.
+_PLACEHOLDER = re.compile(
+    r"(\byour\b|\byour[-_]|change.?me|placeholder|\bexample\b|\.\.\.|<|>|-x{4,}\b|^x+$)", re.I)
 _PREFIXES = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}
 
 

@@ -111,7 +111,8 @@ def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis
                                     keys: Keys, prefix: str, redis_url: str):
     a, b = _decided_pair(client, store)
     ok = _cli(prefix, redis_url, "verify")
-    assert (ok.returncode, ok.stdout.strip()) == (0, "ok: 7 entries, chain intact")
+    assert (ok.returncode, ok.stdout.splitlines()) == (
+        0, ["ok: 7 entries, chain intact", f"head: {raw.get(keys.audit_head)}"])
 
     lines = _cli(prefix, redis_url, "export").stdout.splitlines()
     assert [json.loads(line)["event"] for line in lines] == [
@@ -127,6 +128,12 @@ def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis
         (a, {"amount": 420}, {"amount": 400}, True, "approved", "partial"),
         (b, {"table": "users"}, {"table": "users"}, False, "rejected", "never"),
     ]
+
+    rows = list(csv.DictReader(io.StringIO(_cli(prefix, redis_url, "export", "--dataset",
+                                                 "--format", "csv").stdout)))
+    assert [(r["request_id"], json.loads(r["final_payload"]), r["decision"]) for r in rows] == [
+        (a, {"amount": 400}, "approved"), (b, {"table": "users"}, "rejected")]
+    assert _cli(prefix, redis_url, "show", "req_unknown").returncode == 4
 
     shown = _cli(prefix, redis_url, "show", b)
     assert [line.split()[1] for line in shown.stdout.splitlines()] == [

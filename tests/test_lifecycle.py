@@ -457,3 +457,25 @@ def test_deadline_is_set_by_redis_not_by_a_skewed_agent_clock(client: HITLClient
     remaining = (state.effective_deadline - datetime.now(UTC)).total_seconds()
     assert 590 < remaining <= 600
     assert store.decide(ticket.request_id, Status.APPROVED).status is Status.APPROVED
+
+
+async def test_async_client_gates_plain_functions_too(aclient: AsyncHITLClient,
+                                                     astore: AsyncStore, raw: redis.Redis,
+                                                     keys: Keys):
+    ran: list[str] = []
+
+    @aclient.require_approval(timeout=10)
+    def archive(name: str) -> str:
+        ran.append(name)
+        return f"archived {name}"
+
+    async def approve() -> None:
+        while not raw.xlen(keys.queue):
+            await asyncio.sleep(0.01)
+        await astore.decide(raw.xrange(keys.queue)[0][1]["id"], Status.APPROVED,
+                            payload={"name": "logs-2024"})
+
+    task = asyncio.create_task(approve())
+    assert await archive("logs") == "archived logs-2024"
+    await task
+    assert ran == ["logs-2024"]
