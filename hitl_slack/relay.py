@@ -45,14 +45,10 @@ class Relay:
             Retry: Slack or Redis failed for now; the entry is tried again later.
             InvalidRequest: the entry or the stored request is malformed (dead letter).
         """
-        request_id = fields.get("id")
-        if not request_id:
-            raise InvalidRequest(f"queue entry has no 'id' field: {sorted(fields)}")
-        try:
-            state = await self.store.get(request_id)
-        except RequestNotFound:
-            log.warning("queued request is gone (retention ended)", extra={"id": request_id})
+        state = await self._state(fields, "queue")
+        if state is None:
             return
+        request_id = state.request.id
         if state.message is not None or not state.pending:
             return  # posted already (a retry after a crash), or decided before it was shown
         route = resolve(self.routes, state.request)
@@ -72,6 +68,22 @@ class Relay:
             fresh = await self.store.get(request_id)
             await self._quietly(self.slack.update(ref.channel, ref.ts,
                                                   decided_message(fresh, note=ref.note)))
+
+    async def _state(self, fields: dict[str, str], stream: str) -> RequestState | None:
+        """The request a stream entry names; None if it is gone (retention ended).
+
+        Raises:
+            InvalidRequest: the entry names no request, or the stored one is malformed.
+        """
+        request_id = fields.get("id")
+        if not request_id:
+            raise InvalidRequest(f"{stream} entry has no 'id' field: {sorted(fields)}")
+        try:
+            return await self.store.get(request_id)
+        except RequestNotFound:
+            log.warning("request is gone (retention ended)",
+                        extra={"id": request_id, "stream": stream})
+            return None
 
     async def _post(self, state: RequestState, route: ResolvedRoute) -> MessageRef:
         note = route.note
@@ -123,13 +135,10 @@ class Relay:
         Raises:
             Retry: Slack failed for now.
         """
-        request_id = fields.get("id")
-        if not request_id:
-            raise InvalidRequest(f"outcome entry has no 'id' field: {sorted(fields)}")
-        try:
-            state = await self.store.get(request_id)
-        except RequestNotFound:
+        state = await self._state(fields, "outcome")
+        if state is None:
             return
+        request_id = state.request.id
         if state.message is None or state.decision is None:
             return  # not posted yet: the relay shows the decision when it posts
         try:

@@ -78,6 +78,13 @@ def agent(bot: BotProcess) -> Iterator[HITLClient]:
     c.close()
 
 
+def opened_view(fake: FakeSlack, request_id: str) -> dict[str, Any]:
+    """The modal the bot opened for this request (waits for it)."""
+    call = fake.wait_for_call("views.open", lambda c: request_id in json.dumps(c.params))
+    view: dict[str, Any] = call.response["view"]
+    return view
+
+
 class Waiter:
     """The agent blocked in wait(), in a thread, timing when it returns."""
 
@@ -125,8 +132,7 @@ def test_reject_opens_a_modal_and_the_reason_reaches_the_agent(bot: BotProcess, 
     ticket = agent.submit("Delete bucket", "delete_bucket", {"bucket": "logs"}, timeout=60)
     msg = posted(fake, ticket.request_id)
     bot.send(block_actions_body(msg, "hitl.reject", user_id="U0BOB"))
-    view = fake.wait_for_call("views.open", lambda c: ticket.request_id in json.dumps(
-        c.params)).response["view"]
+    view = opened_view(fake, ticket.request_id)
     status, body = bot.send(view_submission_body(
         view, {"reason": {"reason_input": {"type": "plain_text_input", "value": "keep logs"}}},
         user_id="U0BOB"))
@@ -144,8 +150,7 @@ def test_required_reason_is_asked_for_inline_and_nothing_is_decided(
     msg = posted(fake, ticket.request_id)
     assert msg.channel == "C0FINANCE"
     bot.send(block_actions_body(msg, "hitl.reject", user_id="U0ALICE"))
-    view = fake.wait_for_call("views.open", lambda c: ticket.request_id in json.dumps(
-        c.params)).response["view"]
+    view = opened_view(fake, ticket.request_id)
     status, body = bot.send(view_submission_body(
         view, {"reason": {"reason_input": {"type": "plain_text_input", "value": None}}}))
     assert status == 200
@@ -159,8 +164,7 @@ def test_edit_modal_validates_and_approves_with_the_edited_payload(
     ticket = agent.submit("Scale api", "scale", {"service": "api", "replicas": 30}, timeout=60)
     msg = posted(fake, ticket.request_id)
     bot.send(block_actions_body(msg, "hitl.edit"))
-    view = fake.wait_for_call("views.open", lambda c: ticket.request_id in json.dumps(
-        c.params)).response["view"]
+    view = opened_view(fake, ticket.request_id)
     labels = [b["label"]["text"] for b in view["blocks"] if b["type"] == "input"]
     assert labels == ["service", "replicas"]
     inputs = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]
