@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 
+from hitl_slack.agent_settings import AgentSettings, load
 from hitl_slack.errors import WaitTimeout
 from hitl_slack.gate import RAISE, Gate, gate_async, gate_sync
 from hitl_slack.keys import Keys
@@ -91,15 +91,15 @@ class _Base:
 
     @staticmethod
     def _env() -> dict[str, Any]:
-        env = os.environ
-        retention = env.get("HITL_RETENTION")
+        s = load(AgentSettings)
         return {
-            "redis_url": env.get("REDIS_URL", DEFAULT_REDIS_URL),
-            "key_prefix": env.get("HITL_KEY_PREFIX", "hitl"),
-            "connect_timeout": float(env.get("HITL_REDIS_CONNECT_TIMEOUT", "2")),
-            "retention": float(retention) if retention else None,
-            "queue_maxlen": int(env.get("HITL_QUEUE_MAXLEN", "100000")),
+            "redis_url": s.redis_url.get_secret_value(),
+            "key_prefix": s.hitl_key_prefix,
+            "connect_timeout": s.hitl_redis_connect_timeout,
+            "retention": s.hitl_retention,
+            "queue_maxlen": s.hitl_queue_maxlen,
         }
+
 
 class HITLClient(_Base):
     """Blocking client for agents, scripts and CI jobs.
@@ -123,7 +123,12 @@ class HITLClient(_Base):
     @classmethod
     def from_env(cls) -> HITLClient:
         """A client from ``REDIS_URL``, ``HITL_KEY_PREFIX``, ``HITL_REDIS_CONNECT_TIMEOUT``,
-        ``HITL_RETENTION`` and ``HITL_QUEUE_MAXLEN`` in the environment (not ``.env``)."""
+        ``HITL_RETENTION`` and ``HITL_QUEUE_MAXLEN``: the environment, then ``.env`` (the same
+        settings the bot reads).
+
+        Raises:
+            ConfigError: a variable is invalid (names it).
+        """
         return cls(**cls._env())
 
     def request_approval(self, summary: str, action: str,

@@ -19,6 +19,10 @@ key                        type         what, and how it is bounded
                                         capped by MAXLEN
 ``{p}:audit``              stream       the hash-chained audit trail; capped by the audit retention
 ``{p}:audit:head``         string       hash of the newest audit entry (the chain's head)
+``{p}:bots``               sorted set   bot replica name -> last heartbeat (epoch ms); PEXPIRE
+                                        refreshed by every beat, stale members trimmed
+``{p}:bot:{name}``         string       one replica's heartbeat (JSON: readiness, Slack auth,
+                                        last errors); TTL of a few beats
 ========================== ============ ==========================================================
 """
 
@@ -84,3 +88,12 @@ class Keys:
     def audit_head(self) -> str:
         """Hash of the newest audit entry."""
         return f"{self.prefix}:audit:head"
+
+    @property
+    def bots(self) -> str:
+        """Sorted set of bot replicas by last heartbeat (epoch ms)."""
+        return f"{self.prefix}:bots"
+
+    def bot(self, name: str) -> str:
+        """One bot replica's heartbeat (JSON)."""
+        return f"{self.prefix}:bot:{name}"

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
 
+from hitl_slack.agent_settings import AgentSettings, load
 from hitl_slack.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -23,18 +23,13 @@ _PLACEHOLDER = re.compile(
 _PREFIXES = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}
 
 
-class Settings(BaseSettings):
-    """Every setting; the environment variable is the upper-cased field name."""
+class Settings(AgentSettings):
+    """Every setting of the service: the agent's (Redis, prefix) and the bot's own.
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    The environment variable is the upper-cased field name.
+    """
 
-    redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
-    hitl_key_prefix: str = Field("hitl", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    hitl_redis_connect_timeout: float = Field(2.0, gt=0, le=60)
-    hitl_retention: float = Field(7 * 24 * 3600, gt=0, description="seconds kept after deadline")
     hitl_audit_maxlen: int = Field(1_000_000, ge=1000)
-    hitl_queue_maxlen: int = Field(100_000, ge=100)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -75,11 +70,4 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning validation errors into a :class:`ConfigError` naming each."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors(include_url=False, include_input=False):
-            var = ".".join(str(p) for p in err["loc"]).upper()
-            parts.append(f"{var}: {err['msg']}")
-        raise ConfigError("invalid settings: " + "; ".join(parts)) from None
+    return load(Settings, **overrides)

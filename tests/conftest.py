@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
+from redisproc import RedisServer
 
 from hitl_slack import AsyncHITLClient, HITLClient
 from hitl_slack.keys import Keys
@@ -76,3 +77,10 @@ async def astore(prefix: str) -> AsyncIterator[AsyncStore]:
     s = AsyncStore(async_redis(REDIS_URL, max_connections=50), StoreConfig(keys=Keys(prefix)))
     yield s
     await s.redis.aclose()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private ``redis-server`` (AOF on) that the test may kill and restart by PID."""
+    with RedisServer(aof=True) as server:
+        yield server
