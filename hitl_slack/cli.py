@@ -1,14 +1,13 @@
 """``hitl-slack``: the service and operator commands.
 
-::
+Usage::
 
-    hitl-slack serve [--socket | --http] [--port N]
+    hitl-slack serve [--socket | --http] [--port N] [--host ADDR]
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
     hitl-slack audit verify
 
-Exit codes: 0 ok, 1 audit chain broken, 2 bad usage or configuration, 3 Redis unreachable,
-4 no such request (``audit show``).
+Exit codes: see :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -19,17 +18,85 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib import metadata
+from typing import NoReturn
 
 from redis.exceptions import RedisError
 
-from hitl_slack import audit
+from hitl_slack import __version__, audit
 from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.logs import configure, get_logger
 from hitl_slack.settings import Settings, load_settings
 from hitl_slack.store import sync_redis
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main"]
+
+#: What each exit status means (printed by ``--help``).
+EXIT_CODES = (
+    (0, "ok (serve: stopped by SIGTERM or SIGINT)"),
+    (1, "audit chain broken"),
+    (2, "bad usage or configuration: a setting, a port, a refused Slack token, the routes "
+        "file"),
+    (3, "Redis unreachable"),
+    (4, "no such request (audit show)"),
+)
+
+#: Environment variables read (also from a .env file in the working directory).
+ENVIRONMENT = (
+    ("REDIS_URL", "redis://localhost:6379/0", "where requests, decisions and the audit live"),
+    ("HITL_KEY_PREFIX", "hitl", "namespace of every key; agents and bot must agree"),
+    ("SLACK_BOT_TOKEN", "", "xoxb-... bot token (both modes)"),
+    ("SLACK_APP_TOKEN", "", "xapp-... app-level token: Socket Mode"),
+    ("SLACK_SIGNING_SECRET", "", "signing secret: HTTP mode"),
+    ("SLACK_API_URL", "https://slack.com/api/", "Web API base URL"),
+    ("HITL_DEFAULT_CHANNEL", "", "channel id for requests no route matches"),
+    ("HITL_ROUTES_FILE", "", "TOML routes file"),
+    ("PORT", "3000", "HTTP mode port"),
+    ("HITL_HEALTH_PORT", "PORT", "port of /healthz, /readyz, /metrics (both modes)"),
+    ("HITL_CONSUMER_NAME", "host name", "this replica's name in the consumer groups"),
+    ("HITL_CLAIM_IDLE", "60", "seconds before another replica takes over stalled work"),
+    ("HITL_SLACK_TIMEOUT", "10", "seconds per Slack Web API call"),
+    ("HITL_REDIS_CONNECT_TIMEOUT", "2", "seconds before Redis counts as unreachable"),
+    ("HITL_RETENTION", "604800", "seconds a request is kept after its deadline"),
+    ("HITL_QUEUE_MAXLEN", "100000", "cap of the queue and outcome streams"),
+    ("HITL_AUDIT_MAXLEN", "1000000", "audit entries kept"),
+    ("LOG_LEVEL", "INFO", "DEBUG | INFO | WARNING | ERROR (tracebacks of outages at DEBUG)"),
+    ("LOG_FORMAT", "json", "json | console"),
+)
+
+
+def _epilog() -> str:
+    width = max(len(name) for name, _, _ in ENVIRONMENT)
+    env = "\n".join(f"  {name:<{width}}  {what}" + (f" (default {default})" if default else "")
+                    for name, default, what in ENVIRONMENT)
+    codes = "\n".join(f"  {code}  {what}" for code, what in EXIT_CODES)
+    return f"environment variables (or .env):\n{env}\n\nexit codes:\n{codes}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("hitl-slack")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return __version__
 
 
 def iso_time(text: str) -> datetime:
@@ -38,13 +105,19 @@ def iso_time(text: str) -> datetime:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hitl-slack", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the Slack bot, the relay and the scheduler")
+    parser = _Parser(prog="hitl-slack", description="Human-in-the-loop approvals for AI "
+                     "agents, in Slack: the service and operator commands.", epilog=_epilog(),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hitl-slack {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = sub.add_parser("serve", help="run the Slack bot, the relay and the scheduler",
+                           description="Run the Slack bot, the relay and the scheduler until "
+                           "SIGTERM or SIGINT.", epilog=_epilog(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
     mode.add_argument("--http", action="store_true", help="HTTP mode on $PORT at /slack/events")
-    serve.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
+    serve.add_argument("--port", type=port_number, help="HTTP port (default $PORT or 3000)")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
 
     aud = sub.add_parser("audit", help="read, export and verify the audit trail")

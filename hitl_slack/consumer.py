@@ -12,6 +12,12 @@
 * Entries are handled concurrently (up to ``concurrency`` at once), so one that waits (a
   rate-limited channel) does not hold up the others.
 * On stop, nothing new is read and the entries in hand are finished.
+* Redis lost (or restarted empty, its groups gone): after any Redis failure the group is
+  created again from the start of the stream (``XGROUP CREATE ... 0 MKSTREAM``), so nothing
+  written before the consumer noticed is skipped; the outage is logged once (:mod:`outage`).
+* ``accepting`` returning False (e.g. Slack revoked the token) pauses it: nothing new is
+  read or claimed, the entries in hand finish, and an entry whose handler asks for a retry
+  stays pending without counting towards the dead-letter limit, for a healthy replica.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from hitl_slack.errors import StoreUnavailable
+from hitl_slack.outage import Outage
 
 __all__ = ["Retry", "StreamConsumer"]
 
@@ -47,7 +54,8 @@ class StreamConsumer:
                  handler: Handler, dead_letters: str, claim_idle: float = 60.0,
                  max_deliveries: int = 5, batch: int = 20, block: float = 2.0,
                  dead_maxlen: int = 100_000, concurrency: int = 1000,
-                 on_dead: Handler | None = None) -> None:
+                 on_dead: Handler | None = None,
+                 accepting: Callable[[], bool] = lambda: True) -> None:
         self.redis = r
         self.stream, self.group, self.consumer = stream, group, consumer
         self.handler = handler
@@ -62,6 +70,10 @@ class StreamConsumer:
         self._claim_cursor = "0-0"
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self.accepting = accepting
+        self.outage = Outage(log, f"consumer:{stream}")
+        #: ``time.monotonic()`` of the loop's last turn (readiness reports its age).
+        self.ticked = time.monotonic()
 
     async def ensure_group(self) -> None:
         """Create the group (from the stream's start: entries queued before any bot ran count)."""
@@ -83,17 +95,22 @@ class StreamConsumer:
         backoff = 0.1
         started = False
         while not stop.is_set():
+            self.ticked = time.monotonic()
+            if not self.accepting():
+                await _sleep_or_stop(stop, 0.5)
+                continue
             try:
                 if not started:
-                    await self.ensure_group()
+                    await self.ensure_group()  # again after any failure: Redis may be empty
                     await self._own_pending()
                     started = True
                 await self._claim()
                 await self._read_new()
                 backoff = 0.1
-            except (RedisError, OSError, StoreUnavailable):
-                log.warning("stream consumer lost Redis; retrying", exc_info=True,
-                            extra={"stream": self.stream, "wait": backoff})
+                self.outage.restored()
+            except (RedisError, OSError, StoreUnavailable) as exc:
+                started = False
+                self.outage.lost(exc)
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -154,9 +171,8 @@ class StreamConsumer:
     async def _guarded(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
             await self._handle(entry_id, fields)
-        except (RedisError, OSError, StoreUnavailable):
-            log.warning("entry left pending: Redis failed", exc_info=True,
-                        extra={"stream": self.stream, "entry": entry_id})
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            self.outage.lost(exc)  # the entry stays pending; it is read again once Redis is back
         finally:
             self._in_flight.pop(entry_id, None)
             self._slots.release()
@@ -165,6 +181,8 @@ class StreamConsumer:
         try:
             await self.handler(fields)
         except Retry as exc:
+            if not self.accepting():  # this replica stopped working: leave it to another
+                return
             if await self._deliveries(entry_id) < self.max_deliveries:
                 log.warning("entry left for a retry", extra={"stream": self.stream,
                                                              "entry": entry_id, "why": str(exc)})

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 
 from hitl_slack.errors import InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.ops import NotDue
+from hitl_slack.outage import Outage
 from hitl_slack.store import AsyncStore
 
 __all__ = ["Scheduler"]
@@ -38,6 +40,9 @@ class Scheduler:
         self.store = store
         self.max_sleep = max_sleep
         self.clock = clock
+        self.outage = Outage(log, "scheduler")
+        #: ``time.monotonic()`` of the loop's last turn (readiness reports its age).
+        self.ticked = time.monotonic()
 
     async def tick(self) -> int:
         """Expire every request that is due now; returns how many were expired."""
@@ -79,13 +84,15 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Apply deadlines until ``stop`` is set."""
         while not stop.is_set():
+            self.ticked = time.monotonic()
             try:
                 count = await self.tick()
                 if count:
                     log.info("expired requests", extra={"count": count})
                 wait = await self._until_next()
-            except (RedisError, OSError, StoreUnavailable):
-                log.warning("scheduler lost Redis; retrying", exc_info=True)
+                self.outage.restored()
+            except (RedisError, OSError, StoreUnavailable) as exc:
+                self.outage.lost(exc)
                 wait = self.max_sleep
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

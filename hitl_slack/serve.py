@@ -1,9 +1,17 @@
 """``hitl-slack serve``: the Bolt app, the relay and the scheduler in one event loop.
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (or ``--socket``), else HTTP (``--http``) on
-``$PORT`` at ``/slack/events`` on aiohttp's production server, with ``/healthz``.
-SIGTERM / SIGINT: stop reading new work, finish the batch in hand, close; unacknowledged queue
-entries stay in the consumer group for this or another replica.
+``$PORT`` at ``/slack/events`` on aiohttp's production server. ``/healthz``, ``/readyz`` and
+``/metrics`` (:mod:`hitl_slack.health`) are served on ``HITL_HEALTH_PORT`` (default ``PORT``),
+in both modes.
+
+Start: listen, reach Redis, have Slack accept the bot token (``auth.test``) and, in Socket
+Mode, the app token (``apps.connections.open``), then start the workers and log
+``hitl-slack ready``. A refused token exits with code 2 naming the variable.
+
+SIGTERM / SIGINT, in any state (starting, connecting, serving): stop reading new work, finish
+the work in hand for up to :data:`GRACE` seconds, close. Unfinished queue entries stay
+unacknowledged for this or another replica. A second signal stops at once.
 """
 
 from __future__ import annotations
@@ -14,17 +22,24 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, Literal
 
+import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.errors import SlackApiError
 
+from hitl_slack import __version__
 from hitl_slack.app import Bot, build_app
+from hitl_slack.bodies import body_problem, signature_ok
 from hitl_slack.consumer import StreamConsumer
+from hitl_slack.errors import ConfigError, HITLError
+from hitl_slack.health import Health, add_health_routes
 from hitl_slack.keys import RELAY_GROUP, UPDATER_GROUP, Keys
 from hitl_slack.ops import StoreConfig
 from hitl_slack.relay import Relay
@@ -32,13 +47,19 @@ from hitl_slack.routing import RoutesConfig, load_routes
 from hitl_slack.scheduler import Scheduler
 from hitl_slack.settings import Settings
 from hitl_slack.slack import SlackGateway
+from hitl_slack.slack_watch import AUTH_ERRORS, WatchedWebClient
+from hitl_slack.socket_front import SocketFront, dead_letter
 from hitl_slack.store import AsyncStore, async_redis
 
-__all__ = ["Service", "serve"]
+__all__ = ["GRACE", "Service", "serve"]
 
 log = logging.getLogger("hitl_slack.serve")
 
+#: Seconds the work in hand may take to finish after SIGTERM / SIGINT.
+GRACE = 8.0
+
 Closer = Callable[[], Awaitable[None]]
+Mode = Literal["http", "socket"]
 
 
 @dataclass
@@ -52,9 +73,11 @@ class Service:
     relay: Relay
     consumers: list[StreamConsumer]
     scheduler: Scheduler
+    health: Health
+    client: WatchedWebClient
 
     @classmethod
-    def build(cls, settings: Settings, routes: RoutesConfig) -> Service:
+    def build(cls, settings: Settings, routes: RoutesConfig, mode: Mode = "http") -> Service:
         """Wire the pieces; no I/O yet."""
         keys = Keys(settings.hitl_key_prefix)
         redis = async_redis(settings.redis_url.get_secret_value(),
@@ -63,70 +86,223 @@ class Service:
         store = AsyncStore(redis, StoreConfig(keys=keys, retention=settings.hitl_retention,
                                               queue_maxlen=settings.hitl_queue_maxlen,
                                               audit_maxlen=settings.hitl_audit_maxlen))
+        name = settings.hitl_consumer_name or socket.gethostname()
+        health = Health(name=name, keys=keys, mode=mode, version=__version__)
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        client = AsyncWebClient(token=token, base_url=settings.slack_api_url,
-                                timeout=settings.hitl_slack_timeout)
+        client = WatchedWebClient(token=token, base_url=settings.slack_api_url,
+                                  timeout=settings.hitl_slack_timeout, watcher=health)
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(Bot(store, gateway, routes), client,
                         secret.get_secret_value() if secret else None)
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
-        consumer = settings.hitl_consumer_name or socket.gethostname()
         idle = settings.hitl_claim_idle
         consumers = [
-            StreamConsumer(redis, stream=keys.queue, group=RELAY_GROUP, consumer=consumer,
+            StreamConsumer(redis, stream=keys.queue, group=RELAY_GROUP, consumer=name,
                            handler=relay.post_request, on_dead=relay.gave_up,
-                           dead_letters=keys.dead_letters, claim_idle=idle),
-            StreamConsumer(redis, stream=keys.outcomes, group=UPDATER_GROUP, consumer=consumer,
-                           handler=relay.show_outcome, dead_letters=keys.dead_letters,
-                           claim_idle=idle),
+                           dead_letters=keys.dead_letters, claim_idle=idle,
+                           accepting=health.accepting),
+            StreamConsumer(redis, stream=keys.outcomes, group=UPDATER_GROUP, consumer=name,
+                           handler=_counted(relay, store, health), claim_idle=idle,
+                           dead_letters=keys.dead_letters, accepting=health.accepting),
         ]
-        return cls(settings, routes, store, app, relay, consumers, Scheduler(store))
+        scheduler = Scheduler(store)
+        health.groups = [(c.stream, c.group) for c in consumers]
+        health.loops = {f"consumer:{c.stream}": _ticks(c) for c in consumers}
+        health.loops["scheduler"] = _ticks(scheduler)
+        return cls(settings, routes, store, app, relay, consumers, scheduler, health, client)
 
-    async def run(self, stop: asyncio.Event, *, socket_mode: bool, host: str, port: int) -> None:
-        """Serve until ``stop`` is set, then shut down cleanly."""
-        await self.store.redis.ping()
-        workers = [asyncio.create_task(_supervised(f"consumer:{c.stream}", c.run, stop))
-                   for c in self.consumers]
-        workers.append(asyncio.create_task(_supervised("scheduler", self.scheduler.run, stop)))
-        front = await (self._socket() if socket_mode else self._http(host, port))
-        log.info("hitl-slack ready", extra={"mode": "socket" if socket_mode else "http",
-                                            "port": None if socket_mode else port})
+    async def run(self, stop: asyncio.Event, *, host: str, port: int,
+                  health_port: int) -> None:
+        """Start, serve until ``stop`` is set, then shut down cleanly.
+
+        Raises:
+            ConfigError: a port cannot be used, or Slack refused a token (names which).
+            StoreUnavailable: Redis is unreachable at start.
+        """
+        closers: list[Closer] = []
+        workers: list[asyncio.Task[None]] = []
         try:
+            starting = self._start(stop, closers, workers, host, port, health_port)
+            if not await _unless_stopped(stop, starting):
+                log.info("stopped before ready")
+                return
+            log.info("hitl-slack ready", extra={"mode": self.health.mode, "port": port,
+                                                "health_port": health_port})
             await stop.wait()
         finally:
-            log.info("shutting down: finishing work in hand")
-            await asyncio.gather(*workers, return_exceptions=True)
-            await front()
-            await self.store.redis.aclose()
-            log.info("stopped")
+            stop.set()
+            await self._shutdown(workers, closers)
 
-    async def _http(self, host: str, port: int) -> Closer:
-        async def events(request: web.Request) -> web.Response:
-            return await to_aiohttp_response(await self.app.async_dispatch(
-                await to_bolt_request(request)))
+    async def _start(self, stop: asyncio.Event, closers: list[Closer],
+                     workers: list[asyncio.Task[None]], host: str, port: int,
+                     health_port: int) -> None:
+        socket_mode = self.health.mode == "socket"
+        if not socket_mode:
+            closers.append(await self._listen(host, port, events=True,
+                                              health=health_port == port, var="PORT"))
+        if socket_mode or health_port != port:
+            closers.append(await self._listen(host, health_port, events=False, health=True,
+                                              var="HITL_HEALTH_PORT"))
+        await self.store.redis.ping()
+        await _accepted(lambda: self.client.auth_test(), "SLACK_BOT_TOKEN",
+                        "the Bot User OAuth Token (OAuth & Permissions, starts with xoxb-)")
+        if socket_mode:
+            await self._socket(closers)
+        for name, work in [*((f"consumer:{c.stream}", c.run) for c in self.consumers),
+                           ("scheduler", self.scheduler.run)]:
+            workers.append(asyncio.create_task(_supervised(name, work, stop)))
+        workers.append(asyncio.create_task(self.health.publish(
+            self.store.redis, stop, lambda: self.client.auth_test())))
+        self.health.started = True
 
-        async def health(_: web.Request) -> web.Response:
-            try:
-                await self.store.redis.ping()
-            except Exception:
-                return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
-            return web.json_response({"ok": True})
-
-        web_app = web.Application()
-        web_app.router.add_post("/slack/events", events)
-        web_app.router.add_get("/healthz", health)
-        runner = web.AppRunner(web_app, access_log=None)
+    async def _listen(self, host: str, port: int, *, events: bool, health: bool,
+                      var: str) -> Closer:
+        web_app = web.Application(client_max_size=2 * 1024 * 1024)
+        if events:
+            secret = self.settings.slack_signing_secret
+            web_app.router.add_post("/slack/events", http_events(
+                self.app, secret.get_secret_value() if secret else "", self._dead))
+        if health:
+            add_health_routes(web_app, self.health, self.store.redis)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            what = "is already in use" if exc.errno == 98 else f"cannot be used ({exc.strerror})"
+            raise ConfigError(f"{var}: port {port} on {host} {what}; choose a free port "
+                              f"({var}{' or --port' if var == 'PORT' else ''})") from None
         return runner.cleanup
 
-    async def _socket(self) -> Closer:
+    async def _socket(self, closers: list[Closer]) -> None:
         token = self.settings.slack_app_token
         assert token is not None
-        handler = AsyncSocketModeHandler(self.app, token.get_secret_value())
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        return handler.close_async
+        front = SocketFront(self.app, token.get_secret_value(), web_client=self.client,
+                            dead=self._dead)
+        closers.append(front.close_async)
+        data = await _accepted(
+            lambda: self.client.apps_connections_open(app_token=token.get_secret_value()),
+            "SLACK_APP_TOKEN", "an app-level token with connections:write (Basic Information > "
+            "App-Level Tokens, starts with xapp-)")
+        front.client.wss_uri = str(data["url"])
+        await front.connect_async()  # type: ignore[no-untyped-call]
+
+    async def _dead(self, source: str, entry_id: str, error: str, body: str) -> None:
+        await dead_letter(self.store.redis, self.store.config.keys.dead_letters,
+                          source=source, entry_id=entry_id, error=error, body=body)
+
+    async def _shutdown(self, workers: list[asyncio.Task[None]], closers: list[Closer]) -> None:
+        self.health.stopping = True
+        if workers:
+            log.info("shutting down: finishing work in hand", extra={"grace": GRACE})
+            _, unfinished = await asyncio.wait(workers, timeout=GRACE)
+            if unfinished:
+                log.warning("work in hand left unfinished for another replica",
+                            extra={"grace": GRACE})
+                for task in unfinished:
+                    task.cancel()
+                await asyncio.gather(*unfinished, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.health.last_beat(self.store.redis), timeout=1.0)
+        for close in reversed(closers):
+            try:
+                await asyncio.wait_for(close(), timeout=2.0)
+            except Exception:  # a front that will not close must not keep the process up
+                log.debug("close failed", exc_info=True)
+        with contextlib.suppress(Exception):
+            await self.store.redis.aclose()
+        log.info("stopped")
+
+
+def http_events(app: AsyncApp, secret: str,
+                dead: Callable[[str, str, str, str], Awaitable[None]]
+                ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The ``/slack/events`` handler: Bolt for a well-formed body, 400 for a malformed one.
+
+    A malformed body that is correctly signed gets 400, is logged and dead-lettered; one
+    that is not signed gets Bolt's own 401. Nothing is decided for either.
+    """
+
+    async def events(request: web.Request) -> web.Response:
+        raw = await request.read()
+        problem = body_problem(raw, request.content_type)
+        if problem is None:
+            return await to_aiohttp_response(await app.async_dispatch(
+                await to_bolt_request(request)))
+        headers = request.headers
+        if not signature_ok(raw, headers.get("X-Slack-Request-Timestamp"),
+                            headers.get("X-Slack-Signature"), secret, time.time()):
+            return web.json_response({"error": "invalid request"}, status=401)
+        log.warning("malformed_slack_request", extra={"error": problem, "bytes": len(raw)})
+        with contextlib.suppress(RedisError, OSError):
+            await dead(request.path, "-", problem, raw.decode("utf-8", "replace"))
+        return web.Response(status=400, text=f"malformed Slack request: {problem}")
+
+    return events
+
+
+def _ticks(loop: StreamConsumer | Scheduler) -> Callable[[], float]:
+    return lambda: loop.ticked
+
+
+def _counted(relay: Relay, store: AsyncStore,
+             health: Health) -> Callable[[dict[str, str]], Awaitable[None]]:
+    """The outcomes handler, counting each decision shown and its time since the post."""
+
+    async def show_outcome(fields: dict[str, str]) -> None:
+        await relay.show_outcome(fields)
+        try:
+            state = await store.get(fields.get("id", ""))
+        except HITLError:
+            return
+        if state.decision is not None:
+            health.metrics.decided(state.decision.status.value,
+                                   state.message.ts if state.message else None,
+                                   state.decision.decided_at.timestamp())
+
+    return show_outcome
+
+
+async def _accepted(call: Callable[[], Awaitable[Any]], var: str, what: str) -> Any:
+    """Call Slack until it answers; a refused token is a :class:`ConfigError` naming ``var``.
+
+    Slack unreachable or failing (5xx, 429) is retried with a growing pause: a start while
+    Slack has an incident waits for it instead of exiting. The outage is logged once by
+    the client's watcher.
+    """
+    pause = 1.0
+    while True:
+        try:
+            return (await call()).data
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error", ""))
+            if error in AUTH_ERRORS:
+                raise ConfigError(f"{var} was refused by Slack ({error}): check {what}, and "
+                                  "that the app is installed in the workspace") from None
+            if exc.response.status_code < 500 and exc.response.status_code != 429:
+                raise ConfigError(f"{var}: Slack answered {error or 'an error'}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            pass
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 30.0)
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it); True if it finished."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 async def _supervised(name: str, work: Callable[[asyncio.Event], Awaitable[None]],
@@ -141,26 +317,42 @@ async def _supervised(name: str, work: Callable[[asyncio.Event], Awaitable[None]
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
+def _on_signals(stop: asyncio.Event) -> None:
+    """First SIGTERM / SIGINT: stop gracefully. A second one: stop at once."""
+    loop = asyncio.get_running_loop()
+
+    def handler(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second signal: stopping now", extra={"signal": signum})
+            os._exit(128 + signum)
+        log.info("signal received: stopping", extra={"signal": signum})
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, handler, int(sig))
+
+
 def serve(settings: Settings, *, socket: bool = False, http: bool = False,
           port: int | None = None, host: str = "0.0.0.0") -> int:  # noqa: S104
     """Run the service until SIGTERM/SIGINT; returns the exit code.
 
     Raises:
-        ConfigError: a setting or the routes file is wrong (names which).
+        ConfigError: a setting, a port, a token or the routes file is wrong (names which).
+        StoreUnavailable: Redis is unreachable at start.
     """
     socket_mode = socket or (not http and settings.slack_app_token is not None)
     settings.require_slack(socket_mode=socket_mode)
     routes = load_routes(settings.hitl_routes_file, default_channel=settings.hitl_default_channel)
-    port = port or settings.port or int(os.environ.get("PORT", "3000"))
+    port = port or settings.port
+    health_port = settings.hitl_health_port or port
 
     async def main() -> None:
-        service = Service.build(settings, routes)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await service.run(stop, socket_mode=socket_mode, host=host, port=port)
+        _on_signals(stop)
+        service = Service.build(settings, routes, "socket" if socket_mode else "http")
+        await service.run(stop, host=host, port=port, health_port=health_port)
 
     asyncio.run(main())
     return 0
+

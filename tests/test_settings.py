@@ -27,7 +27,8 @@ def test_defaults(monkeypatch, tmp_path):
 
 def test_http_mode_needs_the_bot_token_and_signing_secret(monkeypatch, tmp_path):
     s = _settings(monkeypatch, tmp_path, SLACK_BOT_TOKEN="xoxb-real-123")
-    with pytest.raises(ConfigError, match=r"^SLACK_SIGNING_SECRET is not set$"):
+    with pytest.raises(ConfigError, match=r"^SLACK_SIGNING_SECRET is not set \(HTTP mode; for "
+                                          r"Socket Mode set SLACK_APP_TOKEN instead\)$"):
         s.require_slack(socket_mode=False)
 
 

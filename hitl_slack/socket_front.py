@@ -1,0 +1,113 @@
+"""The Socket Mode front: Bolt's handler, with malformed envelopes acked and dead-lettered.
+
+Bolt hands every envelope to the app; a payload it cannot use (not an object, nested 1,000
+deep, a field of the wrong type) fails inside Bolt, is logged with a traceback and never
+acknowledged, so Slack sends it again. Here such an envelope is acknowledged at once (Slack
+stops retrying), logged in one line and kept in the dead-letter stream with the reason.
+The SDK's own reconnect messages are made quiet (:class:`QuietReconnects`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from hitl_slack.bodies import payload_problem
+
+__all__ = ["QuietReconnects", "SocketFront", "dead_letter"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes of a malformed body kept in its dead letter.
+MAX_KEPT = 64 * 1024
+
+DeadLetter = Callable[[str, str, str, str], Awaitable[None]]
+
+
+async def dead_letter(r: aredis.Redis, stream: str, *, source: str, entry_id: str, error: str,
+                      body: str) -> None:
+    """Keep a malformed Slack body in the dead-letter stream with what is wrong with it."""
+    await r.xadd(stream, {"stream": source, "entry_id": entry_id, "error": error[:2000],
+                          "fields": json.dumps({"body": body[:MAX_KEPT]}, ensure_ascii=False)},
+                 maxlen=100_000, approximate=True)
+
+
+class QuietReconnects(logging.Filter):
+    """The SDK logs a traceback every few seconds while it cannot connect: keep the first
+    failure as one warning line (tracebacks at DEBUG only), drop the repeats, and let the
+    line saying a session is established through as the end of the outage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to log ``record`` (it is quietened in place)."""
+        text = record.getMessage()
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            record.exc_info, record.exc_text = None, None
+        if text.startswith(("Failed to connect", "Failed to retrieve WSS URL")):
+            if self.failing:
+                return False
+            self.failing = True
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        elif "has been established" in text and self.failing:
+            self.failing = False
+        return True
+
+
+class SocketFront(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler that checks each envelope before Bolt sees it.
+
+    Args:
+        dead: writes a dead letter: (source, envelope id, error, body).
+    """
+
+    def __init__(self, app: AsyncApp, app_token: str, *, web_client: AsyncWebClient,
+                 dead: DeadLetter) -> None:
+        sdk_log = logging.getLogger("hitl_slack.socket_mode")
+        if not any(isinstance(f, QuietReconnects) for f in sdk_log.filters):
+            sdk_log.addFilter(QuietReconnects())
+        super().__init__(app, app_token, logger=sdk_log, web_client=web_client)
+        self.dead = dead
+        # Take the envelope before the SDK builds a request from it (which can raise).
+        self.client.socket_mode_request_listeners.clear()
+        self.client.message_listeners.append(self._on_message)  # type: ignore[arg-type]
+
+    async def _on_message(self, client: AsyncBaseSocketModeClient, message: dict[str, Any],
+                          raw: str) -> None:
+        envelope_id = message.get("envelope_id")
+        if not envelope_id:
+            return  # hello, disconnect: the SDK's business
+        problem = _envelope_problem(message)
+        if problem is None:
+            request = SocketModeRequest.from_dict(message)
+            if request is not None:
+                await self.handle(client, request)  # type: ignore[arg-type]
+            return
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(envelope_id)))
+        log.warning("malformed_slack_envelope", extra={"error": problem,
+                                                        "envelope_id": str(envelope_id)[:100]})
+        try:
+            await self.dead("socket_mode", str(envelope_id)[:200], problem, raw)
+        except (RedisError, OSError):
+            log.warning("malformed envelope not kept: Redis failed", extra={"error": problem})
+
+
+def _envelope_problem(message: dict[str, Any]) -> str | None:
+    if not isinstance(message.get("type"), str):
+        return "envelope type is not a string"
+    if "payload" not in message:
+        return "envelope has no payload"
+    return payload_problem(message["payload"])
