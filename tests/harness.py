@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,9 @@ class BotProcess:
     mode: str = "http"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    consumer: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    health_port: int | None = None
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
 
     @property
@@ -85,18 +89,26 @@ class BotProcess:
             "SLACK_BOT_TOKEN": self.fake.bot_token, "SLACK_API_URL": self.fake.api_url,
             "SLACK_SIGNING_SECRET": SECRET, "HITL_DEFAULT_CHANNEL": "C0APPROVALS",
             "HITL_ROUTES_FILE": str(routes), "HITL_CLAIM_IDLE": "1", "HITL_SLACK_TIMEOUT": "1",
-            "HITL_CONSUMER_NAME": f"bot-{self.prefix}", "LOG_FORMAT": "json",
+            "HITL_CONSUMER_NAME": self.consumer or f"bot-{self.prefix}", "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO", "PORT": str(self.port),
         }
         if self.mode == "socket":
             env["SLACK_APP_TOKEN"] = self.fake.app_token
-        return env
+        if self.health_port:
+            env["HITL_HEALTH_PORT"] = str(self.health_port)
+        return env | self.extra_env
 
-    def start(self) -> BotProcess:
+    def launch(self) -> BotProcess:
+        """Start the process without waiting for it to be ready."""
         args = [sys.executable, "-m", "hitl_slack.cli", "serve",
                 "--socket" if self.mode == "socket" else "--http"]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=log)
+        return self
+
+    def start(self) -> BotProcess:
+        self.launch()
+        assert self.proc is not None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -127,8 +139,40 @@ class BotProcess:
         return int(self.proc.returncode or 0)
 
     def health(self) -> int:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
-            return int(r.status)
+        return self.get("/healthz")[0]
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET a path of the health server (``HITL_HEALTH_PORT``, default ``PORT``)."""
+        url = f"http://127.0.0.1:{self.health_port or self.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return int(r.status), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        status, body = self.get("/readyz")
+        return status, json.loads(body)
+
+    def wait_readyz(self, status: int, timeout: float = 20.0) -> dict[str, Any]:
+        """Poll /readyz until it answers ``status``; returns its JSON body."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got, body = self.readyz()
+            except OSError:
+                got, body = 0, {}
+            if got == status or time.monotonic() > deadline:
+                assert got == status, (got, body, self.logs()[-3000:])
+                return body
+            time.sleep(0.1)
+
+    def wait_log(self, text: str, count: int = 1, timeout: float = 20.0) -> None:
+        """Wait until ``text`` appears ``count`` times in the bot's log."""
+        deadline = time.monotonic() + timeout
+        while self.logs().count(text) < count:
+            assert time.monotonic() < deadline, f"{text!r} x{count} not logged:\n{self.logs()}"
+            time.sleep(0.05)
 
     def send(self, payload: dict[str, Any], **kw: Any) -> tuple[int, str]:
         """A signed interactivity request, as Slack sends it."""
