@@ -1,0 +1,104 @@
+"""Configuration mistakes a newcomer makes: one clear line each, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from conftest import REDIS_URL
+from fakeslack import FakeSlack
+from harness import BotProcess
+
+from hitl_slack import __version__
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as f:
+        yield f
+
+
+def _serve(env: dict[str, str], *args: str, cwd: str | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hitl_slack.cli", "serve", *args], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def _problem_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_a_redis_url_without_scheme_is_one_line(fake: FakeSlack, prefix: str):
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"REDIS_URL": "localhost:6379"}
+    out = _serve(env, "--http")
+    assert out.returncode == 2
+    assert "REDIS_URL: must start with redis://, rediss:// or unix://" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_port_in_use_is_one_line(fake: FakeSlack, prefix: str):
+    bot = BotProcess(fake, prefix, REDIS_URL)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", bot.port))  # noqa: S104 - serve binds all interfaces too
+        taken.listen()
+        out = _serve(bot.env(), "--http")
+    assert out.returncode == 2, out.stderr
+    assert f"PORT: port {bot.port} on 0.0.0.0 is already in use" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "hitl-slack ready" not in out.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "http"])
+def test_a_port_out_of_range_is_one_line(fake: FakeSlack, prefix: str, port: str):
+    out = _serve(BotProcess(fake, prefix, REDIS_URL).env(), "--http", "--port", port)
+    assert out.returncode == 2
+    assert _problem_lines(out.stderr) == [
+        f"hitl-slack serve: argument --port: {port!r} is not a port number (1-65535) "
+        "(see hitl-slack serve --help)"]
+
+
+def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: FakeSlack,
+                                                                         prefix: str):
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_DEFAULT_CHANNEL": "#approvals"}
+    out = _serve(env, "--http")
+    assert out.returncode == 2
+    problem = [line for line in out.stderr.splitlines() if "HITL_DEFAULT_CHANNEL" in line]
+    assert len(problem) == 1
+    assert "'#approvals' is a channel name; give the channel's id (C... or G...)" in problem[0]
+    assert "About tab" in problem[0] and "channel's link" in problem[0]
+    assert "pattern" not in out.stderr
+
+
+def test_no_slack_tokens_explains_both_modes(fake: FakeSlack, prefix: str, tmp_path):
+    env = {k: v for k, v in BotProcess(fake, prefix, REDIS_URL).env().items()
+           if not k.startswith("SLACK_")}
+    out = _serve(env, cwd=str(tmp_path))  # no .env there either
+    assert out.returncode == 2
+    text = out.stderr
+    assert "Socket Mode" in text and "SLACK_APP_TOKEN" in text
+    assert "HTTP mode" in text and "SLACK_SIGNING_SECRET" in text
+    assert "SLACK_BOT_TOKEN" in text and "Copy .env.example to .env" in text
+    assert "SLACK_BOT_TOKEN is not set; SLACK_SIGNING_SECRET is not set" not in text
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", "--version"],
+                         capture_output=True, text=True, timeout=30)
+    assert (out.returncode, out.stdout.strip()) == (0, f"hitl-slack {__version__}")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"]])
+def test_help_lists_the_environment_and_exit_codes_without_markup(args: list[str]):
+    out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert "``" not in out.stdout and "::" not in out.stdout
+    for variable in ("REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+                     "HITL_HEALTH_PORT", "LOG_LEVEL"):
+        assert f"\n  {variable} " in out.stdout
+    assert "exit codes:" in out.stdout
+    assert "  2  bad usage or configuration" in out.stdout
+    assert "  3  Redis unreachable" in out.stdout
