@@ -9,8 +9,10 @@ The SDK's own reconnect messages are made quiet (:class:`QuietReconnects`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 MAX_KEPT = 64 * 1024
 
 DeadLetter = Callable[[str, str, str, str], Awaitable[None]]
+
+_ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"\\]{1,200})"')
 
 
 async def dead_letter(r: aredis.Redis, stream: str, *, source: str, entry_id: str, error: str,
@@ -67,6 +72,30 @@ class QuietReconnects(logging.Filter):
         return True
 
 
+class _Client(SocketModeClient):
+    """The SDK's client, but a frame it cannot parse is acked and kept, not just logged."""
+
+    front: SocketFront
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    async def process_message(self) -> None:
+        raw = await self.message_queue.get()
+        if raw is None:
+            return
+        try:
+            message = json.loads(raw) if raw.startswith("{") else {}
+        except (ValueError, RecursionError) as exc:
+            await self.front.reject(self, _ENVELOPE_ID.search(raw), f"frame is not JSON: "
+                                    f"{type(exc).__name__}: {str(exc)[:200]}", raw)
+            return
+        task = asyncio.ensure_future(self.run_message_listeners(message, raw))
+        self._tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._tasks.discard)
+
+
 class SocketFront(AsyncSocketModeHandler):
     """Bolt's Socket Mode handler that checks each envelope before Bolt sees it.
 
@@ -79,10 +108,12 @@ class SocketFront(AsyncSocketModeHandler):
         sdk_log = logging.getLogger("hitl_slack.socket_mode")
         if not any(isinstance(f, QuietReconnects) for f in sdk_log.filters):
             sdk_log.addFilter(QuietReconnects())
-        super().__init__(app, app_token, logger=sdk_log, web_client=web_client)
-        self.dead = dead
+        # Bolt's __init__ would build the SDK's own client: build ours in its place.
+        self.app, self.app_token, self.dead = app, app_token, dead
+        self.client = _Client(app_token=app_token, logger=sdk_log, web_client=web_client,
+                              ping_interval=10)
+        self.client.front = self
         # Take the envelope before the SDK builds a request from it (which can raise).
-        self.client.socket_mode_request_listeners.clear()
         self.client.message_listeners.append(self._on_message)  # type: ignore[arg-type]
 
     async def _on_message(self, client: AsyncBaseSocketModeClient, message: dict[str, Any],
@@ -96,11 +127,19 @@ class SocketFront(AsyncSocketModeHandler):
             if request is not None:
                 await self.handle(client, request)  # type: ignore[arg-type]
             return
-        await client.send_socket_mode_response(SocketModeResponse(envelope_id=str(envelope_id)))
+        await self.reject(client, str(envelope_id), problem, raw)
+
+    async def reject(self, client: AsyncBaseSocketModeClient,
+                     envelope_id: str | re.Match[str] | None, problem: str, raw: str) -> None:
+        """Ack a malformed envelope (Slack stops resending it), log it once, keep it."""
+        if isinstance(envelope_id, re.Match):
+            envelope_id = envelope_id.group(1)
+        if envelope_id:
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=envelope_id))
         log.warning("malformed_slack_envelope", extra={"error": problem,
-                                                        "envelope_id": str(envelope_id)[:100]})
+                                                        "envelope_id": (envelope_id or "")[:100]})
         try:
-            await self.dead("socket_mode", str(envelope_id)[:200], problem, raw)
+            await self.dead("socket_mode", (envelope_id or "-")[:200], problem, raw)
         except (RedisError, OSError):
             log.warning("malformed envelope not kept: Redis failed", extra={"error": problem})
 
