@@ -97,7 +97,8 @@ class Health:
         self._error(f"slack {method}: {error}")
         if status >= 500:
             self.slack_outage.lost(RuntimeError(f"{method}: HTTP {status} {error}"))
-        if error in AUTH_ERRORS and self.auth_error is None:
+        # Before start, serve itself reports a refused token (exit 2, one line).
+        if error in AUTH_ERRORS and self.started and self.auth_error is None:
             self.auth_error = f"{token_variable(method)}: {error}"
             log.error("slack_auth_failed", extra={  # once: the reason is in /readyz after
                 "variable": token_variable(method), "error": error, "method": method,

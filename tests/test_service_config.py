@@ -42,7 +42,7 @@ def test_a_redis_url_without_scheme_is_one_line(fake: FakeSlack, prefix: str):
 def test_a_port_in_use_is_one_line(fake: FakeSlack, prefix: str):
     bot = BotProcess(fake, prefix, REDIS_URL)
     with socket.socket() as taken:
-        taken.bind(("0.0.0.0", bot.port))  # noqa: S104 - serve binds all interfaces too
+        taken.bind(("0.0.0.0", bot.port))  # serve binds all interfaces too
         taken.listen()
         out = _serve(bot.env(), "--http")
     assert out.returncode == 2, out.stderr
@@ -68,7 +68,8 @@ def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: F
     problem = [line for line in out.stderr.splitlines() if "HITL_DEFAULT_CHANNEL" in line]
     assert len(problem) == 1
     assert "'#approvals' is a channel name; give the channel's id (C... or G...)" in problem[0]
-    assert "About tab" in problem[0] and "channel's link" in problem[0]
+    assert "About tab" in problem[0]
+    assert "channel's link" in problem[0]
     assert "pattern" not in out.stderr
 
 
@@ -78,9 +79,9 @@ def test_no_slack_tokens_explains_both_modes(fake: FakeSlack, prefix: str, tmp_p
     out = _serve(env, cwd=str(tmp_path))  # no .env there either
     assert out.returncode == 2
     text = out.stderr
-    assert "Socket Mode" in text and "SLACK_APP_TOKEN" in text
-    assert "HTTP mode" in text and "SLACK_SIGNING_SECRET" in text
-    assert "SLACK_BOT_TOKEN" in text and "Copy .env.example to .env" in text
+    for words in ("Socket Mode", "SLACK_APP_TOKEN", "HTTP mode", "SLACK_SIGNING_SECRET",
+                  "SLACK_BOT_TOKEN", "Copy .env.example to .env"):
+        assert words in text
     assert "SLACK_BOT_TOKEN is not set; SLACK_SIGNING_SECRET is not set" not in text
 
 
@@ -95,7 +96,8 @@ def test_help_lists_the_environment_and_exit_codes_without_markup(args: list[str
     out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", *args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    assert "``" not in out.stdout and "::" not in out.stdout
+    assert "``" not in out.stdout
+    assert "::" not in out.stdout
     for variable in ("REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
                      "HITL_HEALTH_PORT", "LOG_LEVEL"):
         assert f"\n  {variable} " in out.stdout

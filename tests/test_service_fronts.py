@@ -114,7 +114,7 @@ def test_malformed_socket_mode_envelopes_are_acked_and_dead_lettered(
 
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and " " in line:
+        if line.startswith((name + " ", name + "{")):
             key, value = line.rsplit(" ", 1)
             if key == name:
                 return float(value)
