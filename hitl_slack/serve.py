@@ -23,7 +23,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -125,7 +125,7 @@ class Service:
         try:
             starting = self._start(stop, closers, workers, host, port, health_port)
             if not await _unless_stopped(stop, starting):
-                log.info("stopped before ready")
+                log.info("stopped_before_ready")
                 return
             log.info("hitl-slack ready", extra={"mode": self.health.mode, "port": port,
                                                 "health_port": health_port})
@@ -165,7 +165,7 @@ class Service:
                 self.app, secret.get_secret_value() if secret else "", self._dead))
         if health:
             add_health_routes(web_app, self.health, self.store.redis)
-        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=GRACE)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -194,26 +194,36 @@ class Service:
                           source=source, entry_id=entry_id, error=error, body=body)
 
     async def _shutdown(self, workers: list[asyncio.Task[None]], closers: list[Closer]) -> None:
+        """Let the workers finish (the fronts keep answering meanwhile) within :data:`GRACE`,
+        then close the fronts in what is left of it (at least a second)."""
         self.health.stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GRACE
         if workers:
             log.info("shutting down: finishing work in hand", extra={"grace": GRACE})
-            _, unfinished = await asyncio.wait(workers, timeout=GRACE)
-            if unfinished:
-                log.warning("work in hand left unfinished for another replica",
-                            extra={"grace": GRACE})
-                for task in unfinished:
-                    task.cancel()
-                await asyncio.gather(*unfinished, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.health.last_beat(self.store.redis), timeout=1.0)
-        for close in reversed(closers):
-            try:
-                await asyncio.wait_for(close(), timeout=2.0)
-            except Exception:  # a front that will not close must not keep the process up
-                log.debug("close failed", exc_info=True)
+            if await _within(workers, GRACE):
+                log.warning("work_left_for_another_replica", extra={"grace": GRACE})
+        closing = [asyncio.ensure_future(close()) for close in reversed(closers)]
+        if workers:
+            closing.append(asyncio.ensure_future(self.health.last_beat(self.store.redis)))
+        await _within(closing, max(1.0, deadline - loop.time()))
         with contextlib.suppress(Exception):
             await self.store.redis.aclose()
         log.info("stopped")
+
+
+async def _within(tasks: Sequence[asyncio.Future[None]], timeout: float) -> bool:
+    """Wait for ``tasks`` up to ``timeout`` seconds, cancel the rest; True if any was."""
+    if not tasks:
+        return False
+    done, unfinished = await asyncio.wait(tasks, timeout=timeout)
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*unfinished, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("shutdown step failed", exc_info=task.exception())
+    return bool(unfinished)
 
 
 def http_events(app: AsyncApp, secret: str,
@@ -323,9 +333,9 @@ def _on_signals(stop: asyncio.Event) -> None:
 
     def handler(signum: int) -> None:
         if stop.is_set():
-            log.warning("second signal: stopping now", extra={"signal": signum})
+            log.warning("second_signal_stopping_now", extra={"signal": signum})
             os._exit(128 + signum)
-        log.info("signal received: stopping", extra={"signal": signum})
+        log.info("signal_received", extra={"signal": signum})
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -141,7 +141,7 @@ class SocketFront(AsyncSocketModeHandler):
         try:
             await self.dead("socket_mode", (envelope_id or "-")[:200], problem, raw)
         except (RedisError, OSError):
-            log.warning("malformed envelope not kept: Redis failed", extra={"error": problem})
+            log.warning("malformed_envelope_not_kept", extra={"error": problem})
 
 
 def _envelope_problem(message: dict[str, Any]) -> str | None:
