@@ -1,21 +1,23 @@
 """Is a Slack request body well formed enough to hand to Bolt? Pure checks, no I/O.
 
 Bolt parses a body (JSON, or a form whose ``payload`` field is JSON) before any listener
-runs, and a body it cannot parse becomes an HTTP 500 with nothing said. These checks run
-first, on the same rules Bolt uses (``application/json`` or a body starting with ``{`` is
-JSON; otherwise a form), and name what is wrong, so the front can answer 400 (HTTP) or
-acknowledge and dead-letter the envelope (Socket Mode).
+runs, and a body it cannot parse becomes an HTTP 500 with nothing said. Here the body is
+parsed by Bolt's own request class, once, and what it cannot use (not UTF-8, not JSON,
+nested deeper than :data:`MAX_DEPTH`, a field Bolt reads of the wrong type) is named, so
+the front can answer 400 (HTTP) or acknowledge and dead-letter the envelope (Socket Mode).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
-__all__ = ["MAX_DEPTH", "body_problem", "payload_problem", "signature_ok"]
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
+
+__all__ = ["MAX_DEPTH", "body_problem", "bolt_request", "payload_problem", "signature_ok"]
 
 #: Deepest nesting of a JSON body accepted. Slack's own payloads nest about ten levels.
 MAX_DEPTH = 64
@@ -25,27 +27,52 @@ _OBJECTS = ("team", "enterprise", "container", "view", "event", "message")
 _OBJECT_OR_ID = ("user", "channel")
 
 
-def body_problem(raw: bytes, content_type: str | None) -> str | None:
-    """What is wrong with an HTTP request body, or None if Bolt can parse it."""
+def bolt_request(raw: bytes, *, content_type: str | None = None, query: str = "",
+                 headers: Mapping[str, str] | None = None) -> AsyncBoltRequest | str:
+    """The Bolt request for an HTTP body, or what is wrong with the body.
+
+    Bolt's own parsing is the check (the body is parsed once): what it cannot parse, or
+    what parses into something Bolt would trip on, is named here instead.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return f"body is not UTF-8 (invalid byte at offset {exc.start})"
-    if (content_type or "").split(";")[0].strip() == "application/json" \
-            or text.startswith("{"):
-        return _json_problem(text, "body")
-    fields = dict(parse_qsl(text, keep_blank_values=True))
-    if "payload" in fields:
-        return _json_problem(fields["payload"], "payload")
-    return None
+    normal: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in (headers or {}).items()}
+    if content_type:
+        normal["content-type"] = content_type
+    ctype = str(normal.get("content-type") or "").split(";")[0].strip()
+    where = "body" if ctype == "application/json" or text.startswith("{") else "payload"
+    try:
+        request = AsyncBoltRequest(body=text, query=query, headers=normal)
+    except RecursionError:
+        return f"{where} is nested deeper than {MAX_DEPTH} levels"
+    except ValueError as exc:
+        return f"{where} is not valid JSON: {exc}"
+    except (TypeError, AttributeError, KeyError) as exc:  # Bolt read a field of a wrong type
+        return payload_problem(parse_body(text, ctype), where) or (
+            f"{where} has a field of the wrong type ({type(exc).__name__}: {exc})")
+    brackets = sum(text.count(b) for b in ("{", "[", "%7B", "%5B", "%7b", "%5b"))
+    problem = payload_problem(request.body, where, walk=brackets > MAX_DEPTH)
+    return request if problem is None else problem
 
 
-def payload_problem(payload: Any) -> str | None:
-    """What is wrong with an already parsed payload (a Socket Mode envelope's), or None."""
+def body_problem(raw: bytes, content_type: str | None) -> str | None:
+    """What is wrong with an HTTP request body, or None if Bolt can use it."""
+    found = bolt_request(raw, content_type=content_type)
+    return found if isinstance(found, str) else None
+
+
+def payload_problem(payload: Any, where: str = "payload", *, walk: bool = True) -> str | None:
+    """What is wrong with a parsed payload (a Socket Mode envelope's), or None.
+
+    Args:
+        walk: check the nesting depth (skipped when the text cannot be that deep).
+    """
     if not isinstance(payload, dict):
-        return f"payload is a JSON {type(payload).__name__}, not an object"
-    if _depth_exceeds(payload, MAX_DEPTH):
-        return f"payload is nested deeper than {MAX_DEPTH} levels"
+        return f"{where} is a JSON {type(payload).__name__}, not an object"
+    if walk and _depth_exceeds(payload, MAX_DEPTH):
+        return f"{where} is nested deeper than {MAX_DEPTH} levels"
     return _shape_problem(payload)
 
 
@@ -61,21 +88,6 @@ def signature_ok(raw: bytes, timestamp: str | None, signature: str | None, secre
         return False
     mac = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256)
     return hmac.compare_digest("v0=" + mac.hexdigest(), signature)
-
-
-def _json_problem(text: str, where: str) -> str | None:
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        return f"{where} is nested deeper than {MAX_DEPTH} levels"
-    except ValueError as exc:
-        return f"{where} is not valid JSON: {exc}"
-    if not isinstance(value, dict):
-        return f"{where} is a JSON {type(value).__name__}, not an object"
-    # Counting brackets is C-speed; only a body with many of them is walked.
-    if text.count("{") + text.count("[") > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH):
-        return f"{where} is nested deeper than {MAX_DEPTH} levels"
-    return _shape_problem(value)
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:

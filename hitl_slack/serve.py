@@ -30,13 +30,13 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from hitl_slack import __version__
 from hitl_slack.app import Bot, build_app
-from hitl_slack.bodies import body_problem, signature_ok
+from hitl_slack.bodies import bolt_request, signature_ok
 from hitl_slack.consumer import StreamConsumer
 from hitl_slack.errors import ConfigError, HITLError
 from hitl_slack.health import Health, add_health_routes
@@ -237,10 +237,10 @@ def http_events(app: AsyncApp, secret: str,
 
     async def events(request: web.Request) -> web.Response:
         raw = await request.read()
-        problem = body_problem(raw, request.content_type)
-        if problem is None:
-            return await to_aiohttp_response(await app.async_dispatch(
-                await to_bolt_request(request)))
+        parsed = bolt_request(raw, query=request.query_string, headers=request.headers)
+        if not isinstance(parsed, str):
+            return await to_aiohttp_response(await app.async_dispatch(parsed))
+        problem = parsed
         headers = request.headers
         if not signature_ok(raw, headers.get("X-Slack-Request-Timestamp"),
                             headers.get("X-Slack-Signature"), secret, time.time()):
