@@ -96,16 +96,17 @@ class StreamConsumer:
         started = False
         while not stop.is_set():
             self.ticked = time.monotonic()
-            if not self.accepting():
-                await _sleep_or_stop(stop, 0.5)
-                continue
+            accepting = self.accepting()
             try:
-                if not started:
+                if accepting and not started:
                     await self.ensure_group()  # again after any failure: Redis may be empty
                     await self._own_pending()
                     started = True
-                await self._claim()
-                await self._read_new()
+                await self._claim(take_over=accepting)  # paused: only renew what is in hand
+                if accepting:
+                    await self._read_new()
+                else:
+                    await _sleep_or_stop(stop, 0.5)
                 backoff = 0.1
                 self.outage.restored()
             except (RedisError, OSError, StoreUnavailable) as exc:
@@ -127,7 +128,7 @@ class StreamConsumer:
             if len(batch) < self.batch:
                 break
 
-    async def _claim(self) -> None:
+    async def _claim(self, *, take_over: bool = True) -> None:
         now = time.monotonic()
         if now - self._last_claim < self.claim_idle_ms / 3000:
             return
@@ -135,6 +136,8 @@ class StreamConsumer:
         if self._in_flight:  # renew the lease on what is in hand
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0,
                                     list(self._in_flight), justid=True)
+        if not take_over:
+            return
         # XAUTOCLAIM scans a bounded slice of the pending list per call: carry its cursor on,
         # so entries behind a long list of live ones are reached too.
         entries: list[tuple[str, dict[str, str]]] = []

@@ -199,3 +199,17 @@ async def test_a_paused_consumer_leaves_its_entries_for_another_replica(prefix: 
         stop.set()
         await task
         await r.aclose()
+
+
+def test_slack_lost_and_restored_is_one_warning_and_one_info(caplog: pytest.LogCaptureFixture,
+                                                              prefix: str):
+    health = _health(prefix)
+    health.started = True
+    with caplog.at_level(logging.INFO, logger="hitl_slack.health"):
+        for _ in range(3):
+            health.slack_unreachable("chat.postMessage", TimeoutError())
+            health.slack_failed("chat.update", 503, "service_unavailable")
+        health.slack_ok("chat.postMessage")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "slack_lost"), ("INFO", "slack_restored")]
+    assert health.auth_error is None  # an outage is not a refused token

@@ -217,3 +217,24 @@ def test_socket_mode_serves_health_on_its_own_port(fake: FakeSlack, prefix: str,
     finally:
         assert bot.stop() == 0, bot.logs()
 
+
+
+def test_the_bot_publishes_a_heartbeat_under_its_prefix_and_says_when_it_stops(
+        fake: FakeSlack, prefix: str, redis_url: str):
+    bot = BotProcess(fake, prefix, redis_url).start()
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = Keys(prefix)
+    try:
+        bot.wait_readyz(200)
+        name = f"bot-{prefix}"
+        assert r.zscore(keys.bots, name) is not None
+        beat = Heartbeat.model_validate_json(r.get(keys.bot(name)) or "{}")
+        assert (beat.name, beat.mode, beat.slack_auth, beat.accepting) == (
+            name, "http", "ok", True)
+        assert 0 < r.pttl(keys.bot(name)) <= 30_000
+        assert bot.stop() == 0
+        last = Heartbeat.model_validate_json(r.get(keys.bot(name)) or "{}")
+        assert (last.ready, last.accepting, last.reason) == (False, False, "stopping")
+    finally:
+        r.close()
+        bot.stop()
