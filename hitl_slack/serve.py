@@ -172,7 +172,8 @@ class Service:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            what = ("is already in use" if exc.errno == errno.EADDRINUSE
+                    else f"cannot be used ({exc.strerror})")
             raise ConfigError(f"{var}: port {port} on {host} {what}; choose a free port "
                               f"({var}{' or --port' if var == 'PORT' else ''})") from None
         return runner.cleanup
