@@ -27,6 +27,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.bodies import payload_problem
+from hitl_slack.slack_watch import AUTH_ERRORS
 
 __all__ = ["QuietReconnects", "SocketFront", "dead_letter"]
 
@@ -51,7 +52,8 @@ async def dead_letter(r: aredis.Redis, stream: str, *, source: str, entry_id: st
 class QuietReconnects(logging.Filter):
     """The SDK logs a traceback every few seconds while it cannot connect: keep the first
     failure as one warning line (tracebacks at DEBUG only), drop the repeats, and let the
-    line saying a session is established through as the end of the outage."""
+    line saying a session is established through as the end of the outage. Its lines about
+    a refused token are dropped: the service logs that once (below DEBUG)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,8 +62,11 @@ class QuietReconnects(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Whether to log ``record`` (it is quietened in place)."""
         text = record.getMessage()
-        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+        debug = logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        if not debug:
             record.exc_info, record.exc_text = None, None
+            if any(error in text for error in AUTH_ERRORS):
+                return False  # a refused token is logged once, by the service (slack_auth_failed)
         if text.startswith(("Failed to connect", "Failed to retrieve WSS URL")):
             if self.failing:
                 return False

@@ -238,3 +238,28 @@ def test_the_bot_publishes_a_heartbeat_under_its_prefix_and_says_when_it_stops(
     finally:
         r.close()
         bot.stop()
+
+
+def test_sigterm_stops_serve_while_redis_is_down(fake: FakeSlack, prefix: str,
+                                                 redis_server: RedisServer):
+    bot = BotProcess(fake, prefix, redis_server.url).start()
+    bot.wait_readyz(200)
+    redis_server.kill()
+    bot.wait_readyz(503)
+    assert _stop_within(bot) == 0
+
+
+def test_an_app_token_refused_at_run_time_fails_readiness(fake: FakeSlack, prefix: str,
+                                                          redis_url: str):
+    bot = BotProcess(fake, prefix, redis_url, mode="socket").start()
+    try:
+        bot.wait_readyz(200)
+        fake.app_token = "xapp-rotated"
+        fake.send_disconnect()  # Slack asks for a reconnect; the new token is refused
+        body = bot.wait_readyz(503)
+        assert (body["slack_auth"], body["accepting"]) == ("SLACK_APP_TOKEN: invalid_auth", False)
+    finally:
+        assert _stop_within(bot) == 0
+    assert "Traceback" not in bot.logs()
+    assert [line for line in bot.logs().splitlines() if "invalid_auth" in line] == [
+        line for line in bot.logs().splitlines() if '"slack_auth_failed"' in line]
