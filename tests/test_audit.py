@@ -14,7 +14,6 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import pytest
 import redis
 
 from hitl_slack import HITLClient, Status
@@ -223,7 +222,8 @@ def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: r
     raw.delete(keys.audit_sealed)
     out = _cli(prefix, redis_url, "verify")
     assert out.returncode == Verdict.NO_HEAD == 6
-    assert "sealed head under prefix" in out.stderr and "is missing" in out.stderr
+    assert "sealed head under prefix" in out.stderr
+    assert "is missing" in out.stderr
 
 
 def test_deleting_the_last_entries_and_the_head_fails_closed(
