@@ -265,7 +265,7 @@ class _Walk:
         anchor = None
         while (cp := self._next_checkpoint()) is not None and stream_id(cp.entry) < first_id:
             if anchor is not None:  # a second checkpoint before the kept start: entries cut
-                return _fail(Verdict.BROKEN, f"checkpoint names entry {anchor.entry}, which is "
+                return _fail(Verdict.BROKEN, f"checkpoint names entry {cp.entry}, which is "
                              "missing: the oldest entries were removed", at=self.first.id)
             anchor = self.pending.pop(0)
         if anchor is not None:

@@ -175,6 +175,7 @@ class Sealer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Seal and trim until ``stop`` is set."""
+        down = False
         while not stop.is_set():
             wait = self.interval
             try:
@@ -182,7 +183,13 @@ class Sealer:
                     wait = 0  # a backlog: keep sealing
                 else:
                     await self.trim()
+                if down:
+                    log.info("audit_sealer_redis_restored")
+                    down = False
             except (RedisError, OSError, StoreUnavailable):
-                log.warning("audit_sealer_lost_redis", exc_info=log.isEnabledFor(logging.DEBUG))
+                if not down:  # one line per outage, the traceback only at DEBUG
+                    log.warning("audit_sealer_lost_redis",
+                                exc_info=log.isEnabledFor(logging.DEBUG))
+                down = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

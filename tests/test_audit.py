@@ -341,6 +341,18 @@ def test_deleting_the_oldest_entries_is_not_mistaken_for_retention(
     assert _cli(prefix, redis_url, "verify").returncode == Verdict.BROKEN
 
 
+def test_oldest_entries_cut_without_a_trace_are_caught_by_the_checkpoints(
+        client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str):
+    for _ in range(4):
+        client.submit("s", "act", timeout=30)
+        seal(prefix)  # a checkpoint after every 2 entries
+    for _ in range(4):  # rewritten without the first 4 (no XDEL counters left)
+        _rewrite(raw, keys, 0, None)
+    result = check(raw, keys)
+    assert result.verdict is Verdict.BROKEN
+    assert "the oldest entries were removed" in result.message
+
+
 def _legacy_entry(raw: redis.Redis, keys: Keys, prev: str, event: AuditEvent) -> str:
     """An entry as versions that hashed in Lua stored it: body, prev, hash; and their head."""
     body = event.body()

@@ -40,15 +40,16 @@ def pair() -> Iterator[tuple[RedisServer, RedisServer]]:
         yield primary, replica
 
 
-def _bot_store(url: str, *, min_replicas: int) -> Store:
-    config = StoreConfig(keys=Keys(PREFIX), min_replicas=min_replicas, replica_timeout=0.3)
+def _bot_store(url: str, *, min_replicas: int, timeout: float = 0.3) -> Store:
+    config = StoreConfig(keys=Keys(PREFIX), min_replicas=min_replicas, replica_timeout=timeout)
     return Store(redis.Redis.from_url(url, decode_responses=True), config)
 
 
-def _waiting(client: HITLClient, request_id: str, out: list[object]) -> threading.Thread:
+def _waiting(client: HITLClient, request_id: str, out: list[object],
+             timeout: float = 1.0) -> threading.Thread:
     def wait() -> None:
         try:
-            out.append(client.wait(request_id, timeout=1.0))
+            out.append(client.wait(request_id, timeout=timeout))
         except (WaitTimeout, StoreUnavailable) as exc:
             out.append(exc)
     t = threading.Thread(target=wait)
@@ -64,10 +65,10 @@ def test_a_decision_is_on_the_replica_before_the_agent_hears_of_it(
         pair: tuple[RedisServer, RedisServer]):
     primary, replica = pair
     client = HITLClient(primary.url, PREFIX)
-    store = _bot_store(primary.url, min_replicas=1)
+    store = _bot_store(primary.url, min_replicas=1, timeout=10)  # a loaded machine is slow
     ticket = client.submit("Refund", "refund", {"amount": 5}, timeout=30)
     got: list[object] = []
-    waiter = _waiting(client, ticket.request_id, got)
+    waiter = _waiting(client, ticket.request_id, got, timeout=20)
     decision = store.decide(ticket.request_id, Status.APPROVED, decided_by=("U0ALICE",))
     on_replica = redis.Redis(port=replica.port, decode_responses=True)
     assert on_replica.hget(Keys(PREFIX).request(ticket.request_id), "status") == "approved"
