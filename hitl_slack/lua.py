@@ -94,15 +94,17 @@ TRANSITION = LuaScript("transition", """
 -- ARGV[1] = request id         ARGV[2] = new status        ARGV[3] = decision JSON
 -- ARGV[4] = mode: "decide" (refused once the deadline passed) | "expire" (only once it passed)
 -- ARGV[5] = outcomes MAXLEN
--- ARGV[6] = "1": publish the decision now | "0": the caller publishes it after WAIT
+-- ARGV[6] = "1": announce now (outcome, publish) | "0": mark it unconfirmed; the caller
+--           announces it once WAIT confirms replicas have it (HITL_REDIS_MIN_REPLICAS)
 -- ARGV[7..] = audit entries (canonical JSON bodies)
--- returns {"ok"} | {"not_found"} | {"decided", status, decision JSON}
+-- returns {"ok"} | {"not_found"} | {"decided", status, decision JSON, unconfirmed "1"|"0"}
 --       | {"past_deadline", deadline ms} | {"not_due", deadline ms, now ms}
 """ + _AUDIT_LUA + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
 if status ~= 'pending' then
-  return {'decided', status, redis.call('HGET', KEYS[1], 'decision')}
+  return {'decided', status, redis.call('HGET', KEYS[1], 'decision'),
+          redis.call('HGET', KEYS[1], 'unconfirmed') or '0'}
 end
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
 local t = redis.call('TIME')
@@ -111,9 +113,13 @@ if ARGV[4] == 'expire' and now < deadline then return {'not_due', deadline, now}
 if ARGV[4] == 'decide' and now >= deadline then return {'past_deadline', deadline} end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decision', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1], 'status', ARGV[2])
 audit_all(KEYS[4], 7)
-if ARGV[6] == '1' then redis.call('PUBLISH', KEYS[5], ARGV[3]) end
+if ARGV[6] == '1' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1], 'status', ARGV[2])
+  redis.call('PUBLISH', KEYS[5], ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'unconfirmed', '1')
+end
 return {'ok'}
 """)
 

@@ -119,6 +119,9 @@ def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
     Raises:
         InvalidRequest: the stored entry is not a valid request (names the field).
     """
+    if fields.get("unconfirmed") == "1":
+        # A decision no replica confirmed yet (HITL_REDIS_MIN_REPLICAS) is not acted on.
+        fields = {k: v for k, v in fields.items() if k != "decision"} | {"status": "pending"}
     try:
         deadline = fields.get("deadline")
         return RequestState(
@@ -208,6 +211,9 @@ def decide(
     """Write a decision (approve, reject, cancel) through the one atomic step.
 
     ``payload`` None keeps the request's arguments; a different payload marks it edited.
+    With ``min_replicas`` > 0 the decision is announced (shown, published, readable) only once
+    ``WAIT`` confirms enough replicas have it; a decision left unconfirmed is confirmed and
+    announced by the next attempt to decide or expire the request.
 
     Raises:
         AlreadyDecided: a decision already stands (also when the deadline has passed: the
@@ -270,21 +276,28 @@ def _transition(cfg: StoreConfig, decision: Decision, mode: str,
                 events: list[AuditEvent]) -> Gen[Decision]:
     k = cfg.keys
     rid = decision.request_id
-    decision_json = decision.model_dump_json()
     keys = (k.request(rid), k.deadlines, k.outcomes, k.audit, k.decided_channel(rid))
-    args = (rid, decision.status.value, decision_json, mode, cfg.queue_maxlen,
+    args = (rid, decision.status.value, decision.model_dump_json(), mode, cfg.queue_maxlen,
             "0" if cfg.min_replicas else "1", *_audit_args(events))
     if cfg.min_replicas:
-        result = yield from _replicated(cfg, TRANSITION, keys, args)
+        # WAIT counts the writes of its own connection: script and WAIT share one pipeline.
+        result, acked = yield Batch((
+            Command(("EVAL", TRANSITION.source, len(keys), *keys, *args)),
+            Command(("WAIT", cfg.min_replicas, int(cfg.replica_timeout * 1000))),
+        ))
+        if result[0] == "ok":
+            _check_replicas(cfg, rid, int(acked))
+            yield from _announce(cfg, decision)
     else:
         result = yield Eval(TRANSITION, keys, args)
     code = result[0]
     if code == "ok":
-        if cfg.min_replicas:
-            yield Command(("PUBLISH", k.decided_channel(rid), decision_json))
         return decision
     if code == "decided":
-        raise AlreadyDecided(lenient(Decision, result[2]))
+        standing = lenient(Decision, result[2])
+        if len(result) > 3 and result[3] == "1":  # written, never confirmed: confirm it now
+            yield from _confirm(cfg, standing)
+        raise AlreadyDecided(standing)
     if code == "not_due":
         raise NotDue(int(result[1]), int(result[2]))
     if code == "past_deadline":
@@ -292,20 +305,36 @@ def _transition(cfg: StoreConfig, decision: Decision, mode: str,
     raise RequestNotFound(rid)
 
 
-def _replicated(cfg: StoreConfig, script: LuaScript, keys: tuple[str, ...],
-                args: tuple[Any, ...]) -> Gen[Any]:
-    """Run a script, then ``WAIT`` on the same connection (WAIT counts that connection's
-    writes, so both go in one pipeline); a write short of replicas raises NotReplicated."""
-    result, acked = yield Batch((
-        Command(("EVAL", script.source, len(keys), *keys, *args)),
-        Command(("WAIT", cfg.min_replicas, int(cfg.replica_timeout * 1000))),
-    ))
-    if result[0] == "ok" and int(acked) < cfg.min_replicas:
+def _check_replicas(cfg: StoreConfig, request_id: str, acked: int) -> None:
+    if acked < max(cfg.min_replicas, 1):
         raise NotReplicated(
-            f"decision on {args[0]} reached {acked} of {cfg.min_replicas} Redis replicas within "
-            f"{cfg.replica_timeout:g} s (HITL_REDIS_MIN_REPLICAS); it is stored on the primary "
-            "but not announced, and a failover now could lose it")
-    return result
+            f"decision on {request_id} reached {acked} of {max(cfg.min_replicas, 1)} Redis "
+            f"replicas within {cfg.replica_timeout:g} s (HITL_REDIS_MIN_REPLICAS); it is stored "
+            "on the primary but not announced, and a failover now could lose it")
+
+
+def _announce(cfg: StoreConfig, decision: Decision) -> Gen[None]:
+    """Make a confirmed decision visible: readable, shown in Slack, published to waiters."""
+    k = cfg.keys
+    rid = decision.request_id
+    yield Batch((
+        Command(("HDEL", k.request(rid), "unconfirmed")),
+        Command(("XADD", k.outcomes, "MAXLEN", "~", cfg.queue_maxlen, "*", "id", rid,
+                 "status", decision.status.value)),
+        Command(("PUBLISH", k.decided_channel(rid), decision.model_dump_json())),
+    ))
+
+
+def _confirm(cfg: StoreConfig, decision: Decision) -> Gen[None]:
+    """Confirm a decision a failed WAIT left unannounced: replication is in order, so once a
+    later write of ours reached the replicas, so did the decision."""
+    key = cfg.keys.request(decision.request_id)
+    _, acked = yield Batch((
+        Command(("HSET", key, "unconfirmed", "1")),
+        Command(("WAIT", max(cfg.min_replicas, 1), int(cfg.replica_timeout * 1000))),
+    ))
+    _check_replicas(cfg, decision.request_id, int(acked))
+    yield from _announce(cfg, decision)
 
 
 def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,

@@ -10,7 +10,7 @@ import pytest
 import redis
 from redisproc import RedisServer
 
-from hitl_slack import HITLClient, Status, WaitTimeout
+from hitl_slack import AlreadyDecided, HITLClient, Status, WaitTimeout
 from hitl_slack.errors import NotReplicated, StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.models import Decision
@@ -20,23 +20,29 @@ from hitl_slack.store import Store
 PREFIX = "repl"
 
 
+def _follow(primary: RedisServer, replica: RedisServer) -> None:
+    """Make ``replica`` replicate ``primary`` and wait until it is in sync."""
+    p = redis.Redis(port=primary.port)
+    p.config_set("repl-diskless-sync-delay", 0)  # sync now, not after the default 5 s
+    r = redis.Redis(port=replica.port)
+    r.execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
+    try:
+        for _ in range(1000):
+            if p.info("replication").get("connected_slaves") == 1 and \
+                    r.info("replication").get("master_link_status") == "up":
+                return
+            time.sleep(0.01)
+        raise RuntimeError("the replica never synced")
+    finally:
+        r.close()
+        p.close()
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[RedisServer, RedisServer]]:
     """A primary and one replica following it (``REPLICAOF``), both killed by PID after."""
     with RedisServer() as primary, RedisServer() as replica:
-        p = redis.Redis(port=primary.port)
-        p.config_set("repl-diskless-sync-delay", 0)  # sync now, not after the default 5 s
-        r = redis.Redis(port=replica.port)
-        r.execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
-        for _ in range(500):
-            if p.info("replication").get("connected_slaves") == 1 and \
-                    r.info("replication").get("master_link_status") == "up":
-                break
-            time.sleep(0.01)
-        else:
-            raise RuntimeError("the replica never synced")
-        r.close()
-        p.close()
+        _follow(primary, replica)
         yield primary, replica
 
 
@@ -79,18 +85,35 @@ def test_a_decision_is_on_the_replica_before_the_agent_hears_of_it(
     client.close()
 
 
-def test_an_unreplicated_decision_is_not_announced(pair: tuple[RedisServer, RedisServer]):
+def test_an_unreplicated_decision_is_not_announced_until_a_retry_confirms_it(
+        pair: tuple[RedisServer, RedisServer]):
     primary, replica = pair
     client = HITLClient(primary.url, PREFIX)
     store = _bot_store(primary.url, min_replicas=1)
-    ticket = client.submit("Refund", "refund", {"amount": 5}, timeout=30)
+    keys = Keys(PREFIX)
+    ticket = client.submit("Refund", "refund", {"amount": 5}, timeout=60)
     got: list[object] = []
     waiter = _waiting(client, ticket.request_id, got)
     replica.kill()  # the replica is gone: WAIT cannot be satisfied
     with pytest.raises(NotReplicated, match="reached 0 of 1 Redis replicas"):
         store.decide(ticket.request_id, Status.APPROVED, decided_by=("U0ALICE",))
     waiter.join()
-    assert isinstance(got[0], WaitTimeout)  # the agent did not act on it
+    assert isinstance(got[0], WaitTimeout)  # the agent was not told ...
+    assert client.get(ticket.request_id).pending  # ... and does not read it either
+    assert store.redis.xlen(keys.outcomes) == 0  # nor is it shown in Slack
+
+    replica.start()
+    _follow(primary, replica)
+    again: list[object] = []
+    waiter = _waiting(client, ticket.request_id, again, timeout=20)
+    slow = _bot_store(primary.url, min_replicas=1, timeout=10)
+    with pytest.raises(AlreadyDecided) as exc:  # the person clicks again
+        slow.decide(ticket.request_id, Status.REJECTED, decided_by=("U0BOB",))
+    assert exc.value.decision.status is Status.APPROVED  # the first click stands, now confirmed
+    waiter.join()
+    assert isinstance(again[0], Decision)
+    assert (again[0].status, again[0].decided_by) == (Status.APPROVED, ("U0ALICE",))
+    assert store.redis.xlen(keys.outcomes) == 1
     client.close()
 
 
