@@ -30,6 +30,7 @@ from hitl_slack.ops import StoreConfig
 from hitl_slack.relay import Relay
 from hitl_slack.routing import RoutesConfig, load_routes
 from hitl_slack.scheduler import Scheduler
+from hitl_slack.sealer import Sealer
 from hitl_slack.settings import Settings
 from hitl_slack.slack import SlackGateway
 from hitl_slack.store import AsyncStore, async_redis
@@ -62,7 +63,9 @@ class Service:
                             max_connections=50, client_name=f"hitl-bot:{keys.prefix}")
         store = AsyncStore(redis, StoreConfig(keys=keys, retention=settings.hitl_retention,
                                               queue_maxlen=settings.hitl_queue_maxlen,
-                                              audit_maxlen=settings.hitl_audit_maxlen))
+                                              audit_maxlen=settings.hitl_audit_maxlen,
+                                              min_replicas=settings.hitl_redis_min_replicas,
+                                              replica_timeout=settings.hitl_redis_replica_timeout))
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         client = AsyncWebClient(token=token, base_url=settings.slack_api_url,
                                 timeout=settings.hitl_slack_timeout)
@@ -89,6 +92,7 @@ class Service:
         workers = [asyncio.create_task(_supervised(f"consumer:{c.stream}", c.run, stop))
                    for c in self.consumers]
         workers.append(asyncio.create_task(_supervised("scheduler", self.scheduler.run, stop)))
+        workers.append(asyncio.create_task(_supervised("sealer", Sealer.of(self.store).run, stop)))
         front = await (self._socket() if socket_mode else self._http(host, port))
         log.info("hitl-slack ready", extra={"mode": "socket" if socket_mode else "http",
                                             "port": None if socket_mode else port})
