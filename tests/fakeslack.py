@@ -558,6 +558,13 @@ class FakeSlack:
         self._ephemerals.append(Ephemeral(channel, p["user"], p.get("text"), p.get("blocks"), ts))
         return {"ok": True, "message_ts": ts}
 
+    def _m_chat_getPermalink(self, p: JSON) -> JSON:
+        channel, ts = str(p.get("channel", "")), str(p.get("message_ts", ""))
+        if (channel, ts) not in self._messages:
+            return _err("message_not_found")
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
     def _m_conversations_open(self, p: JSON) -> JSON:
         first = str(p.get("users", "")).split(",")[0]
         if not first:
