@@ -82,7 +82,7 @@ def _match(pattern: re.Pattern[str], value: Any) -> str | None:
 def _meta_channel(text: Any) -> str | None:
     try:
         data = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return _match(_CHANNEL, data.get("channel")) if isinstance(data, dict) else None
 

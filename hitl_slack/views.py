@@ -238,14 +238,15 @@ def _safe_link(url: str | None) -> bool:
 
 def _pager(page: Page, action_id: str) -> list[Block]:
     shown = f"Showing {page.offset + 1} to {page.offset + len(page.items)} of {page.visible}"
-    buttons = []
-    if page.offset > 0:
-        buttons.append(ButtonElement(text=plain("First page"), action_id=action_id, value="0"))
+    # One button at a time: action ids must be unique within a block.
     if page.has_next:
-        buttons.append(ButtonElement(text=plain("Next page"), action_id=action_id,
-                                     value=str(page.offset + len(page.items))))
-    return [context(shown), *([ActionsBlock(block_id="pager", elements=buttons)]
-                              if buttons else [])]
+        button = ButtonElement(text=plain("Next page"), action_id=action_id,
+                               value=str(page.offset + len(page.items)))
+    elif page.offset > 0:
+        button = ButtonElement(text=plain("First page"), action_id=action_id, value="0")
+    else:
+        return [context(shown)]
+    return [context(shown), ActionsBlock(block_id="pager", elements=[button])]
 
 
 def pending_blocks(page: Page, *, action_id: str = ACTION_PENDING_PAGE,
@@ -259,7 +260,7 @@ def pending_blocks(page: Page, *, action_id: str = ACTION_PENDING_PAGE,
 
     Returns:
         The count line, one section per request (with a link to its message when known),
-        then "Showing a to b of n" and the "First page" / "Next page" buttons when there are more.
+        then "Showing a to b of n" and a "Next page" button ("First page" on the last page).
     """
     if not page.items and page.offset == 0:
         return [SectionBlock(text=md("No pending requests you can decide."))]
