@@ -22,6 +22,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from hitl_slack import blocks, listing, mrkdwn, payloads, views
 from hitl_slack.errors import (
@@ -38,7 +41,7 @@ from hitl_slack.payloads import BadPayload, Click
 if TYPE_CHECKING:
     from hitl_slack.app import Bot, GroupCache
 
-__all__ = ["Listeners", "failure_text", "register"]
+__all__ = ["Listeners", "RejectMalformed", "failure_text", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -388,8 +391,26 @@ def _responder(respond: AsyncRespond) -> Tell:
     return tell
 
 
+class RejectMalformed(AsyncMiddleware):
+    """Answer 400 to a signed interaction whose shape Bolt cannot route (see
+    :func:`hitl_slack.payloads.malformed`); it runs after Bolt's signature check.
+
+    A class, not a function: Bolt builds a function middleware's arguments from the payload
+    (``actions[0]`` and the like), which is exactly what fails on such a body.
+    """
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        problem = payloads.malformed(req.body)
+        if problem is None:
+            return await next()
+        log.warning("payload_malformed", extra={"problem": problem})
+        return BoltResponse(status=400, body=f"malformed payload: {problem}")
+
+
 def register(app: AsyncApp, bot: Bot) -> None:
     """Register every listener on ``app``."""
+    app.use(RejectMalformed())
     listeners = Listeners(bot)
     app.action(blocks.ACTION_APPROVE)(listeners.approve)
     app.action(blocks.ACTION_REJECT)(listeners.reject)

@@ -15,8 +15,8 @@ from typing import Any
 
 from hitl_slack.errors import HITLError
 
-__all__ = ["BadPayload", "Click", "PageClick", "Submission", "click", "metadata", "page_click",
-           "submission", "who"]
+__all__ = ["BadPayload", "Click", "PageClick", "Submission", "click", "malformed", "metadata",
+           "page_click", "submission", "who"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,30}")
@@ -88,10 +88,40 @@ def _meta_channel(text: Any) -> str | None:
 
 
 def _user(body: dict[str, Any]) -> str:
-    user, _ = who(body)
-    if user is None:
+    user = body.get("user")
+    if not isinstance(user, dict) or _match(_USER, user.get("id")) is None:
         raise BadPayload("the payload names no valid user (user.id)")
-    return user
+    return str(user["id"])
+
+
+def malformed(body: Any) -> str | None:
+    """What is wrong with an interaction's shape, before Bolt's matchers read it; else None.
+
+    Bolt indexes ``actions[0]``, ``view.callback_id`` and ``user.id`` while routing a request,
+    so a signed body of the wrong shape would fail inside Bolt (a 500, or an exception out of
+    ``async_dispatch``) before any listener could answer. Events and slash commands pass.
+    """
+    if not isinstance(body, dict):
+        return "the payload is not a JSON object"
+    kind = body.get("type")
+    if kind is None and "command" not in body:
+        return "the payload has no type"
+    if kind not in ("block_actions", "view_submission", "view_closed"):
+        return None
+    user = body.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return "user.id is missing or not text"
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions or not all(
+                isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+            return "actions must be a non-empty list of actions with an action_id"
+        return None
+    view = body.get("view")
+    if not isinstance(view, dict) or not all(isinstance(view.get(k), str)
+                                             for k in ("type", "callback_id")):
+        return "view must be an object with a type and a callback_id"
+    return None
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:

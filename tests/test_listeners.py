@@ -270,15 +270,34 @@ async def test_a_tampered_button_value_decides_nothing_and_is_answered(
     assert await world.status(request_id) is Status.PENDING
 
 
-async def test_a_click_without_a_user_is_answered_through_the_response_url(
-        world: World) -> None:
+def _reshape(body: dict[str, Any], how: str) -> dict[str, Any]:
+    if how == "no type":
+        return {k: v for k, v in body.items() if k != "type"}
+    key, _, value = how.partition("=")
+    return {**body, key: json.loads(value)}
+
+
+@pytest.mark.parametrize("how", [
+    "actions=[]", 'actions="approve"', 'actions=["x"]', 'actions=[{"value": "v"}]',
+    'user="U0BOB"', "user=[1]", "user={}", "no type",
+])
+async def test_a_signed_click_of_the_wrong_shape_gets_400_and_decides_nothing(
+        world: World, how: str) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
-    body = block_actions_body(message, "hitl.approve", user_id="U0BOB")
-    del body["user"]
-    _ok(await world.send(body))
-    await world.told("U0BOB", "could not be read")  # the response_url names U0BOB
+    body = _reshape(block_actions_body(message, "hitl.approve", user_id="U0BOB"), how)
+    response = await world.send(body)
+    assert response.status == 400
+    assert response.body.startswith("malformed payload: ")
     assert await world.status(request_id) is Status.PENDING
+
+
+@pytest.mark.parametrize("how", ['view="x"', "view={}", 'view={"type": "modal"}',
+                                 'view={"type": "modal", "callback_id": 5}'])
+async def test_a_signed_submission_of_the_wrong_shape_gets_400(world: World, how: str) -> None:
+    body = view_submission_body({"type": "modal", "callback_id": "hitl.reject_modal"}, {})
+    response = await world.send(_reshape(body, how))
+    assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
 
 
 async def _opened(world: World, request_id: str, button: str = "hitl.reject") -> dict[str, Any]:
