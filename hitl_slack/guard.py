@@ -48,8 +48,10 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
         ``(mrkdwn text, logging level)``: expected outages log a warning, bugs an error.
     """
     if isinstance(exc, BadPayload):
+        again = ("Run `/hitl pending` again." if what == "listing"
+                 else "Use the buttons on the request's message again.")
         return (f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
-                "decided. Use the buttons on the request's message again.", logging.WARNING)
+                f"decided. {again}", logging.WARNING)
     if isinstance(exc, RequestNotFound):
         return "This request no longer exists (its retention ended).", logging.INFO
     if isinstance(exc, StoreUnavailable):

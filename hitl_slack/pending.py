@@ -34,7 +34,6 @@ class Listings:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    # -- listings --------------------------------------------------------------------------
     async def command(self, ack: AsyncAck, command: dict[str, Any],
                       respond: AsyncRespond) -> None:
         """``/hitl``: ``help`` answers in the ack; ``pending`` acks, then lists."""
@@ -100,7 +99,12 @@ class Listings:
         """
         scan = await self.bot.store.run(listing.scan(self.bot.store.config))
         groups: GroupCache = {}
-        mine = [item for item in scan.items if await self._may(item.state, user, groups)]
+        mine = []
+        for i, item in enumerate(scan.items):
+            if i % listing.CHUNK == 0:
+                await asyncio.sleep(0)  # let the loop breathe: clicks, and this listing's ack
+            if await self._may(item.state, user, groups):
+                mine.append(item)
         if offset >= len(mine):
             offset = 0  # a stale "next page" after requests were decided: start again
         items = await self._linked(mine[offset:offset + views.PAGE_SIZE])
