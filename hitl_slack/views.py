@@ -218,6 +218,9 @@ def headline(page: Page) -> str:
     """The count line: exact when every pending request was read, else "at least"."""
     if page.complete:
         return f"{plural(page.visible, 'pending request')} you can decide"
+    if not page.visible:
+        return (f"None of the {page.read} soonest of {page.total} pending requests are yours "
+                "to decide")
     return (f"At least {plural(page.visible, 'pending request')} you can decide (the "
             f"{page.read} soonest of {page.total} pending were checked)")
 
@@ -262,8 +265,9 @@ def pending_blocks(page: Page, *, action_id: str = ACTION_PENDING_PAGE,
         The count line, one section per request (with a link to its message when known),
         then "Showing a to b of n" and a "Next page" button ("First page" on the last page).
     """
-    if not page.items and page.offset == 0:
-        return [SectionBlock(text=md("No pending requests you can decide."))]
+    if not page.items:
+        text = "No pending requests you can decide." if page.complete else headline(page) + "."
+        return [SectionBlock(text=md(text))]
     now = now or datetime.now(UTC)
     blocks: list[Block] = [SectionBlock(text=md(headline(page)))]
     blocks += [_pending_line(item, now) for item in page.items]

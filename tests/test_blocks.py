@@ -542,6 +542,12 @@ def test_pending_blocks_say_at_least_when_not_every_request_was_read() -> None:
                                 "of 2500 pending were checked)")
 
 
+def test_an_empty_page_of_an_incomplete_read_does_not_claim_there_is_nothing() -> None:
+    page = V.Page([], visible=0, read=2000, total=2500)
+    assert V.pending_blocks(page)[0].to_dict()["text"]["text"] == (
+        "None of the 2000 soonest of 2500 pending requests are yours to decide.")
+
+
 def test_the_last_page_offers_the_first_page_and_a_single_page_no_button() -> None:
     last = V.Page(listed(pending()), offset=40, visible=41, read=41, total=41)
     assert V.pending_blocks(last, now=NOW)[-1].to_dict()["elements"][0]["value"] == "0"
