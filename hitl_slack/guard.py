@@ -53,7 +53,8 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
         return (f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
                 f"decided. {again}", logging.WARNING)
     if isinstance(exc, RequestNotFound):
-        return "This request no longer exists (its retention ended).", logging.INFO
+        return ("This request no longer exists (its retention ended, or the approval store "
+                "lost it), so nothing was decided.", logging.INFO)
     if isinstance(exc, StoreUnavailable):
         return (f"The approval store could not be reached, so your {what} may not have been "
                 f"recorded. {_AGAIN}", logging.WARNING)

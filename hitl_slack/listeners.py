@@ -14,6 +14,7 @@ Listings are in :mod:`hitl_slack.pending`.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -29,7 +30,7 @@ from hitl_slack.pending import Listings
 if TYPE_CHECKING:
     from hitl_slack.app import Bot
 
-__all__ = ["Listeners", "existing", "register"]
+__all__ = ["Listeners", "existing", "register", "unknown_view"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ _VERBS = {Status.APPROVED: "approved", Status.REJECTED: "rejected",
           Status.EXPIRED: "expired", Status.CANCELLED: "cancelled"}
 #: views.open errors that mean the click's 3-second trigger is spent: the person clicks again.
 _TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"})
+_UNHANDLED = ("This {what} is not handled by this version of the bot, so nothing was decided. "
+              "Use the buttons on the request's current message.")
 
 
 def existing(decision: Decision) -> str:
@@ -134,6 +137,18 @@ class Listeners:
             await tell(f"The {button} form could not be opened in time, so nothing was "
                        f"decided. Click {button} again.")
 
+    async def unknown_action(self, ack: AsyncAck, body: dict[str, Any],
+                             respond: AsyncRespond) -> None:
+        """A button no listener handles (e.g. on a message an older version posted): say so.
+
+        Without it Bolt answers 404 and Slack shows the person an error.
+        """
+        await ack()
+        tell = teller(self.bot.slack, body, respond)
+        async with guarded("click", body, tell):
+            log.warning("unknown_action", extra={"action_id": body["actions"][0]["action_id"]})
+            await tell(_UNHANDLED.format(what="button"))
+
     # -- modal submissions -----------------------------------------------------------------
     async def _refuse_form(self, ack: AsyncAck, body: Any, exc: Exception) -> None:
         """Answer a submission that cannot be read: the modal says why, nothing is decided."""
@@ -205,6 +220,13 @@ def _fits(payload: dict[str, Any]) -> bool:
         return False
 
 
+async def unknown_view(ack: AsyncAck, view: dict[str, Any]) -> None:
+    """A submitted modal no listener handles: the modal says so instead of an error."""
+    log.warning("unknown_view", extra={"callback_id": view.get("callback_id")})
+    await ack(response_action="update",
+              view=views.notice_modal("Not recorded", _UNHANDLED.format(what="form")))
+
+
 def register(app: AsyncApp, bot: Bot) -> None:
     """Register every listener on ``app``."""
     app.use(RejectMalformed())
@@ -218,6 +240,10 @@ def register(app: AsyncApp, bot: Bot) -> None:
     app.action(views.ACTION_HOME_PAGE)(listings.home_page)
     app.command("/hitl")(listings.command)
     app.event("app_home_opened")(listings.home)
+
+    # Last, so they only get what no listener above matched.
+    app.action(re.compile(".*"))(listeners.unknown_action)
+    app.view(re.compile(".*"))(unknown_view)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -250,6 +250,27 @@ async def test_a_tampered_button_value_decides_nothing_and_is_answered(
     assert await world.status(request_id) is Status.PENDING
 
 
+async def test_a_button_no_listener_handles_is_answered_200_and_told(
+        world: World, lines: Callable[[], list[str]]) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    body = block_actions_body(message, "hitl.approve", user_id="U0BOB")
+    body["actions"][0]["action_id"] = "hitl.approve_v0"  # from a message an old version posted
+    lines()
+    _ok(await world.send(body))
+    await world.told("U0BOB", "not handled by this version")
+    assert lines() == ["unknown_action"]
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_a_form_no_listener_handles_is_answered_with_a_notice(world: World) -> None:
+    body = view_submission_body({"type": "modal", "callback_id": "hitl.old_modal"}, {})
+    response = await world.send(body)
+    assert response.status == 200
+    assert "not handled by this version" in block_text(
+        json.loads(response.body)["view"]["blocks"])
+
+
 def _reshape(body: dict[str, Any], how: str) -> dict[str, Any]:
     if how == "no type":
         return {k: v for k, v in body.items() if k != "type"}
