@@ -199,11 +199,10 @@ class Listeners:
         payload, errors = views.parse_edit_submission(state.request, form.values)
         if not errors and not _fits(payload):
             first = next(iter(form.values), None)
-            errors = {first: f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."} \
-                if first else {}
-            if not errors:
+            if first is None:  # no input to show the error under
                 await self._refuse_form(ack, body, BadPayload("the edited arguments are too big"))
                 return
+            errors = {first: f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."}
         if errors:
             await ack(response_action="errors", errors=errors)
             return
@@ -212,6 +211,7 @@ class Listeners:
         async with guarded("form", body, tell):
             await self._decide(form.request_id, form.user, tell, Status.APPROVED,
                                payload=payload)
+
 
 def _fits(payload: dict[str, Any]) -> bool:
     try:
