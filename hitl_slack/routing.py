@@ -32,8 +32,7 @@ message is), or sets ``channel_selectable = true`` (inherited from ``[defaults]`
 the message goes to the route's channel and the note says so.
 
 A route inherits ``timeout``, ``reject_reason`` and ``channel_selectable`` from ``[defaults]``:
-all live on
-:class:`Policy`, the base of :class:`Route` and :class:`Defaults`. Later policy settings
+all live on :class:`Policy`, the base of :class:`Route` and :class:`Defaults`. Later policy settings
 (``escalation``, ``reminders``, ``quorum``, ``auto_approve``) go there as optional fields or
 sub-models, and into :class:`ResolvedRoute` as fields with defaults, so nothing existing changes.
 """
