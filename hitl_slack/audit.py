@@ -1,131 +1,50 @@
-"""The audit trail: read, verify and export the hash chain.
+"""The audit trail: read, export and load it for verification.
 
 Entries are appended by the Lua scripts in :mod:`hitl_slack.lua`, in the same atomic step as
-the state change they record. Each stream entry holds ``body`` (canonical JSON of an
-:class:`~hitl_slack.models.AuditEvent`), ``prev`` (the hash of the entry before) and ``hash``::
-
-    hash = sha256(bytes.fromhex(prev) + sha256(body))        # prev of the first entry: 64 zeros
-
-so editing a body, deleting an entry or reordering entries breaks the chain at that point, and
-``{prefix}:audit:head`` (the newest hash) reveals a deleted tail. When retention has trimmed
-the oldest entries, verification starts from the oldest kept entry and says so.
+the state change they record; each stream entry holds ``body`` (canonical JSON of an
+:class:`~hitl_slack.models.AuditEvent`). The hash chain over them, its checkpoints and how a
+trail is verified are in :mod:`hitl_slack.chain`; the bot's :mod:`hitl_slack.sealer` seals it.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis
-from pydantic import ValidationError
 
+from hitl_slack.chain import (
+    AuditEntry,
+    Checkpoint,
+    Trail,
+    Verdict,
+    VerifyResult,
+    entry_hash,
+    verify,
+)
 from hitl_slack.keys import Keys
-from hitl_slack.lua import GENESIS
-from hitl_slack.models import AuditEvent, lenient
 
 __all__ = [
     "AuditEntry",
+    "Checkpoint",
+    "Trail",
+    "Verdict",
     "VerifyResult",
     "dataset_csv",
     "dataset_rows",
     "entry_hash",
+    "load_trail",
+    "read_checkpoints",
     "read_entries",
+    "sealed_head",
     "to_csv",
     "to_jsonl",
     "verify",
 ]
-
-
-def entry_hash(prev: str, body: str) -> str:
-    """The chain hash of an entry with this ``prev`` and ``body``."""
-    return hashlib.sha256(bytes.fromhex(prev) + hashlib.sha256(body.encode()).digest()).hexdigest()
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One stream entry of the audit trail, as stored."""
-
-    id: str
-    body: str
-    prev: str
-    hash: str
-
-    def event(self) -> AuditEvent:
-        """The event recorded, ignoring fields a newer version added (raises pydantic's
-        ValidationError if the body is not an event at all)."""
-        return lenient(AuditEvent, self.body)
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """Outcome of :func:`verify`."""
-
-    ok: bool
-    checked: int
-    broken_at: str | None = None
-    problem: str | None = None
-    trimmed: bool = False
-
-    def describe(self) -> str:
-        """One line for humans."""
-        if self.ok:
-            start = " (oldest entries trimmed by retention; chain checked from the oldest kept)"
-            return f"ok: {self.checked} entries, chain intact" + (start if self.trimmed else "")
-        return f"BROKEN at entry {self.broken_at}: {self.problem} ({self.checked} checked before)"
-
-
-def verify(entries: Iterable[AuditEntry], head: str | None, *, length: int | None = None,
-           maxlen: int | None = None) -> VerifyResult:
-    """Check every link of the chain up to ``head`` (the head hash read BEFORE the entries).
-
-    Entries appended after the head was read are left for the next run, so a busy system is
-    not reported broken; a head that no entry carries means entries were removed at the end.
-    A chain that does not start at the genesis counts as trimmed by retention only when the
-    stream is full (``length`` >= ``maxlen``, as approximate trimming leaves it); otherwise
-    its oldest entries were deleted.
-    """
-    expected_prev: str | None = None
-    checked = 0
-    trimmed = False
-    last: AuditEntry | None = None
-    for entry in entries:
-        if expected_prev is None:
-            trimmed = entry.prev != GENESIS
-            if trimmed and length is not None and maxlen and length < maxlen:
-                return VerifyResult(False, 0, entry.id,
-                                    f"the chain starts mid-way but the stream holds {length} "
-                                    f"entries, under the retention of {maxlen}: the oldest "
-                                    "entries were deleted")
-        elif entry.prev != expected_prev:
-            return VerifyResult(False, checked, entry.id,
-                                "prev does not match the entry before (an entry was removed "
-                                "or reordered)")
-        if entry_hash(entry.prev, entry.body) != entry.hash:
-            return VerifyResult(False, checked, entry.id, "hash does not match the body (edited)")
-        try:
-            entry.event()
-        except ValidationError as exc:
-            return VerifyResult(False, checked, entry.id, f"body is not an audit event: {exc}")
-        expected_prev = entry.hash
-        checked += 1
-        last = entry
-        if head is not None and entry.hash == head:
-            return VerifyResult(True, checked, trimmed=trimmed)
-    if last is None:
-        if head is not None:
-            return VerifyResult(False, 0, "(none)", "the stream is empty but a head is recorded")
-        return VerifyResult(True, 0)
-    if head is not None and last.hash != head:
-        return VerifyResult(False, checked, last.id,
-                            "the newest entry is not the recorded head (entries after it were "
-                            "removed)")
-    return VerifyResult(True, checked, trimmed=trimmed)
 
 
 def read_entries(r: redis.Redis, keys: Keys, *, since: datetime | None = None,
@@ -141,6 +60,52 @@ def read_entries(r: redis.Redis, keys: Keys, *, since: datetime | None = None,
         if len(rows) < page:
             return
         start = "(" + rows[-1][0]
+
+
+def read_checkpoints(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Iterator[Checkpoint]:
+    """Every checkpoint of the chain, oldest first, read in pages."""
+    start = "-"
+    while True:
+        rows: list[tuple[str, dict[str, str]]] = r.xrange(  # type: ignore[assignment]
+            keys.audit_seals, min=start, count=page)
+        for seal_id, fields in rows:
+            yield Checkpoint(fields.get("entry", seal_id), fields.get("hash", ""),
+                             int(fields.get("n") or 0))
+        if len(rows) < page:
+            return
+        start = "(" + rows[-1][0]
+
+
+def sealed_head(r: redis.Redis, keys: Keys) -> Checkpoint | None:
+    """The newest checkpoint as recorded in the sealed head, if any."""
+    fields: dict[str, str] = r.hgetall(keys.audit_sealed)  # type: ignore[assignment]
+    if not fields.get("entry"):
+        return None
+    return Checkpoint(fields["entry"], fields.get("hash", ""), int(fields.get("n") or 0))
+
+
+def _requests_exist(r: redis.Redis, keys: Keys) -> bool:
+    if r.exists(keys.deadlines):  # pending requests (the bot's streams exist without any)
+        return True
+    # Stops at the first request found; SCAN walks the keyspace only when there is none.
+    return next(iter(r.scan_iter(match=keys.request("*"), count=1000)), None) is not None
+
+
+def load_trail(r: redis.Redis, keys: Keys) -> Trail:
+    """What :func:`~hitl_slack.chain.verify` needs, read head first (so entries appended while
+    reading are an unsealed tail, not a break); entries and checkpoints are read lazily."""
+    head = sealed_head(r, keys)
+    legacy: str | None = r.get(keys.audit_head)  # type: ignore[assignment]
+    count = int(r.xlen(keys.audit_seals))
+    length, max_deleted, last = 0, "0-0", "0-0"
+    if r.exists(keys.audit):
+        info: dict[str, Any] = r.xinfo_stream(keys.audit)
+        length, max_deleted = int(info["length"]), str(info.get("max-deleted-entry-id", "0-0"))
+        last = str(info["last-entry"][0]) if info.get("last-entry") else "0-0"
+    return Trail(prefix=keys.prefix, head=head, legacy_head=legacy or None,
+                 checkpoints=read_checkpoints(r, keys), entries=read_entries(r, keys),
+                 checkpoint_count=count, length=length, max_deleted=max_deleted, last_entry=last,
+                 requests_exist=_requests_exist(r, keys))
 
 
 def _flat(entry: AuditEntry) -> dict[str, Any]:

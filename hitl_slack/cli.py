@@ -5,9 +5,9 @@ Usage::
     hitl-slack serve [--socket | --http] [--port N] [--host ADDR]
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
-    hitl-slack audit verify
+    hitl-slack audit verify [--expect-head HASH] [--allow-empty]
 
-Exit codes: see :data:`EXIT_CODES`.
+Exit codes: see :data:`EXIT_CODES`; ``audit verify`` has its own (its ``--help``).
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ __all__ = ["EXIT_CODES", "main"]
 #: What each exit status means (printed by ``--help``).
 EXIT_CODES = (
     (0, "ok (serve: stopped by SIGTERM or SIGINT)"),
-    (1, "audit chain broken"),
     (2, "bad usage or configuration: a setting, a port, a refused Slack token, the routes "
         "file"),
     (3, "Redis unreachable"),
     (4, "no such request (audit show)"),
+    (130, "serve stopped at once by a second SIGINT (143: a second SIGTERM)"),
 )
+#: ``audit verify`` has its own codes: ``hitl-slack audit verify --help``.
 
 #: Environment variables read (also from a .env file in the working directory).
 ENVIRONMENT = (
@@ -58,6 +59,8 @@ ENVIRONMENT = (
     ("HITL_CLAIM_IDLE", "60", "seconds before another replica takes over stalled work"),
     ("HITL_SLACK_TIMEOUT", "10", "seconds per Slack Web API call"),
     ("HITL_REDIS_CONNECT_TIMEOUT", "2", "seconds before Redis counts as unreachable"),
+    ("HITL_REDIS_MIN_REPLICAS", "0", "replicas that must confirm a decision (WAIT) first"),
+    ("HITL_REDIS_REPLICA_TIMEOUT", "1", "seconds that WAIT may take"),
     ("HITL_RETENTION", "604800", "seconds a request is kept after its deadline"),
     ("HITL_QUEUE_MAXLEN", "100000", "cap of the queue and outcome streams"),
     ("HITL_AUDIT_MAXLEN", "1000000", "audit entries kept"),
@@ -104,6 +107,27 @@ def iso_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+VERIFY_EXIT_CODES = """exit codes of verify:
+  0   chain intact (an unsealed tail is reported on its own line)
+  1   nothing to verify under the prefix (no entries, no head, no requests): wrong
+      HITL_KEY_PREFIX or REDIS_URL? (0 with --allow-empty)
+  2   bad usage or configuration        3   Redis unreachable
+  5   chain broken: an entry edited, removed or reordered, or a checkpoint that differs
+  6   entries exist but the sealed head or its checkpoints are missing
+  7   tail truncated: entries after the newest kept one were sealed, then deleted
+  8   the trail is empty but requests or a sealed head exist under the prefix
+  9   --expect-head is not in the chain, which is kept whole: entries removed or rewritten
+  10  --expect-head is not in the kept chain, which retention has trimmed
+"""
+
+
+def _hex64(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError("must be a 64-character hex hash printed by verify")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hitl-slack", description="Human-in-the-loop approvals for AI "
                      "agents, in Slack: the service and operator commands.", epilog=_epilog(),
@@ -129,7 +153,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--dataset", action="store_true",
                         help="one row per decided request: original and final payload, outcome")
-    asub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken entry")
+    verify = asub.add_parser(
+        "verify", help="check the hash chain against its checkpoints",
+        description="Recompute the audit hash chain from the entries and check it against every "
+        "checkpoint the bot sealed. Entries after the sealed head are reported as an unsealed "
+        "tail (not a failure). Keep the printed head outside Redis and pass it back with "
+        "--expect-head: whoever can write Redis could rewrite the whole chain.",
+        epilog=VERIFY_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("--expect-head", metavar="HASH", type=_hex64,
+                        help="a head printed by an earlier verify; it must still be in the chain")
+    verify.add_argument("--allow-empty", action="store_true",
+                        help="no entries, no head and no requests is ok (a new deployment)")
     return parser
 
 
@@ -139,16 +173,13 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     keys = Keys(settings.hitl_key_prefix)
     out = sys.stdout
     if args.audit_command == "verify":
-        raw_head = r.get(keys.audit_head)
-        head = str(raw_head) if raw_head else None
-        length = int(r.xlen(keys.audit))
-        result = audit.verify(audit.read_entries(r, keys), head,
-                              length=length, maxlen=settings.hitl_audit_maxlen)
+        result = audit.verify(audit.load_trail(r, keys), maxlen=settings.hitl_audit_maxlen,
+                              expect_head=args.expect_head, allow_empty=args.allow_empty)
         print(result.describe(), file=out if result.ok else sys.stderr)
-        if result.ok and head:
+        if result.ok and result.head:
             # Keep this outside Redis: whoever can write Redis could rewrite the whole chain.
-            print(f"head: {head}", file=out)
-        return 0 if result.ok else 1
+            print(f"head: {result.head}", file=out)
+        return int(result.verdict)
     if args.audit_command == "show":
         found = 0
         for entry in audit.read_entries(r, keys):

@@ -6,6 +6,7 @@
     ├── InvalidRequest            (also ValueError) a request failed validation; names the field
     ├── ConfigError               (also ValueError) settings or routes file are wrong; names where
     ├── StoreUnavailable          Redis could not be reached or answered with an error
+    │   └── NotReplicated         a decision was not confirmed by HITL_REDIS_MIN_REPLICAS replicas
     ├── RequestNotFound           (also KeyError) no request with that id (or retention ended)
     ├── AlreadyDecided            a decision was already written; carries it
     ├── WaitTimeout               (also TimeoutError) a wait ended before the request was decided
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "HITLError",
     "InvalidRequest",
+    "NotReplicated",
     "RequestNotFound",
     "SlackError",
     "StoreUnavailable",
@@ -59,6 +61,11 @@ class ConfigError(HITLError, ValueError):
 
 class StoreUnavailable(HITLError):
     """Redis could not be reached (within the connect timeout) or failed the command."""
+
+
+class NotReplicated(StoreUnavailable):
+    """A decision was written on the primary but fewer than ``HITL_REDIS_MIN_REPLICAS`` replicas
+    confirmed it in time: it was not announced, and a failover now could lose it."""
 
 
 class RequestNotFound(HITLError, KeyError):

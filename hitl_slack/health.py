@@ -39,7 +39,7 @@ from hitl_slack.keys import Keys
 from hitl_slack.metrics import CONTENT_TYPE, Metrics
 from hitl_slack.outage import Outage
 from hitl_slack.slack_watch import AUTH_ERRORS, token_variable
-from hitl_slack.store import _run_async
+from hitl_slack.store import AsyncStore
 
 __all__ = ["AUTH_RECHECK", "Health", "add_health_routes"]
 
@@ -164,7 +164,7 @@ class Health:
         return f"consumer groups missing: {', '.join(missing)}" if missing else "starting"
 
     # -- loops -----------------------------------------------------------------------------
-    async def publish(self, r: aredis.Redis, stop: asyncio.Event,
+    async def publish(self, store: AsyncStore, stop: asyncio.Event,
                       recheck: Callable[[], Awaitable[object]]) -> None:
         """Publish heartbeats until ``stop``; re-check a refused bot token meanwhile."""
         outage = Outage(log, "heartbeat")
@@ -175,20 +175,20 @@ class Health:
                 last_check = time.monotonic()
                 with contextlib.suppress(Exception):  # the watcher records the outcome
                     await recheck()
-            report = await self.probe(r)
+            report = await self.probe(store.redis)
             try:
-                await _run_async(r, heartbeat.beat(self.keys, self.beat_of(report)))
+                await store.run(heartbeat.beat(self.keys, self.beat_of(report)))
                 outage.restored()
             except StoreUnavailable as exc:
                 outage.lost(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=heartbeat.BEAT_INTERVAL)
 
-    async def last_beat(self, r: aredis.Redis) -> None:
+    async def last_beat(self, store: AsyncStore) -> None:
         """Say, as the replica stops, that it no longer takes work (best effort)."""
-        report = await self.probe(r)
+        report = await self.probe(store.redis)
         with contextlib.suppress(StoreUnavailable):
-            await _run_async(r, heartbeat.beat(self.keys, self.beat_of(report)))
+            await store.run(heartbeat.beat(self.keys, self.beat_of(report)))
 
 
 def add_health_routes(app: web.Application, health: Health, r: aredis.Redis) -> None:

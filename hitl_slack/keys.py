@@ -17,8 +17,17 @@ key                        type         what, and how it is bounded
 ``{p}:deadlines``          sorted set   pending request id -> deadline (ms); left on decision
 ``{p}:dead``               stream       entries that could not be parsed or handled, with the error;
                                         capped by MAXLEN
-``{p}:audit``              stream       the hash-chained audit trail; capped by the audit retention
-``{p}:audit:head``         string       hash of the newest audit entry (the chain's head)
+``{p}:audit``              stream       the audit trail, one entry per event in the order of the
+                                        atomic steps; trimmed by the sealer to the audit retention
+                                        (``HITL_AUDIT_MAXLEN``), only ever at a checkpoint
+``{p}:audit:seals``        stream       checkpoints of the hash chain (entry id, chain hash,
+                                        count), one per sealing round; trimmed with the trail
+                                        (the checkpoint the kept trail starts after is kept)
+``{p}:audit:sealed``       hash         the sealed head: the newest checkpoint (entry, hash, n);
+                                        one value, no TTL (losing it is what verify must notice)
+``{p}:audit:head``         string       legacy: chain head written by versions that hashed in
+                                        Lua; read by ``audit verify``, never written any more
+``{p}:audit:sealer``       string       lease of the replica sealing now; TTL a few seconds
 ``{p}:bots``               sorted set   bot replica name -> last heartbeat (epoch ms); PEXPIRE
                                         refreshed by every beat, stale members trimmed
 ``{p}:bot:{name}``         string       one replica's heartbeat (JSON: readiness, Slack auth,
@@ -86,8 +95,23 @@ class Keys:
 
     @property
     def audit_head(self) -> str:
-        """Hash of the newest audit entry."""
+        """Legacy head: hash of the newest entry hashed in Lua (older versions)."""
         return f"{self.prefix}:audit:head"
+
+    @property
+    def audit_seals(self) -> str:
+        """Stream of checkpoints of the audit chain."""
+        return f"{self.prefix}:audit:seals"
+
+    @property
+    def audit_sealed(self) -> str:
+        """Hash holding the sealed head (the newest checkpoint)."""
+        return f"{self.prefix}:audit:sealed"
+
+    @property
+    def audit_sealer(self) -> str:
+        """Lease of the bot replica that seals the audit chain now."""
+        return f"{self.prefix}:audit:sealer"
 
     @property
     def bots(self) -> str:

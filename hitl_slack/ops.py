@@ -8,7 +8,6 @@ differ only in how a command is sent.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound
+from hitl_slack.errors import AlreadyDecided, InvalidRequest, NotReplicated, RequestNotFound
 from hitl_slack.keys import Keys
 from hitl_slack.lua import (
     AUDIT_APPEND,
@@ -81,14 +80,20 @@ class StoreConfig:
         retention: seconds a request and its decision are kept after its deadline.
         queue_maxlen: cap of the queue and outcome streams (entries are deleted once handled;
             the cap only bounds a backlog no bot is draining).
-        audit_maxlen: how many audit entries are kept (export them to keep more); 0 appends
-            without trimming (agents use 0 and leave trimming to the bot's setting).
+        audit_maxlen: how many audit entries the bot's sealer keeps (export them to keep
+            more); the atomic steps never trim, so agents' value does not matter.
+        min_replicas: ``HITL_REDIS_MIN_REPLICAS``: when > 0, a decision is published to waiting
+            agents and returned to the decider only once ``WAIT`` confirms that many replicas
+            have it (a failover can then no longer lose a decision an agent acted on).
+        replica_timeout: seconds ``WAIT`` may take before the decision counts as unconfirmed.
     """
 
     keys: Keys = field(default_factory=Keys)
     retention: float = DEFAULT_RETENTION
     queue_maxlen: int = 100_000
     audit_maxlen: int = 1_000_000
+    min_replicas: int = 0
+    replica_timeout: float = 1.0
 
 
 class NotDue(Exception):
@@ -104,16 +109,8 @@ def _ms(moment: datetime) -> int:
 
 
 def _audit_args(events: list[AuditEvent]) -> tuple[str, ...]:
-    out: list[str] = []
-    for event in events:
-        body = event.body()
-        out += [body, digest_text(body)]
-    return tuple(out)
-
-
-def digest_text(text: str) -> str:
-    """sha256 hex of a text (UTF-8)."""
-    return hashlib.sha256(text.encode()).hexdigest()
+    # Bodies only: the chain hash is the sealer's job (a digest from an agent proves nothing).
+    return tuple(event.body() for event in events)
 
 
 def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
@@ -122,6 +119,9 @@ def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
     Raises:
         InvalidRequest: the stored entry is not a valid request (names the field).
     """
+    if fields.get("unconfirmed") == "1":
+        # A decision no replica confirmed yet (HITL_REDIS_MIN_REPLICAS) is not acted on.
+        fields = {k: v for k, v in fields.items() if k != "decision"} | {"status": "pending"}
     try:
         deadline = fields.get("deadline")
         return RequestState(
@@ -171,8 +171,8 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
     ]
     result = yield Eval(
         CREATE,
-        (k.request(req.id), idem_key, k.queue, k.deadlines, k.audit, k.audit_head),
-        (req.id, request_json, int(req.timeout * 1000), ttl_ms, cfg.queue_maxlen, cfg.audit_maxlen,
+        (k.request(req.id), idem_key, k.queue, k.deadlines, k.audit),
+        (req.id, request_json, int(req.timeout * 1000), ttl_ms, cfg.queue_maxlen,
          "1" if req.idempotency_key else "0", *_audit_args(events)),
     )
     code = result[0]
@@ -211,6 +211,9 @@ def decide(
     """Write a decision (approve, reject, cancel) through the one atomic step.
 
     ``payload`` None keeps the request's arguments; a different payload marks it edited.
+    With ``min_replicas`` > 0 the decision is announced (shown, published, readable) only once
+    ``WAIT`` confirms enough replicas have it; a decision left unconfirmed is confirmed and
+    announced by the next attempt to decide or expire the request.
 
     Raises:
         AlreadyDecided: a decision already stands (also when the deadline has passed: the
@@ -273,22 +276,65 @@ def _transition(cfg: StoreConfig, decision: Decision, mode: str,
                 events: list[AuditEvent]) -> Gen[Decision]:
     k = cfg.keys
     rid = decision.request_id
-    result = yield Eval(
-        TRANSITION,
-        (k.request(rid), k.deadlines, k.outcomes, k.audit, k.audit_head, k.decided_channel(rid)),
-        (rid, decision.status.value, decision.model_dump_json(), mode, cfg.queue_maxlen,
-         cfg.audit_maxlen, *_audit_args(events)),
-    )
+    keys = (k.request(rid), k.deadlines, k.outcomes, k.audit, k.decided_channel(rid))
+    args = (rid, decision.status.value, decision.model_dump_json(), mode, cfg.queue_maxlen,
+            "0" if cfg.min_replicas else "1", *_audit_args(events))
+    if cfg.min_replicas:
+        # WAIT counts the writes of its own connection: script and WAIT share one pipeline.
+        result, acked = yield Batch((
+            Command(("EVAL", TRANSITION.source, len(keys), *keys, *args)),
+            Command(("WAIT", cfg.min_replicas, int(cfg.replica_timeout * 1000))),
+        ))
+        if result[0] == "ok":
+            _check_replicas(cfg, rid, int(acked))
+            yield from _announce(cfg, decision)
+    else:
+        result = yield Eval(TRANSITION, keys, args)
     code = result[0]
     if code == "ok":
         return decision
     if code == "decided":
-        raise AlreadyDecided(lenient(Decision, result[2]))
+        standing = lenient(Decision, result[2])
+        if len(result) > 3 and result[3] == "1":  # written, never confirmed: confirm it now
+            yield from _confirm(cfg, standing)
+        raise AlreadyDecided(standing)
     if code == "not_due":
         raise NotDue(int(result[1]), int(result[2]))
     if code == "past_deadline":
         raise _PastDeadline
     raise RequestNotFound(rid)
+
+
+def _check_replicas(cfg: StoreConfig, request_id: str, acked: int) -> None:
+    if acked < max(cfg.min_replicas, 1):
+        raise NotReplicated(
+            f"decision on {request_id} reached {acked} of {max(cfg.min_replicas, 1)} Redis "
+            f"replicas within {cfg.replica_timeout:g} s (HITL_REDIS_MIN_REPLICAS); it is stored "
+            "on the primary but not announced, and a failover now could lose it")
+
+
+def _announce(cfg: StoreConfig, decision: Decision) -> Gen[None]:
+    """Make a confirmed decision visible: readable, shown in Slack, published to waiters."""
+    k = cfg.keys
+    rid = decision.request_id
+    yield Batch((
+        Command(("HDEL", k.request(rid), "unconfirmed")),
+        Command(("XADD", k.outcomes, "MAXLEN", "~", cfg.queue_maxlen, "*", "id", rid,
+                 "status", decision.status.value)),
+        Command(("PUBLISH", k.decided_channel(rid), decision.model_dump_json())),
+    ))
+
+
+def _confirm(cfg: StoreConfig, decision: Decision) -> Gen[None]:
+    """Confirm a decision a failed WAIT left unannounced: replication is in order, so once a
+    later write of ours reached the replicas, so did the decision."""
+    key = cfg.keys.request(decision.request_id)
+    _, acked = yield Batch((
+        Command(("HSET", key, "unconfirmed", "1")),
+        Command(("WAIT", max(cfg.min_replicas, 1), int(cfg.replica_timeout * 1000))),
+    ))
+    _check_replicas(cfg, decision.request_id, int(acked))
+    yield from _announce(cfg, decision)
 
 
 def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,
@@ -300,8 +346,8 @@ def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,
     k = cfg.keys
     events = [AuditEvent(event="posted", request_id=request_id, actor=actor,
                          data=message.model_dump(mode="json", exclude_none=True))]
-    result = yield Eval(MARK_POSTED, (k.request(request_id), k.audit, k.audit_head),
-                        (message.model_dump_json(), cfg.audit_maxlen, *_audit_args(events)))
+    result = yield Eval(MARK_POSTED, (k.request(request_id), k.audit),
+                        (message.model_dump_json(), *_audit_args(events)))
     if result[0] == "ok":
         return True, Status(result[1]), message
     if result[0] == "exists":
@@ -320,8 +366,7 @@ def shorten_deadline(cfg: StoreConfig, request_id: str, deadline: datetime) -> G
 
 def audit(cfg: StoreConfig, *events: AuditEvent) -> Gen[None]:
     """Append events (not tied to a state change) to the audit chain."""
-    yield Eval(AUDIT_APPEND, (cfg.keys.audit, cfg.keys.audit_head),
-               (cfg.audit_maxlen, *_audit_args(list(events))))
+    yield Eval(AUDIT_APPEND, (cfg.keys.audit,), _audit_args(list(events)))
 
 
 def due(cfg: StoreConfig, limit: int = 100) -> Gen[list[str]]:

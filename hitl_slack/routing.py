@@ -12,20 +12,27 @@ Pure: no Redis, no Slack. The routes file (TOML, at ``HITL_ROUTES_FILE``)::
     approvers = ["U0ALICE", "S0FINANCE"]  # U/W users, S user groups; none: anyone may decide
     timeout = "30m"                       # the agent may ask for less, not more
     reject_reason = "required"            # or "optional"
+    selectable = true                     # an agent may pick it with route="finance"
+    channel_selectable = false            # whether channel= may move its message (see below)
 
-Precedence, as :func:`resolve` applies it:
+The agent's arguments are untrusted (an agent driven by a language model controls its own), so
+the operator who writes this file decides what an agent may choose. Precedence, as
+:func:`resolve` applies it:
 
-1. The agent's ``channel=`` picks the channel, nothing more: the policy and approvers are those
-   of its ``route=``, else of the rule that matches (so naming a channel cannot escape the
-   approvers a request would get), else the defaults' policy with no approvers.
-2. The agent's ``route=`` picks that rule. An unknown name is routed by the rules and
-   :attr:`ResolvedRoute.note` says so: the request must still reach a human.
-3. The first rule whose ``match`` fits: every given key must fit (globs as
+1. The agent's ``route=`` picks that rule only if it is marked ``selectable = true``. An
+   unknown or unselectable name is routed by the rules and :attr:`ResolvedRoute.note` says so:
+   the request must still reach a human, and naming a route cannot lower the bar.
+2. The first rule whose ``match`` fits: every given key must fit (globs as
    :func:`fnmatch.fnmatchcase`; ``tags`` fits when any tag fits any glob); no keys fit all.
-4. The default channel: ``[defaults] channel``, else ``HITL_DEFAULT_CHANNEL`` (the file wins).
+3. The default channel: ``[defaults] channel``, else ``HITL_DEFAULT_CHANNEL`` (the file wins).
 
-A route inherits ``timeout`` and ``reject_reason`` from ``[defaults]``: both live on
-:class:`Policy`, the base of :class:`Route` and :class:`Defaults`. Later policy settings
+The agent's ``channel=`` then moves the message, nothing more, and only where the channel does
+not decide who may click: when the route that applies lists approvers (they apply wherever the
+message is), or sets ``channel_selectable = true`` (inherited from ``[defaults]``). Otherwise
+the message goes to the route's channel and the note says so.
+
+A route inherits ``timeout``, ``reject_reason`` and ``channel_selectable`` from ``[defaults]``:
+all live on :class:`Policy`, the base of :class:`Route` and :class:`Defaults`. Later policy settings
 (``escalation``, ``reminders``, ``quorum``, ``auto_approve``) go there as optional fields or
 sub-models, and into :class:`ResolvedRoute` as fields with defaults, so nothing existing changes.
 """
@@ -52,12 +59,14 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from hitl_slack.authz import is_user_id, is_usergroup_id, may_decide
 from hitl_slack.errors import ConfigError
 from hitl_slack.models import ApprovalRequest, Risk
 
 __all__ = [
     "Defaults", "Policy", "ResolvedRoute", "Route", "RouteMatch", "RoutesConfig", "allowed",
     "is_user_id", "is_usergroup_id", "load_routes", "parse_duration", "parse_routes", "resolve",
+    "selectable_summary",
 ]
 
 _NUM = r"\d+(?:\.\d+)?"
@@ -93,16 +102,6 @@ def parse_duration(value: str | int | float) -> float:
     if seconds <= 0:
         raise ValueError(f"invalid duration {value!r} (must be more than zero; {_DURATION_HINT})")
     return seconds
-
-
-def is_user_id(value: str) -> bool:
-    """Whether ``value`` looks like a Slack user id (``U…`` or ``W…``)."""
-    return re.fullmatch(r"[UW][A-Z0-9]{2,30}", value) is not None
-
-
-def is_usergroup_id(value: str) -> bool:
-    """Whether ``value`` looks like a Slack user group id (``S…``)."""
-    return re.fullmatch(r"S[A-Z0-9]{2,30}", value) is not None
 
 
 def _channel_id(value: str) -> str:
@@ -162,6 +161,7 @@ class Policy(_Config):
 
     timeout: Duration | None = None
     reject_reason: RejectReason | None = None
+    channel_selectable: bool | None = None
 
 
 class Defaults(Policy):
@@ -169,6 +169,7 @@ class Defaults(Policy):
 
     channel: ChannelId | None = None
     reject_reason: RejectReason = "optional"
+    channel_selectable: bool = False
 
 
 class Route(Policy):
@@ -178,6 +179,7 @@ class Route(Policy):
     match: RouteMatch = RouteMatch()
     channel: ChannelId | None = None
     approvers: tuple[ApproverId, ...] = ()
+    selectable: bool = False
 
 
 class RoutesConfig(_Config):
@@ -355,50 +357,94 @@ class ResolvedRoute:
     note: str | None = None
 
 
+def _chosen_route(config: RoutesConfig,
+                  request: ApprovalRequest) -> tuple[Route | None, str | None]:
+    """The route an explicit ``route=`` picks, if the operator lets agents pick it, and a note."""
+    if request.route is None:
+        return None, None
+    route = config.route(request.route)
+    if route is None:
+        return None, f"unknown route {request.route!r}: routed by rules"
+    if not route.selectable:
+        return None, f"route {request.route!r} cannot be chosen by the agent: routed by rules"
+    return route, None
+
+
+def _channel(request: ApprovalRequest, route: Route | None, defaults: Defaults,
+             notes: list[str]) -> str:
+    home = (route.channel if route is not None else None) or defaults.channel
+    if home is None:  # unreachable: RoutesConfig checks that every request has a channel
+        raise ConfigError(_NO_CHANNEL)
+    wanted = request.channel
+    if wanted is None or wanted == home:
+        return home
+    policy: Policy = route if route is not None else defaults
+    selectable = policy.channel_selectable
+    if selectable is None:
+        selectable = defaults.channel_selectable
+    if (route is not None and route.approvers) or selectable:
+        return wanted
+    notes.append(f"channel {wanted} cannot be chosen for this request (its route names no "
+                 f"approvers, so the channel decides who may click): posted in {home}")
+    return home
+
+
 def resolve(config: RoutesConfig, request: ApprovalRequest) -> ResolvedRoute:
-    """Route ``request``: its ``channel=``, its ``route=``, the first matching rule, the default.
+    """Route ``request``: a selectable ``route=``, the first matching rule, the defaults.
 
     Args:
         config: the routes configuration.
-        request: the request to route.
+        request: the request to route; its ``route=`` and ``channel=`` are honoured only as far
+            as the routes file allows (see the module docstring).
 
     Returns:
-        The channel, approvers and policy. An unknown ``route=`` is not an error (see ``note``).
+        The channel, approvers and policy. A ``route=`` or ``channel=`` that is not honoured is
+        not an error: the request is routed by the rules and ``note`` says so.
     """
-    route, note = None, None
-    if request.route is not None:
-        route = config.route(request.route)
-        note = None if route is not None else f"unknown route {request.route!r}: routed by rules"
-    if route is None:  # channel= only moves the message: the matched rule still sets approvers
+    route, note = _chosen_route(config, request)
+    notes = [note] if note else []
+    if route is None:
         route = next((r for r in config.routes if r.match.matches(request)), None)
     defaults = config.defaults
     policy: Policy = route if route is not None else defaults
-    channel = request.channel or (route.channel if route is not None else None) or defaults.channel
-    if channel is None:  # unreachable: RoutesConfig checks that every request has a channel
-        raise ConfigError(_NO_CHANNEL)
+    channel = _channel(request, route, defaults, notes)
     return ResolvedRoute(
         name=route.name if route is not None else None,
         channel=channel,
         approvers=route.approvers if route is not None else (),
         timeout_cap=policy.timeout if policy.timeout is not None else defaults.timeout,
         reject_reason_required=(policy.reject_reason or defaults.reject_reason) == "required",
-        note=note,
+        note="; ".join(notes) or None,
     )
 
 
+def selectable_summary(config: RoutesConfig) -> dict[str, list[str]]:
+    """What agents may choose, for the start-up log line.
+
+    Returns:
+        ``{"route": names an agent may pick with route=, "channel": names of routes whose
+        message an agent may move with channel=}``; ``"(defaults)"`` stands for requests that
+        match no rule.
+    """
+    defaults = config.defaults
+    movable = [r.name for r in config.routes if r.approvers or (
+        r.channel_selectable if r.channel_selectable is not None else defaults.channel_selectable)]
+    if defaults.channel_selectable:
+        movable.append("(defaults)")
+    return {"route": [r.name for r in config.routes if r.selectable], "channel": movable}
+
+
 def allowed(route: ResolvedRoute, user_id: str, user_groups_of_user: Iterable[str]) -> bool:
-    """Whether ``user_id`` may decide a request routed to ``route``.
+    """Whether ``user_id`` may decide a request routed to ``route`` (see :mod:`hitl_slack.authz`).
 
     Args:
         route: the resolved route.
         user_id: the Slack user who clicked.
-        user_groups_of_user: ids of that user's user groups; read only when the route lists a
-            group and not the user, so the caller may pass a lazy iterable.
+        user_groups_of_user: ids of that user's user groups.
 
     Returns:
         True when the route lists no approvers, lists the user, or lists one of their groups.
     """
-    if not route.approvers or user_id in route.approvers:
-        return True
-    groups = {g for g in route.approvers if is_usergroup_id(g)}
-    return bool(groups) and any(g in groups for g in user_groups_of_user)
+    mine = set(user_groups_of_user)
+    members = {g: (user_id,) for g in route.approvers if g in mine and is_usergroup_id(g)}
+    return may_decide(route.approvers, user_id, members)

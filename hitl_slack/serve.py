@@ -46,6 +46,7 @@ from hitl_slack.ops import StoreConfig
 from hitl_slack.relay import Relay
 from hitl_slack.routing import RoutesConfig, load_routes
 from hitl_slack.scheduler import Scheduler
+from hitl_slack.sealer import Sealer
 from hitl_slack.settings import Settings
 from hitl_slack.slack import SlackGateway
 from hitl_slack.slack_watch import AUTH_ERRORS, WatchedWebClient
@@ -86,7 +87,9 @@ class Service:
                             max_connections=50, client_name=f"hitl-bot:{keys.prefix}")
         store = AsyncStore(redis, StoreConfig(keys=keys, retention=settings.hitl_retention,
                                               queue_maxlen=settings.hitl_queue_maxlen,
-                                              audit_maxlen=settings.hitl_audit_maxlen))
+                                              audit_maxlen=settings.hitl_audit_maxlen,
+                                              min_replicas=settings.hitl_redis_min_replicas,
+                                              replica_timeout=settings.hitl_redis_replica_timeout))
         name = settings.hitl_consumer_name or socket.gethostname()
         health = Health(name=name, keys=keys, mode=mode, version=__version__)
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -151,10 +154,11 @@ class Service:
         if socket_mode:
             await self._socket(closers)
         for name, work in [*((f"consumer:{c.stream}", c.run) for c in self.consumers),
-                           ("scheduler", self.scheduler.run)]:
+                           ("scheduler", self.scheduler.run),
+                           ("sealer", Sealer.of(self.store).run)]:
             workers.append(asyncio.create_task(_supervised(name, work, stop)))
         workers.append(asyncio.create_task(self.health.publish(
-            self.store.redis, stop, lambda: self.client.auth_test())))
+            self.store, stop, lambda: self.client.auth_test())))
         self.health.started = True
 
     async def _listen(self, host: str, port: int, *, events: bool, health: bool,
@@ -207,7 +211,7 @@ class Service:
                 log.warning("work_left_for_another_replica", extra={"grace": GRACE})
         closing = [asyncio.ensure_future(close()) for close in reversed(closers)]
         if workers:
-            closing.append(asyncio.ensure_future(self.health.last_beat(self.store.redis)))
+            closing.append(asyncio.ensure_future(self.health.last_beat(self.store)))
         await _within(closing, max(1.0, deadline - loop.time()))
         with contextlib.suppress(Exception):
             await self.store.redis.aclose()

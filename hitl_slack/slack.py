@@ -119,6 +119,12 @@ class SlackGateway:
         """Open a modal; no retries: the trigger id lives 3 seconds."""
         await self._call("views.open", None, retry=False, trigger_id=trigger_id, view=view)
 
+    async def permalink(self, channel: str, ts: str) -> str:
+        """A message's link (``chat.getPermalink``); no retries: a listing shows it without."""
+        data = await self._call("chat.getPermalink", None, retry=False, channel=channel,
+                                message_ts=ts)
+        return str(data.get("permalink") or "")
+
     async def publish_home(self, user_id: str, view: View) -> None:
         """Publish a user's App Home tab."""
         await self._call("views.publish", None, user_id=user_id, view=view)

@@ -6,11 +6,14 @@ Pure, like :mod:`hitl_slack.blocks`: ``slack_sdk.models`` objects, untrusted tex
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     HeaderBlock,
     InputBlock,
     PlainTextInputElement,
@@ -18,7 +21,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from hitl_slack.models import ApprovalRequest, RequestState
+from hitl_slack.listing import Listed
+from hitl_slack.models import ApprovalRequest
 from hitl_slack.mrkdwn import (
     clip,
     compact,
@@ -35,12 +39,18 @@ from hitl_slack.mrkdwn import (
 )
 
 __all__ = [
-    "HELP_TEXT", "REASON_ACTION", "REASON_BLOCK", "VIEW_EDIT", "VIEW_REJECT", "edit_modal",
-    "home_view", "parse_edit_submission", "pending_blocks", "reject_modal",
+    "ACTION_HOME_PAGE", "ACTION_PENDING_PAGE", "HELP_TEXT", "PAGE_SIZE", "REASON_ACTION",
+    "REASON_BLOCK", "VIEW_EDIT", "VIEW_NOTICE", "VIEW_REJECT", "Page", "edit_modal", "headline",
+    "home_view", "notice_modal", "parse_edit_submission", "pending_blocks", "reject_modal",
 ]
 
 VIEW_REJECT: Final = "hitl.reject_modal"
 VIEW_EDIT: Final = "hitl.edit_modal"
+VIEW_NOTICE: Final = "hitl.notice_modal"
+ACTION_PENDING_PAGE: Final = "hitl.pending_page"
+ACTION_HOME_PAGE: Final = "hitl.home_page"
+#: Requests per listing page: a page stays far under a message's 50 blocks.
+PAGE_SIZE: Final = 20
 REASON_BLOCK: Final = "reason"
 REASON_ACTION: Final = "reason_input"
 
@@ -140,6 +150,8 @@ def _parse_field(original: Any, text: str) -> tuple[Any, str | None]:
         return original, f"Not valid JSON: {exc.msg}. Strings need double quotes."
     except ValueError as exc:
         return original, f"Not valid JSON: {exc}. Strings need double quotes."
+    except RecursionError:
+        return original, "Nested too deeply"
     was, now = json_type(original), json_type(value)
     if original is not None and was != now:
         return original, f"Was {_TYPE_NAMES[was]}, now {_TYPE_NAMES[now]}: keep the type"
@@ -173,45 +185,118 @@ def parse_edit_submission(
     return payload, errors
 
 
-def _pending_line(state: RequestState, now: datetime) -> SectionBlock:
-    request = state.request
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of the pending requests a person may decide.
+
+    Attributes:
+        items: this page's requests, with their message links when known.
+        offset: how many of the person's requests come before this page.
+        visible: how many of the requests read the person may decide.
+        read: how many pending requests were read (and filtered) for this listing.
+        total: pending requests in the index.
+    """
+
+    items: list[Listed]
+    offset: int = 0
+    visible: int = 0
+    read: int = 0
+    total: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every pending request was read, so ``visible`` is exact."""
+        return self.read >= self.total
+
+    @property
+    def has_next(self) -> bool:
+        """Whether more of the person's requests follow this page."""
+        return self.offset + len(self.items) < self.visible
+
+
+def headline(page: Page) -> str:
+    """The count line: exact when every pending request was read, else "at least"."""
+    if page.complete:
+        return f"{plural(page.visible, 'pending request')} you can decide"
+    if not page.visible:
+        return (f"None of the {page.read} soonest of {page.total} pending requests are yours "
+                "to decide")
+    return (f"At least {plural(page.visible, 'pending request')} you can decide (the "
+            f"{page.read} soonest of {page.total} pending were checked)")
+
+
+def _pending_line(item: Listed, now: datetime) -> SectionBlock:
+    request, state = item.state.request, item.state
+    link = f" · <{item.permalink}|Open message>" if _safe_link(item.permalink) else ""
     return SectionBlock(text=md(
         f"*{clip(request.summary, 150)}*\n{risk(request.risk)} · "
-        f"{inline(request.action, 60)} · due {date(state.effective_deadline, now)}"
+        f"{inline(request.action, 60)} · due {date(state.effective_deadline, now)}{link}"
     ))
 
 
-def pending_blocks(states: list[RequestState], *, now: datetime | None = None,
-                   limit: int = 20) -> list[Block]:
-    """A compact list of pending requests, for ``/hitl pending`` and the App Home.
+def _safe_link(url: str | None) -> bool:
+    # Slack's own permalinks; anything else (or a character that would end the link) is dropped.
+    return url is not None and url.startswith("https://") and not any(c in url for c in "<>| \n")
+
+
+def _pager(page: Page, action_id: str) -> list[Block]:
+    shown = f"Showing {page.offset + 1} to {page.offset + len(page.items)} of {page.visible}"
+    # One button at a time: action ids must be unique within a block.
+    if page.has_next:
+        button = ButtonElement(text=plain("Next page"), action_id=action_id,
+                               value=str(page.offset + len(page.items)))
+    elif page.offset > 0:
+        button = ButtonElement(text=plain("First page"), action_id=action_id, value="0")
+    else:
+        return [context(shown)]
+    return [context(shown), ActionsBlock(block_id="pager", elements=[button])]
+
+
+def pending_blocks(page: Page, *, action_id: str = ACTION_PENDING_PAGE,
+                   now: datetime | None = None) -> list[Block]:
+    """One page of pending requests, for ``/hitl pending`` and the App Home.
 
     Args:
-        states: the pending requests, in the order to show.
+        page: the page (at most :data:`PAGE_SIZE` items keeps it under 50 blocks).
+        action_id: the action id of the page buttons, so the listener knows where to answer.
         now: the current time, for the time left.
-        limit: the most requests to list; the rest are counted.
 
     Returns:
-        One section per request (at most ``limit``), then "… and N more" if some are left out.
+        The count line, one section per request (with a link to its message when known),
+        then "Showing a to b of n" and a "Next page" button ("First page" on the last page).
     """
-    if not states:
-        return [SectionBlock(text=md("No pending requests."))]
+    if not page.items:
+        text = "No pending requests you can decide." if page.complete else headline(page) + "."
+        return [SectionBlock(text=md(text))]
     now = now or datetime.now(UTC)
-    blocks: list[Block] = [_pending_line(s, now) for s in states[:limit]]
-    if len(states) > limit:
-        blocks.append(context(f"… and {len(states) - limit} more"))
-    return blocks
+    blocks: list[Block] = [SectionBlock(text=md(headline(page)))]
+    blocks += [_pending_line(item, now) for item in page.items]
+    return blocks + _pager(page, action_id)
 
 
-def home_view(states: list[RequestState], *, now: datetime | None = None) -> View:
-    """The App Home tab: a header and the pending list (within a view's 100 blocks).
+def home_view(page: Page, *, now: datetime | None = None, notice: str | None = None) -> View:
+    """The App Home tab: a header and one page of pending requests.
 
     Args:
-        states: the pending requests.
+        page: the page to show.
         now: the current time.
+        notice: shown instead of the list, e.g. why it could not be read.
 
     Returns:
         A ``home`` view for ``views.publish``.
     """
     header = HeaderBlock(text=plain("Pending approvals"))
-    listed = pending_blocks(states, now=now, limit=_MAX_VIEW_BLOCKS - 2)
-    return View(type="home", blocks=[header, *listed])
+    body = [SectionBlock(text=md(notice))] if notice else pending_blocks(
+        page, action_id=ACTION_HOME_PAGE, now=now)
+    return View(type="home", blocks=[header, *body])
+
+
+def notice_modal(title: str, text: str) -> View:
+    """A modal that replaces a submitted one to say what happened (no inputs, Close only).
+
+    Args:
+        title: the modal's title (at most 24 characters).
+        text: mrkdwn, already escaped.
+    """
+    return View(type="modal", callback_id=VIEW_NOTICE, title=plain(truncate(title, 24)),
+                close=plain("Close"), blocks=[SectionBlock(text=md(truncate(text, 3000)))])

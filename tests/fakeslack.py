@@ -558,6 +558,13 @@ class FakeSlack:
         self._ephemerals.append(Ephemeral(channel, p["user"], p.get("text"), p.get("blocks"), ts))
         return {"ok": True, "message_ts": ts}
 
+    def _m_chat_getPermalink(self, p: JSON) -> JSON:
+        channel, ts = str(p.get("channel", "")), str(p.get("message_ts", ""))
+        if (channel, ts) not in self._messages:
+            return _err("message_not_found")
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
     def _m_conversations_open(self, p: JSON) -> JSON:
         first = str(p.get("users", "")).split(",")[0]
         if not first:
@@ -713,6 +720,33 @@ def block_actions_body(message: PostedMessage, action_id: str, *, user_id: str =
             "response_url": _response_url("actions", message.channel, message.ts, user_id,
                                           message.base_url or None),
             "actions": [action]}
+
+
+def button_click_body(blocks: list[JSON] | None, action_id: str, *, user_id: str = "U0ALICE",
+                      channel_id: str | None = None, view: JSON | None = None,
+                      team_id: str = "T111") -> JSON:
+    """A click on a button outside a channel message: in an ephemeral reply posted in
+    ``channel_id`` (with a ``response_url``), or in ``view`` (an App Home tab or a modal)."""
+    found = _find(blocks or [], action_id)
+    if found is None:
+        raise LookupError(f"no button {action_id!r} in these blocks")
+    block, button = found
+    action = {"action_id": action_id, "block_id": block.get("block_id", "b"),
+              "text": button.get("text"), "value": button.get("value"), "type": "button",
+              "action_ts": f"{time.time():.6f}"}
+    body: JSON = {"type": "block_actions", "user": _user(user_id, team_id), "api_app_id": "A111",
+                  "token": "verification_token", "trigger_id": _trigger_id(),
+                  "team": {"id": team_id, "domain": "fake"}, "enterprise": None,
+                  "is_enterprise_install": False, "state": {"values": {}}, "actions": [action]}
+    if view is not None:
+        body |= {"container": {"type": "view", "view_id": view.get("id")}, "view": view}
+    else:
+        assert channel_id is not None, "an ephemeral reply lives in a channel"
+        body |= {"container": {"type": "message", "message_ts": "-", "channel_id": channel_id,
+                               "is_ephemeral": True},
+                 "channel": {"id": channel_id, "name": channel_id.lower()},
+                 "response_url": _response_url("actions", channel_id, "-", user_id)}
+    return body
 
 
 def view_submission_body(view: JSON, values: dict[str, dict[str, JSON]], *,

@@ -1,32 +1,51 @@
-"""The audit trail: every event chained, exported, and tampering detected."""
+"""The audit trail: every event chained, sealed by the bot, exported, and tampering detected."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import hashlib
 import io
 import itertools
 import json
 import os
-import random
 import subprocess
 import sys
+import threading
+import time
+from datetime import UTC, datetime
 
-import pytest
 import redis
 
 from hitl_slack import HITLClient, Status
-from hitl_slack.audit import entry_hash, read_entries, verify
+from hitl_slack.audit import Verdict, entry_hash, load_trail, read_checkpoints, read_entries, verify
+from hitl_slack.chain import GENESIS
 from hitl_slack.keys import Keys
-from hitl_slack.lua import SHA256_PROBE
-from hitl_slack.models import digest
-from hitl_slack.store import Store
+from hitl_slack.models import AuditEvent, digest
+from hitl_slack.sealer import Sealer
+from hitl_slack.store import Store, async_redis
+
+REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@pytest.mark.parametrize("size", [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000])
-def test_lua_sha256_matches_hashlib(raw: redis.Redis, size: int):
-    text = "".join(random.choice("aé\n{}\"\x00z") for _ in range(size))
-    assert raw.eval(SHA256_PROBE.source, 0, text) == hashlib.sha256(text.encode()).hexdigest()
+def seal(prefix: str, *, maxlen: int = 1_000_000, batch: int = 1000, trim: bool = False) -> int:
+    """Run the bot's sealer until nothing is left to seal (as ``serve`` does every second)."""
+    async def go() -> int:
+        r = async_redis(REDIS_URL)
+        sealer = Sealer(r, Keys(prefix), maxlen=maxlen, owner="test", batch=batch)
+        try:
+            total = 0
+            while count := await sealer.seal_once():
+                total += count
+            if trim:
+                await sealer.trim()
+            return total
+        finally:
+            await r.aclose()
+    return asyncio.run(go())
+
+
+def check(raw: redis.Redis, keys: Keys, **kw: object):  # type: ignore[no-untyped-def]
+    return verify(load_trail(raw, keys), **kw)  # type: ignore[arg-type]
 
 
 def _decided_pair(client: HITLClient, store: Store) -> tuple[str, str]:
@@ -48,15 +67,21 @@ def test_every_step_is_recorded_in_order_with_digests(client: HITLClient, store:
     assert (events[-1].actor, events[-1].reason) == ("slack:U0ALICE", "partial")
 
 
-def test_chain_verifies_and_links_to_the_head(client: HITLClient, store: Store, raw: redis.Redis,
-                                              keys: Keys):
+def test_the_atomic_step_stores_bodies_only_and_the_sealer_chains_them(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
     _decided_pair(client, store)
+    stored = raw.xrange(keys.audit)
+    assert {tuple(fields) for _, fields in stored} == {("body",)}  # no hash computed in Redis
+    assert seal(prefix) == 7
     entries = list(read_entries(raw, keys))
-    assert len(entries) == 7  # created, queued, edited, approved; created, queued, rejected
-    result = verify(entries, raw.get(keys.audit_head))
-    assert (result.ok, result.checked) == (True, len(entries))
-    for before, after in itertools.pairwise(entries):
-        assert after.prev == before.hash == entry_hash(before.prev, before.body)
+    running = GENESIS
+    for entry in entries:
+        running = entry_hash(running, entry.body)
+    assert [(c.entry, c.hash, c.n) for c in read_checkpoints(raw, keys)] == [
+        (entries[-1].id, running, 7)]
+    result = check(raw, keys)
+    assert (result.verdict, result.checked, result.unsealed, result.head) == (
+        Verdict.OK, 7, 0, running)
 
 
 def _rewrite(raw: redis.Redis, keys: Keys, index: int, new_body: str | None) -> str:
@@ -73,32 +98,49 @@ def _rewrite(raw: redis.Redis, keys: Keys, index: int, new_body: str | None) -> 
     return entries[index][0]
 
 
-def test_edited_entry_is_detected(client: HITLClient, store: Store, raw: redis.Redis, keys: Keys):
+def test_an_edited_sealed_entry_is_detected(client: HITLClient, store: Store, raw: redis.Redis,
+                                            keys: Keys, prefix: str):
     _decided_pair(client, store)
-    entries = raw.xrange(keys.audit)
-    body = json.loads(entries[3][1]["body"])
+    seal(prefix)
+    body = json.loads(raw.xrange(keys.audit)[3][1]["body"])
     body["reason"] = "approved after all"
-    tampered = _rewrite(raw, keys, 3, json.dumps(body, sort_keys=True, separators=(",", ":")))
-    result = verify(read_entries(raw, keys), raw.get(keys.audit_head))
-    assert (result.ok, result.broken_at, result.checked) == (False, tampered, 3)
-    assert "edited" in (result.problem or "")
+    _rewrite(raw, keys, 3, json.dumps(body, sort_keys=True, separators=(",", ":")))
+    result = check(raw, keys)
+    assert (result.verdict, result.broken_at) == (Verdict.BROKEN, raw.xrange(keys.audit)[-1][0])
+    assert "differs from the checkpoint" in result.message
 
 
-def test_deleted_entry_and_deleted_tail_are_detected(client: HITLClient, store: Store,
-                                                     raw: redis.Redis, keys: Keys):
+def test_a_removed_entry_and_a_removed_tail_are_detected(client: HITLClient, store: Store,
+                                                         raw: redis.Redis, keys: Keys,
+                                                         prefix: str):
     _decided_pair(client, store)
+    seal(prefix)
     entries = raw.xrange(keys.audit)
-    raw.xdel(keys.audit, entries[3][0])
-    result = verify(read_entries(raw, keys), raw.get(keys.audit_head))
-    assert (result.ok, result.broken_at) == (False, entries[4][0])
-    assert "removed" in (result.problem or "")
+    _rewrite(raw, keys, 3, None)  # a middle entry gone, without a trace in the stream's counters
+    result = check(raw, keys)
+    assert result.verdict is Verdict.BROKEN
+    assert "removed" in result.message
     raw.delete(keys.audit)  # put it back ...
     for entry_id, fields in entries:
         raw.xadd(keys.audit, fields, id=entry_id)
-    assert verify(read_entries(raw, keys), raw.get(keys.audit_head)).ok
-    raw.xdel(keys.audit, entries[-1][0])  # ... and remove the newest instead
-    result = verify(read_entries(raw, keys), raw.get(keys.audit_head))
-    assert (result.ok, result.broken_at) == (False, entries[-2][0])
+    assert check(raw, keys).ok
+    _rewrite(raw, keys, len(entries) - 1, None)  # ... and remove the newest instead
+    result = check(raw, keys)
+    assert (result.verdict, result.broken_at) == (Verdict.TRUNCATED, entries[-2][0])
+    assert "newest entries were deleted" in result.message
+
+
+def test_xdel_of_unsealed_entries_is_detected(client: HITLClient, store: Store, raw: redis.Redis,
+                                              keys: Keys, prefix: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    extra = client.submit("Later", "later", {}, timeout=30)
+    client.cancel(extra.request_id)
+    tail = raw.xrange(keys.audit)[-3:]
+    raw.xdel(keys.audit, tail[-1][0])  # the newest, never sealed
+    assert check(raw, keys).verdict is Verdict.TRUNCATED
+    raw.xdel(keys.audit, tail[0][0])  # and one in the middle of the unsealed tail
+    assert check(raw, keys).verdict in (Verdict.BROKEN, Verdict.TRUNCATED)
 
 
 def _cli(prefix: str, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -110,9 +152,10 @@ def _cli(prefix: str, redis_url: str, *args: str) -> subprocess.CompletedProcess
 def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis.Redis,
                                     keys: Keys, prefix: str, redis_url: str):
     a, b = _decided_pair(client, store)
+    seal(prefix)
     ok = _cli(prefix, redis_url, "verify")
     assert (ok.returncode, ok.stdout.splitlines()) == (
-        0, ["ok: 7 entries, chain intact", f"head: {raw.get(keys.audit_head)}"])
+        0, ["ok: 7 entries sealed, chain intact", f"head: {raw.hget(keys.audit_sealed, 'hash')}"])
 
     lines = _cli(prefix, redis_url, "export").stdout.splitlines()
     assert [json.loads(line)["event"] for line in lines] == [
@@ -142,40 +185,265 @@ def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis
     entries = raw.xrange(keys.audit)
     raw.xdel(keys.audit, entries[2][0])
     broken = _cli(prefix, redis_url, "verify")
-    assert broken.returncode == 1
-    assert f"BROKEN at entry {entries[3][0]}" in broken.stderr
+    assert broken.returncode == 5
+    assert f"FAILED at entry {entries[2][0]}: entry {entries[2][0]} was removed" in broken.stderr
 
 
-def test_entries_appended_after_the_head_was_read_are_not_a_break(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys):
+def test_cli_help_lists_the_exit_codes_of_verify(prefix: str, redis_url: str):
+    shown = _cli(prefix, redis_url, "verify", "--help").stdout
+    for line in ("0   chain intact", "1   nothing to verify", "6   entries exist but the sealed",
+                 "7   tail truncated", "8   the trail is empty", "9   --expect-head is not",
+                 "10  --expect-head is not in the kept chain"):
+        assert line in shown
+
+
+def test_entries_after_the_sealed_head_are_an_unsealed_tail_not_a_break(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
     _decided_pair(client, store)
-    head = raw.get(keys.audit_head)  # verify reads the head first ...
-    client.submit("Meanwhile", "later", {}, timeout=30)  # ... while agents keep writing
-    result = verify(read_entries(raw, keys), head)
-    assert (result.ok, result.checked) == (True, 7)
+    seal(prefix)
+    client.submit("Meanwhile", "later", {}, timeout=30)  # agents keep writing
+    result = check(raw, keys)
+    assert (result.verdict, result.checked, result.unsealed) == (Verdict.OK, 9, 2)
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[:2] == [
+        "ok: 7 entries sealed, chain intact",
+        "unsealed tail: 2 newest entries not sealed yet (the bot seals within seconds; until "
+        "then they are only as safe as Redis)"]
+    seal(prefix)
+    assert (check(raw, keys).checked, check(raw, keys).unsealed) == (9, 0)
+
+
+def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: redis.Redis,
+                                        keys: Keys, prefix: str, redis_url: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    raw.delete(keys.audit_sealed)
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode == Verdict.NO_HEAD == 6
+    assert "sealed head under prefix" in out.stderr
+    assert "is missing" in out.stderr
+
+
+def test_deleting_the_last_entries_and_the_head_fails_closed(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    for entry_id, _ in raw.xrange(keys.audit)[-3:]:
+        raw.xdel(keys.audit, entry_id)
+    raw.delete(keys.audit_sealed, keys.audit_seals)
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode == Verdict.NO_HEAD
+    assert "no sealed head" in out.stderr
+
+
+def test_a_trail_never_sealed_is_not_called_intact(client: HITLClient, prefix: str,
+                                                   redis_url: str):
+    client.submit("s", "act", timeout=30)  # agents wrote, but no bot ever sealed
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode == Verdict.NO_HEAD
+    assert "no bot has sealed" in out.stderr
+
+
+def test_a_wrong_or_empty_prefix_has_nothing_to_verify(prefix: str, redis_url: str):
+    out = _cli(prefix, redis_url, "verify")
+    assert (out.returncode, out.stdout) == (1, "")
+    assert f"nothing to verify under prefix '{prefix}'" in out.stderr
+    allowed = _cli(prefix, redis_url, "verify", "--allow-empty")
+    assert allowed.returncode == 0
+    assert "nothing to verify" in allowed.stdout
+
+
+def test_an_empty_trail_where_requests_or_a_head_exist_fails(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    client.submit("s", "act", timeout=30)
+    raw.delete(keys.audit)
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode == Verdict.EMPTY_TRAIL == 8
+    assert "is empty but requests exist" in out.stderr
+    _decided_pair(client, store)
+    seal(prefix)
+    raw.delete(keys.audit)
+    out = _cli(prefix, redis_url, "verify", "--allow-empty")
+    assert out.returncode == Verdict.EMPTY_TRAIL
+    assert "is empty but a sealed head is recorded" in out.stderr
+
+
+def test_expect_head_passes_for_an_earlier_head_and_fails_for_an_unknown_one(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    kept = _cli(prefix, redis_url, "verify").stdout.splitlines()[-1].removeprefix("head: ")
+    _decided_pair(client, store)  # more work after the operator kept the head
+    seal(prefix)
+    assert _cli(prefix, redis_url, "verify", "--expect-head", kept).returncode == 0
+    unknown = _cli(prefix, redis_url, "verify", "--expect-head", "ab" * 32)
+    assert unknown.returncode == Verdict.HEAD_UNKNOWN == 9
+    assert "is not in the chain" in unknown.stderr
+    bad = _cli(prefix, redis_url, "verify", "--expect-head", "nothex")
+    assert bad.returncode == 2
+    assert "64-character hex" in bad.stderr
+
+
+def test_a_chain_rewritten_from_scratch_fails_expect_head(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    kept = check(raw, keys).head
+    body = json.loads(raw.xrange(keys.audit)[0][1]["body"])
+    body["actor"] = "agent:someone-else"
+    _rewrite(raw, keys, 0, json.dumps(body, sort_keys=True, separators=(",", ":")))
+    raw.delete(keys.audit_sealed, keys.audit_seals)
+    seal(prefix)  # the attacker reseals: Redis alone cannot tell ...
+    assert check(raw, keys).ok
+    result = check(raw, keys, expect_head=kept)  # ... the head kept outside it can
+    assert result.verdict is Verdict.HEAD_UNKNOWN
+
+
+def test_retention_trims_at_a_checkpoint_and_the_rest_still_verifies(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    first = client.submit("s", "act", timeout=30)
+    seal(prefix, batch=2)
+    early = check(raw, keys).head
+    for _ in range(6):
+        client.submit("s", "act", timeout=30)
+        seal(prefix, batch=2)
+    assert raw.xlen(keys.audit) == 14
+    seal(prefix, maxlen=5, trim=True)
+    kept = raw.xlen(keys.audit)
+    assert 5 <= kept < 14
+    assert first.request_id not in {e.event().request_id for e in read_entries(raw, keys)}
+    result = check(raw, keys, maxlen=5)
+    assert (result.verdict, result.trimmed, result.checked) == (Verdict.OK, True, kept)
+    assert check(raw, keys, maxlen=5, expect_head=result.head).ok
+    trimmed = check(raw, keys, maxlen=5, expect_head=early)
+    assert trimmed.verdict is Verdict.HEAD_TRIMMED == 10
+    assert "retention removed it" in trimmed.message
+    # The same start with fewer entries than the retention keeps: someone cut it.
+    cut = check(raw, keys, maxlen=1000)
+    assert cut.verdict is Verdict.BROKEN
+    assert "oldest entries were deleted" in cut.message
 
 
 def test_deleting_the_oldest_entries_is_not_mistaken_for_retention(
         client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
         redis_url: str):
     _decided_pair(client, store)
+    seal(prefix)
     for entry_id, _ in raw.xrange(keys.audit)[:2]:
         raw.xdel(keys.audit, entry_id)
-    entries = list(read_entries(raw, keys))
-    result = verify(entries, raw.get(keys.audit_head), length=len(entries), maxlen=1000)
-    assert (result.ok, result.broken_at) == (False, entries[0].id)
-    assert "oldest entries were deleted" in (result.problem or "")
-    assert _cli(prefix, redis_url, "verify").returncode == 1
-    # A full stream that starts mid-way is retention at work.
-    trimmed = verify(entries, raw.get(keys.audit_head), length=len(entries), maxlen=5)
-    assert (trimmed.ok, trimmed.trimmed) == (True, True)
+    result = check(raw, keys)
+    assert result.verdict is Verdict.BROKEN
+    assert _cli(prefix, redis_url, "verify").returncode == Verdict.BROKEN
+
+
+def test_oldest_entries_cut_without_a_trace_are_caught_by_the_checkpoints(
+        client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str):
+    for _ in range(4):
+        client.submit("s", "act", timeout=30)
+        seal(prefix)  # a checkpoint after every 2 entries
+    for _ in range(4):  # rewritten without the first 4 (no XDEL counters left)
+        _rewrite(raw, keys, 0, None)
+    result = check(raw, keys)
+    assert result.verdict is Verdict.BROKEN
+    assert "the oldest entries were removed" in result.message
+
+
+def _legacy_entry(raw: redis.Redis, keys: Keys, prev: str, event: AuditEvent) -> str:
+    """An entry as versions that hashed in Lua stored it: body, prev, hash; and their head."""
+    body = event.body()
+    h = entry_hash(prev, body)
+    raw.xadd(keys.audit, {"body": body, "prev": prev, "hash": h})
+    raw.set(keys.audit_head, h)
+    return h
+
+
+def test_a_trail_written_by_the_lua_hashing_version_still_verifies_and_continues(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    prev = GENESIS
+    for i in range(3):
+        prev = _legacy_entry(raw, keys, prev, AuditEvent(event="created", request_id=f"old{i}",
+                                                         actor="agent"))
+    legacy = check(raw, keys)  # before the upgrade: the Lua head vouches for it
+    assert (legacy.verdict, legacy.checked, legacy.unsealed, legacy.head) == (
+        Verdict.OK, 3, 0, prev)
+    _decided_pair(client, store)  # the new version appends bodies only
+    seal(prefix)
+    result = check(raw, keys, expect_head=prev)
+    assert (result.verdict, result.checked, result.unsealed) == (Verdict.OK, 10, 0)
+    # Editing a legacy entry still breaks it.
+    body = json.loads(raw.xrange(keys.audit)[1][1]["body"])
+    body["actor"] = "someone"
+    _rewrite(raw, keys, 1, json.dumps(body, sort_keys=True, separators=(",", ":")))
+    broken = check(raw, keys)
+    assert (broken.verdict, broken.broken_at) == (Verdict.BROKEN, raw.xrange(keys.audit)[1][0])
+    assert "edited" in broken.message
+
+
+def test_an_older_writer_during_a_rolling_upgrade_does_not_break_the_chain(
+        client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str):
+    prev = _legacy_entry(raw, keys, GENESIS, AuditEvent(event="created", request_id="o1",
+                                                        actor="agent"))
+    client.submit("new", "act", timeout=30)
+    _legacy_entry(raw, keys, prev, AuditEvent(event="created", request_id="o2", actor="agent"))
+    seal(prefix)
+    assert check(raw, keys).ok
+
+
+def test_many_writers_keep_one_order_while_replicas_seal(prefix: str, raw: redis.Redis,
+                                                         keys: Keys):
+    writers, per_writer = 8, 15
+    stop = threading.Event()
+
+    def write(n: int) -> None:
+        c = HITLClient(REDIS_URL, prefix)
+        try:
+            for i in range(per_writer):
+                t = c.submit(f"w{n}-{i}", "act", timeout=30)
+                c.cancel(t.request_id, reason=f"w{n}")
+        finally:
+            c.close()
+
+    async def sealers() -> None:
+        r = async_redis(REDIS_URL)
+        replicas = [Sealer(r, keys, maxlen=1_000_000, owner=f"bot{i}", batch=7, lease=0.05)
+                    for i in range(3)]
+        while not stop.is_set():
+            await asyncio.gather(*(s.seal_once() for s in replicas))
+        for s in replicas:
+            while await s.seal_once():
+                pass
+        await r.aclose()
+
+    sealing = threading.Thread(target=asyncio.run, args=(sealers(),))
+    sealing.start()
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    sealing.join()
+    seal(prefix)
+    result = check(raw, keys)
+    total = writers * per_writer * 3
+    assert (result.verdict, result.checked, result.unsealed) == (Verdict.OK, total, 0)
+    checkpoints = list(read_checkpoints(raw, keys))
+    assert [c.n for c in checkpoints] == sorted({c.n for c in checkpoints})  # no fork, no repeat
+    steps: dict[str, list[str]] = {}
+    for entry in read_entries(raw, keys):
+        event = entry.event()
+        steps.setdefault(event.request_id, []).append(event.event)
+    assert len(steps) == writers * per_writer
+    assert set(map(tuple, steps.values())) == {("created", "queued", "cancelled")}
 
 
 def test_cli_export_since_keeps_only_later_events(client: HITLClient, store: Store, prefix: str,
                                                   redis_url: str):
-    import time
-    from datetime import UTC, datetime
-
     _decided_pair(client, store)
     time.sleep(0.01)
     since = datetime.now(UTC)
@@ -187,3 +455,13 @@ def test_cli_export_since_keeps_only_later_events(client: HITLClient, store: Sto
             for line in out.stdout.splitlines()] == [
         ("created", late.request_id), ("queued", late.request_id),
         ("cancelled", late.request_id)]
+
+
+def test_checkpoints_follow_the_chain_hash_formula(client: HITLClient, raw: redis.Redis,
+                                                  keys: Keys, prefix: str):
+    for _ in range(3):
+        client.submit("s", "act", timeout=30)
+        seal(prefix)
+    entries = list(read_entries(raw, keys))
+    hashes = list(itertools.accumulate((e.body for e in entries), entry_hash, initial=GENESIS))
+    assert [c.hash for c in read_checkpoints(raw, keys)] == [hashes[2], hashes[4], hashes[6]]

@@ -13,6 +13,7 @@ from slack_sdk.models.views import View
 from hitl_slack import blocks as B
 from hitl_slack import mrkdwn as M
 from hitl_slack import views as V
+from hitl_slack.listing import Listed
 from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -504,31 +505,83 @@ def test_empty_input_is_an_empty_string_or_an_error_for_non_strings() -> None:
 # --- pending list, App Home, help --------------------------------------------------------------
 
 
+def listed(*states: RequestState, link: str | None = None) -> list[Listed]:
+    return [Listed(s, link) for s in states]
+
+
+def block_text(blocks: list[Block]) -> str:
+    return "\n".join(texts([b.to_dict() for b in blocks]))
+
+
 def test_pending_blocks_says_so_when_empty() -> None:
-    assert [b.to_dict() for b in V.pending_blocks([])] == [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "No pending requests."}}]
+    assert [b.to_dict() for b in V.pending_blocks(V.Page([]))] == [
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": "No pending requests you can decide."}}]
 
 
-def test_pending_blocks_lists_each_request_and_counts_the_rest() -> None:
-    states = [pending(id=f"req_{i}", summary=f"Task {i} <!here>", risk=Risk.LOW) for i in range(5)]
-    result: list[Block] = V.pending_blocks(states, now=NOW, limit=3)
-    blocks = [b.to_dict() for b in result]
+def test_pending_blocks_show_the_true_count_one_page_and_a_next_button() -> None:
+    states = [pending(id=f"req_{i}", summary=f"Task {i} <!here>", risk=Risk.LOW)
+              for i in range(20)]
+    page = V.Page(listed(*states), offset=20, visible=600, read=700, total=700)
+    blocks = [b.to_dict() for b in V.pending_blocks(page, now=NOW)]
     check_blocks(blocks)
-    assert len(blocks) == 4
-    assert blocks[0]["text"]["text"].startswith(
+    assert blocks[0]["text"]["text"] == "600 pending requests you can decide"
+    assert blocks[1]["text"]["text"].startswith(
         "*Task 0 &lt;!here&gt;*\n🟢 low · `deploy.prod` · due <!date^")
-    assert blocks[0]["text"]["text"].endswith("UTC> (in 4 min)")
-    assert blocks[-1]["elements"][0]["text"] == "… and 2 more"
+    assert blocks[1]["text"]["text"].endswith("UTC> (in 4 min)")
+    assert blocks[-2]["elements"][0]["text"] == "Showing 21 to 40 of 600"
+    assert blocks[-1]["elements"] == [{"type": "button", "action_id": V.ACTION_PENDING_PAGE,
+                                       "text": {"type": "plain_text", "text": "Next page",
+                                                "emoji": True}, "value": "40"}]
+    assert len(blocks) == 23
 
 
-def test_home_view_is_a_home_tab_within_100_blocks() -> None:
-    states = [pending(id=f"req_{i}") for i in range(150)]
-    view = check_view(V.home_view(states, now=NOW))
+def test_pending_blocks_say_at_least_when_not_every_request_was_read() -> None:
+    page = V.Page(listed(pending()), visible=1, read=2000, total=2500)
+    assert V.headline(page) == ("At least 1 pending request you can decide (the 2000 soonest "
+                                "of 2500 pending were checked)")
+
+
+def test_an_empty_page_of_an_incomplete_read_does_not_claim_there_is_nothing() -> None:
+    page = V.Page([], visible=0, read=2000, total=2500)
+    assert V.pending_blocks(page)[0].to_dict()["text"]["text"] == (
+        "None of the 2000 soonest of 2500 pending requests are yours to decide.")
+
+
+def test_the_last_page_offers_the_first_page_and_a_single_page_no_button() -> None:
+    last = V.Page(listed(pending()), offset=40, visible=41, read=41, total=41)
+    assert V.pending_blocks(last, now=NOW)[-1].to_dict()["elements"][0]["value"] == "0"
+    only = V.Page(listed(pending()), visible=1, read=1, total=1)
+    assert [b.type for b in V.pending_blocks(only, now=NOW)] == ["section", "section", "context"]
+
+
+def test_a_listed_request_links_to_its_message_and_odd_links_are_dropped() -> None:
+    good = V.Page(listed(pending(), link="https://x.slack.com/archives/C1/p1"), visible=1,
+                  read=1, total=1)
+    assert "· <https://x.slack.com/archives/C1/p1|Open message>" in block_text(
+        V.pending_blocks(good, now=NOW))
+    for bad in ("http://evil", "https://a|<!channel>", "javascript:x"):
+        page = V.Page(listed(pending(), link=bad), visible=1, read=1, total=1)
+        assert "Open message" not in block_text(V.pending_blocks(page, now=NOW))
+
+
+def test_home_view_is_a_home_tab_with_one_page() -> None:
+    states = [pending(id=f"req_{i}") for i in range(20)]
+    page = V.Page(listed(*states), visible=150, read=150, total=150)
+    view = check_view(V.home_view(page, now=NOW))
     assert view["type"] == "home"
     assert view["blocks"][0]["text"]["text"] == "Pending approvals"
-    assert len(view["blocks"]) == 100
-    assert view["blocks"][-1]["elements"][0]["text"] == "… and 52 more"
-    assert check_view(V.home_view([]))["blocks"][1]["text"]["text"] == "No pending requests."
+    assert view["blocks"][-1]["elements"][0]["action_id"] == V.ACTION_HOME_PAGE
+    assert len(view["blocks"]) == 24
+    notice = check_view(V.home_view(V.Page([]), notice="Redis is down"))
+    assert notice["blocks"][1]["text"]["text"] == "Redis is down"
+
+
+def test_notice_modal_has_no_inputs_and_a_short_title() -> None:
+    view = check_view(V.notice_modal("A title longer than twenty-four", "Nothing decided."))
+    assert (view["type"], len(view["title"]["text"]), view["blocks"][0]["text"]["text"]) == (
+        "modal", 24, "Nothing decided.")
+    assert "submit" not in view
 
 
 def test_help_text_names_the_commands() -> None:

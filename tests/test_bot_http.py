@@ -420,3 +420,21 @@ def test_click_on_a_message_after_the_request_is_gone(bot: BotProcess, fake: Fak
     bot.send(block_actions_body(msg, "hitl.approve", user_id="U0GONE"))
     fake.wait_until(lambda: any("no longer exists" in t for t in ephemeral_texts(fake, "U0GONE")))
     assert current(fake, msg).updates == 0
+
+
+def test_an_expired_trigger_is_answered_200_and_the_person_told_to_click_again(
+        bot: BotProcess, fake: FakeSlack, agent: HITLClient):
+    ticket = agent.submit("Trigger gone", "trigger_gone", {}, timeout=60)
+    msg = posted(fake, ticket.request_id)
+    fake.fail("views.open", status=200, error="expired_trigger_id", retry_after=None)
+    status, body = bot.send(block_actions_body(msg, "hitl.reject", user_id="U0TRIG"))
+    assert (status, body) == (200, "")
+    fake.wait_until(lambda: any(t.endswith("Click Reject again.")
+                                for t in ephemeral_texts(fake, "U0TRIG")))
+    assert agent.get(ticket.request_id).status is Status.PENDING
+
+
+def test_the_start_up_log_says_what_agents_may_choose(bot: BotProcess):
+    line = next(json.loads(raw) for raw in bot.logs().splitlines()
+                if '"routes_selectable"' in raw)
+    assert (line["route_selectable"], line["channel_selectable"]) == ([], ["finance", "ops"])

@@ -351,3 +351,13 @@ def test_sign_matches_slack_sdk() -> None:
     headers = sign("s", "a=b", timestamp=1700000000)
     assert headers["X-Slack-Signature"] == SignatureVerifier("s").generate_signature(
         timestamp="1700000000", body="a=b")
+
+
+def test_get_permalink_links_a_posted_message_and_refuses_an_unknown_one(
+        fake: FakeSlack, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C0APPROVALS", text="hi")["ts"]
+    link = client.chat_getPermalink(channel="C0APPROVALS", message_ts=ts)["permalink"]
+    assert link == f"https://fake.slack.com/archives/C0APPROVALS/p{ts.replace('.', '')}"
+    with pytest.raises(SlackApiError) as info:
+        client.chat_getPermalink(channel="C0APPROVALS", message_ts="1.000001")
+    assert info.value.response["error"] == "message_not_found"

@@ -24,6 +24,7 @@ from hitl_slack.routing import (
     parse_duration,
     parse_routes,
     resolve,
+    selectable_summary,
 )
 
 ROUTES = """
@@ -38,6 +39,7 @@ channel = "C0FINANCE"
 approvers = ["U0ALICE", "S0FINANCE"]
 timeout = "30m"
 reject_reason = "required"
+selectable = true
 
 [[routes]]
 name = "risky"
@@ -49,6 +51,12 @@ name = "deploys"
 match = { action = ["deploy_*", "rollback_*"] }
 channel = "C0DEPLOY"
 approvers = ["W0BOB"]
+selectable = true
+
+[[routes]]
+name = "lenient"
+match = { action = "noop_*" }
+channel = "C0LENIENT"
 """
 
 
@@ -204,12 +212,73 @@ def test_explicit_channel_moves_the_message_but_the_matched_rule_keeps_its_appro
     )
 
 
-def test_explicit_channel_matching_no_rule_uses_the_default_policy() -> None:
+def test_explicit_channel_is_refused_where_no_approvers_are_named_and_the_note_says_so() -> None:
+    # On an approver-less route the channel decides who may click: the agent must not pick it.
     assert resolve(_config(), _request(channel="C0ELSEWHERE", action="send_email",
                                        risk="low")) == ResolvedRoute(
-        name=None, channel="C0ELSEWHERE", approvers=(), timeout_cap=3600.0,
-        reject_reason_required=False, note=None,
+        name=None, channel="C0APPROVALS", approvers=(), timeout_cap=3600.0,
+        reject_reason_required=False,
+        note="channel C0ELSEWHERE cannot be chosen for this request (its route names no "
+             "approvers, so the channel decides who may click): posted in C0APPROVALS",
     )
+    assert resolve(_config(), _request(channel="C0ELSEWHERE", action="noop_x")).channel == (
+        "C0LENIENT")
+
+
+def test_channel_selectable_lets_the_agent_move_the_message_and_routes_inherit_it() -> None:
+    text = """
+    [defaults]
+    channel = "C0DEF"
+    channel_selectable = true
+    [[routes]]
+    name = "inherits"
+    match = { risk = "low" }
+    [[routes]]
+    name = "strict"
+    match = { risk = "high" }
+    channel_selectable = false
+    """
+    config = _config(text)
+    assert resolve(config, _request(channel="C0MINE", risk="medium")).channel == "C0MINE"
+    assert resolve(config, _request(channel="C0MINE", risk="low")).channel == "C0MINE"
+    strict = resolve(config, _request(channel="C0MINE", risk="high"))
+    assert (strict.channel, strict.note is not None) == ("C0DEF", True)
+
+
+def test_a_route_that_is_not_selectable_cannot_be_named_to_lower_the_bar() -> None:
+    # A refund matches "finance" (two approvers); naming the approver-less route changes nothing.
+    assert resolve(_config(), _request(route="lenient")) == ResolvedRoute(
+        name="finance", channel="C0FINANCE", approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0, reject_reason_required=True,
+        note="route 'lenient' cannot be chosen by the agent: routed by rules",
+    )
+
+
+def test_a_tag_matched_route_keeps_its_approver_whatever_route_or_channel_is_named() -> None:
+    text = """
+    [defaults]
+    channel = "C0DEF"
+    [[routes]]
+    name = "secret"
+    match = { tags = "secret" }
+    approvers = ["U0ALICE"]
+    [[routes]]
+    name = "default"
+    match = {}
+    """
+    config = _config(text)
+    for extra in ({"route": "default"}, {"channel": "C0OPEN"},
+                  {"route": "default", "channel": "C0OPEN"}):
+        resolved = resolve(config, _request(tags=("secret",), **extra))
+        assert (resolved.name, resolved.approvers) == ("secret", ("U0ALICE",))
+        assert not allowed(resolved, "U0MALLORY", [])
+
+
+def test_selectable_summary_names_what_agents_may_choose() -> None:
+    assert selectable_summary(_config()) == {"route": ["finance", "deploys"],
+                                             "channel": ["finance", "deploys"]}
+    text = '[defaults]\nchannel = "C0D"\nchannel_selectable = true\n'
+    assert selectable_summary(_config(text)) == {"route": [], "channel": ["(defaults)"]}
 
 
 def test_explicit_channel_with_route_uses_that_routes_policy() -> None:
@@ -324,6 +393,12 @@ def test_a_user_id_listed_as_a_group_does_not_grant_membership() -> None:
     assert not allowed(route, "U0BOB", ["U0ALICE"])
 
 
+def test_a_user_id_equal_to_a_listed_group_id_is_not_authorized() -> None:
+    # Groups are resolved only as groups: "S0FINANCE" clicking is not the group S0FINANCE.
+    assert not allowed(FINANCE, "S0FINANCE", [])
+    assert not allowed(FINANCE, "S0FINANCE", ["S0FINANCE"])
+
+
 def test_id_helpers_tell_users_from_groups() -> None:
     assert [is_user_id(s) for s in ("U0ALICE", "W0BOB", "S0FIN", "u0alice", "U0")] == [
         True, True, False, False, False,
@@ -356,10 +431,12 @@ def test_unknown_keys_are_errors_listing_the_allowed_keys() -> None:
     assert message == (
         "invalid routes file routes.toml:\n"
         "  foo: unknown top-level key (allowed: defaults, routes)\n"
-        "  defaults: chanel: unknown key (allowed: channel, reject_reason, timeout)\n"
+        "  defaults: chanel: unknown key (allowed: channel, channel_selectable, reject_reason, "
+        "timeout)\n"
         '  routes[0] "a": match.acton: unknown key (allowed: action, agent, risk, tags)\n'
         '  routes[0] "a": approver: unknown key '
-        "(allowed: approvers, channel, match, name, reject_reason, timeout)"
+        "(allowed: approvers, channel, channel_selectable, match, name, reject_reason, "
+        "selectable, timeout)"
     )
 
 
@@ -500,7 +577,8 @@ def test_unreadable_or_non_utf8_routes_file_is_an_error() -> None:
 
 
 def test_unknown_key_named_match_in_defaults_lists_the_defaults_keys() -> None:
-    assert "defaults: match: unknown key (allowed: channel, reject_reason, timeout)" in _error(
+    assert ("defaults: match: unknown key (allowed: channel, channel_selectable, "
+            "reject_reason, timeout)") in _error(
         '[defaults]\nchannel = "C0D"\nmatch = { risk = "low" }\n',
     )
 

@@ -1,0 +1,362 @@
+"""The audit hash chain: what it covers, and how ``audit verify`` checks it (pure, no I/O).
+
+The atomic steps append each event's body to ``{prefix}:audit`` in stream order; nothing is
+hashed inside Redis. The bot's sealer (:mod:`hitl_slack.sealer`) reads the new entries in that
+order, recomputes every body's digest itself and extends the chain::
+
+    hash(entry) = sha256(bytes.fromhex(hash(entry before)) + sha256(body))  # first: after 0*64
+
+then records a checkpoint (entry id, chain hash, count) in ``{prefix}:audit:seals`` and the
+newest one as the sealed head ``{prefix}:audit:sealed``. Versions that hashed in Lua stored
+``prev`` and ``hash`` in each entry and the head in ``{prefix}:audit:head``; the formula is the
+same, so a trail that switches format mid-way is one chain.
+
+:func:`verify` recomputes the chain from the bodies and checks it against every checkpoint.
+Entries after the sealed head are an unsealed tail, reported apart: until sealed, they are only
+as trustworthy as Redis. Each way the trail can fail has its own :class:`Verdict` (the exit code
+of ``hitl-slack audit verify``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from pydantic import ValidationError
+
+from hitl_slack.models import AuditEvent, lenient
+
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "Checkpoint",
+    "Trail",
+    "Verdict",
+    "VerifyResult",
+    "entry_hash",
+    "stream_id",
+    "verify",
+]
+
+#: The chain hash before the first entry.
+GENESIS = "0" * 64
+
+
+def entry_hash(prev: str, body: str) -> str:
+    """The chain hash of an entry with this body after an entry whose chain hash is ``prev``."""
+    return hashlib.sha256(bytes.fromhex(prev) + hashlib.sha256(body.encode()).digest()).hexdigest()
+
+
+def stream_id(text: str) -> tuple[int, int]:
+    """A stream entry id as a comparable pair (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One stream entry of the audit trail, as stored (``prev``/``hash`` only in legacy ones)."""
+
+    id: str
+    body: str
+    prev: str = ""
+    hash: str = ""
+
+    @property
+    def legacy(self) -> bool:
+        """Written by a version that hashed the chain in Lua."""
+        return bool(self.hash)
+
+    def event(self) -> AuditEvent:
+        """The event recorded, ignoring fields a newer version added (raises pydantic's
+        ValidationError if the body is not an event at all)."""
+        return lenient(AuditEvent, self.body)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A seal: the chain hash through ``entry`` and how many entries it covers (trimmed too)."""
+
+    entry: str
+    hash: str
+    n: int = 0
+
+
+@dataclass
+class Trail:
+    """Everything verify reads; the sealed head first, then checkpoints, then entries, so that
+    work appended meanwhile is an unsealed tail, never a false break."""
+
+    prefix: str
+    head: Checkpoint | None
+    legacy_head: str | None
+    checkpoints: Iterable[Checkpoint]
+    entries: Iterable[AuditEntry]
+    checkpoint_count: int = 0
+    length: int = 0
+    max_deleted: str = "0-0"
+    last_entry: str = "0-0"
+    requests_exist: bool = False
+
+
+class Verdict(IntEnum):
+    """Outcome of a verification; the value is the exit code of ``audit verify``."""
+
+    OK = 0
+    NOTHING = 1
+    BROKEN = 5
+    NO_HEAD = 6
+    TRUNCATED = 7
+    EMPTY_TRAIL = 8
+    HEAD_UNKNOWN = 9
+    HEAD_TRIMMED = 10
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`."""
+
+    verdict: Verdict
+    checked: int = 0
+    message: str = ""
+    broken_at: str | None = None
+    trimmed: bool = False
+    unsealed: int = 0
+    head: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The trail verified (an unsealed tail does not make it fail)."""
+        return self.verdict is Verdict.OK
+
+    def describe(self) -> str:
+        """Lines for humans."""
+        if not self.ok:
+            where = f" at entry {self.broken_at}" if self.broken_at else ""
+            return f"FAILED{where}: {self.message} ({self.checked} entries checked before)"
+        if self.message:
+            return f"ok: {self.message}"
+        lines = [f"ok: {self.checked - self.unsealed} entries sealed, chain intact" + (
+            " (oldest entries trimmed by retention; checked from the checkpoint they start "
+            "after)" if self.trimmed else "")]
+        if self.unsealed:
+            lines.append(f"unsealed tail: {self.unsealed} newest entries not sealed yet (the bot "
+                         "seals within seconds; until then they are only as safe as Redis)")
+        return "\n".join(lines)
+
+
+def _fail(verdict: Verdict, message: str, *, at: str | None = None,
+          checked: int = 0) -> VerifyResult:
+    return VerifyResult(verdict, checked, message, at)
+
+
+def verify(trail: Trail, *, maxlen: int | None = None, expect_head: str | None = None,
+           allow_empty: bool = False) -> VerifyResult:
+    """Recompute the chain over the kept entries and check it against every checkpoint.
+
+    Args:
+        trail: what was read from Redis (see :func:`hitl_slack.audit.load_trail`).
+        maxlen: the retention (``HITL_AUDIT_MAXLEN``): a trail starting mid-way while holding
+            fewer entries was cut by someone, not by retention.
+        expect_head: a head kept outside Redis; it must be the chain hash of a kept entry.
+        allow_empty: no entries, no head and no requests is fine (a fresh deployment).
+    """
+    entries = iter(trail.entries)
+    first = next(entries, None)
+    if first is None:
+        return _empty(trail, allow_empty)
+    missing = _missing_head(trail, first)
+    if missing is not None:
+        return missing
+    deleted = _xdel(trail, first)
+    if deleted is not None:
+        return deleted
+    walk = _Walk(trail, first, expect_head)
+    failure = walk.start(maxlen)
+    for entry in _prepend(first, entries):
+        if failure is not None:
+            return failure
+        failure = walk.step(entry)
+    return failure or walk.finish()
+
+
+def _prepend(first: AuditEntry, rest: Iterator[AuditEntry]) -> Iterator[AuditEntry]:
+    yield first
+    yield from rest
+
+
+def _empty(trail: Trail, allow_empty: bool) -> VerifyResult:
+    p = trail.prefix
+    if trail.head is not None or trail.legacy_head:
+        return _fail(Verdict.EMPTY_TRAIL, f"the audit trail under prefix {p!r} is empty but a "
+                     "sealed head is recorded: its entries were deleted")
+    if trail.requests_exist:
+        return _fail(Verdict.EMPTY_TRAIL, f"the audit trail under prefix {p!r} is empty but "
+                     "requests exist under it: the trail was deleted")
+    if allow_empty:
+        return VerifyResult(Verdict.OK, message=f"nothing to verify under prefix {p!r} "
+                            "(empty, allowed by --allow-empty)")
+    return _fail(Verdict.NOTHING, f"nothing to verify under prefix {p!r}: no audit entries, no "
+                 "head, no requests (check HITL_KEY_PREFIX and REDIS_URL, or pass --allow-empty)")
+
+
+def _xdel(trail: Trail, first: AuditEntry) -> VerifyResult | None:
+    """Redis remembers the newest id ever XDELed from a stream (trimming does not count)."""
+    deleted = stream_id(trail.max_deleted)
+    if deleted < stream_id(first.id):
+        return None
+    if deleted > stream_id(trail.last_entry):
+        return _fail(Verdict.TRUNCATED, f"the newest entries were deleted (XDEL up to "
+                     f"{trail.max_deleted}, after the last kept entry {trail.last_entry})",
+                     at=trail.max_deleted)
+    return _fail(Verdict.BROKEN, f"entry {trail.max_deleted} was removed from the trail (XDEL)",
+                 at=trail.max_deleted)
+
+
+def _missing_head(trail: Trail, first: AuditEntry) -> VerifyResult | None:
+    if trail.head is not None:
+        if trail.checkpoint_count:
+            return None
+        return _fail(Verdict.NO_HEAD, f"a sealed head is recorded under prefix {trail.prefix!r} "
+                     "but its checkpoints are missing: they were deleted", at=first.id)
+    if trail.checkpoint_count:
+        return _fail(Verdict.NO_HEAD, f"the sealed head under prefix {trail.prefix!r} is missing "
+                     f"while {trail.checkpoint_count} checkpoints exist: it was deleted",
+                     at=first.id)
+    if trail.legacy_head:
+        return None  # a trail hashed in Lua by an older version, not sealed yet
+    return _fail(Verdict.NO_HEAD, f"entries exist under prefix {trail.prefix!r} but no sealed "
+                 "head: it was deleted, or no bot has sealed this trail yet (a running bot "
+                 "seals within seconds)", at=first.id)
+
+
+@dataclass
+class _Walk:
+    """The running state of one verification, entry by entry."""
+
+    trail: Trail
+    first: AuditEntry
+    expect_head: str | None
+    running: str = GENESIS
+    trimmed: bool = False
+    checked: int = 0
+    sealed: int = 0
+    head_seen: bool = False
+    seen_new_format: bool = False
+    expect_found: bool = False
+    last: AuditEntry | None = None
+    pending: list[Checkpoint] = field(default_factory=list)
+    _checkpoints: Iterator[Checkpoint] = field(default_factory=lambda: iter(()))
+
+    def _next_checkpoint(self) -> Checkpoint | None:
+        if not self.pending:
+            nxt = next(self._checkpoints, None)
+            if nxt is None:
+                return None
+            self.pending.append(nxt)
+        return self.pending[0]
+
+    def start(self, maxlen: int | None) -> VerifyResult | None:
+        """Find the hash the kept trail starts from: a checkpoint before it, or the genesis."""
+        self._checkpoints = iter(self.trail.checkpoints)
+        first_id = stream_id(self.first.id)
+        anchor = None
+        while (cp := self._next_checkpoint()) is not None and stream_id(cp.entry) < first_id:
+            if anchor is not None:  # a second checkpoint before the kept start: entries cut
+                return _fail(Verdict.BROKEN, f"checkpoint names entry {cp.entry}, which is "
+                             "missing: the oldest entries were removed", at=self.first.id)
+            anchor = self.pending.pop(0)
+        if anchor is not None:
+            self.running, self.trimmed = anchor.hash, True
+            self.head_seen = self.trail.head is not None and self.trail.head.entry == anchor.entry
+        elif self.first.legacy:
+            self.running, self.trimmed = self.first.prev, self.first.prev != GENESIS
+        self.expect_found = self.trimmed and self.expect_head == self.running
+        length = self.trail.length
+        if self.trimmed and maxlen and length and length < maxlen:
+            return _fail(Verdict.BROKEN, f"the chain starts mid-way but the trail holds {length} "
+                         f"entries, under the retention of {maxlen}: the oldest entries were "
+                         "deleted", at=self.first.id)
+        return None
+
+    def step(self, entry: AuditEntry) -> VerifyResult | None:
+        """Extend the chain by one entry and check it against a checkpoint naming it."""
+        if entry.legacy:
+            if entry_hash(entry.prev, entry.body) != entry.hash:
+                return self._broken(entry, "hash does not match the body (edited)")
+            # Once new-format entries appear, an older writer's own prev may lag the chain.
+            if entry.prev != self.running and not self.seen_new_format:
+                return self._broken(entry, "prev does not match the entry before (an entry was "
+                                    "removed or reordered)")
+        else:
+            self.seen_new_format = True
+        try:
+            entry.event()
+        except (ValidationError, ValueError) as exc:
+            return self._broken(entry, f"body is not an audit event: {exc}")
+        self.running = entry_hash(self.running, entry.body)
+        self.checked += 1
+        failure = self._checkpoint(entry)
+        if failure is not None:
+            return failure
+        if self.running == self.expect_head:
+            self.expect_found = True
+        if self.trail.head is None and entry.hash and entry.hash == self.trail.legacy_head:
+            self.head_seen, self.sealed = True, self.checked
+        self.last = entry
+        return None
+
+    def _checkpoint(self, entry: AuditEntry) -> VerifyResult | None:
+        here = stream_id(entry.id)
+        while (cp := self._next_checkpoint()) is not None and stream_id(cp.entry) <= here:
+            self.pending.pop(0)
+            if cp.entry != entry.id:
+                return self._broken(entry, f"checkpoint names entry {cp.entry}, which is missing "
+                                    "(removed)")
+            if cp.hash != self.running:
+                return self._broken(entry, "the chain differs from the checkpoint sealed here "
+                                    "(this entry or one before it was edited, removed or "
+                                    "reordered)")
+            if self.trail.head is not None and cp.entry == self.trail.head.entry:
+                if cp.hash != self.trail.head.hash:
+                    return self._broken(entry, "the sealed head differs from its checkpoint")
+                self.head_seen, self.sealed = True, self.checked
+        return None
+
+    def _broken(self, entry: AuditEntry, problem: str) -> VerifyResult:
+        return _fail(Verdict.BROKEN, problem, at=entry.id, checked=self.checked)
+
+    def finish(self) -> VerifyResult:
+        """After the last entry: nothing sealed may lie beyond it; then the expected head."""
+        assert self.last is not None
+        last = self.last
+        beyond = self._next_checkpoint()
+        head = self.trail.head
+        if head is not None and not self.head_seen and beyond is None and \
+                stream_id(head.entry) <= stream_id(last.id):
+            return _fail(Verdict.NO_HEAD, f"the sealed head names entry {head.entry} but no "
+                         "checkpoint there: checkpoints were deleted or the head was rewritten",
+                         at=head.entry, checked=self.checked)
+        if beyond is not None or not self.head_seen:
+            named = beyond.entry if beyond else (self.trail.head.entry if self.trail.head else
+                                                 "the recorded head")
+            return _fail(Verdict.TRUNCATED, f"the newest entries were deleted: {named} was "
+                         f"sealed but the trail ends at {last.id}", at=last.id,
+                         checked=self.checked)
+        return self._expected(VerifyResult(Verdict.OK, self.checked, trimmed=self.trimmed,
+                                           unsealed=self.checked - self.sealed,
+                                           head=self.running))
+
+    def _expected(self, ok: VerifyResult) -> VerifyResult:
+        if self.expect_head is None or self.expect_found:
+            return ok
+        if self.trimmed:
+            return _fail(Verdict.HEAD_TRIMMED, f"the expected head {self.expect_head} is not in "
+                         f"the kept chain, which starts after trimming at {self.first.id}: "
+                         "retention removed it (or it was never part of this chain)",
+                         checked=self.checked)
+        return _fail(Verdict.HEAD_UNKNOWN, f"the expected head {self.expect_head} is not in the "
+                     "chain, which is kept whole from its first entry: the entries it sealed "
+                     "were removed or rewritten", checked=self.checked)

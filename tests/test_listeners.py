@@ -1,0 +1,519 @@
+"""The Bolt listeners in-process: signed requests through ``AsyncApp.async_dispatch``, as
+bolt-python's own scenario tests do, with a real Redis, the real relay and the fake Slack.
+
+What a person would notice: the HTTP answer Slack gets (200, never a 404 or 500), the
+ephemeral message or modal that tells them what happened, whether anything was decided, and
+that each failure leaves exactly one log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from conftest import REDIS_URL
+from fakeslack import (
+    FakeSlack,
+    PostedMessage,
+    block_actions_body,
+    block_text,
+    find_button,
+    form_body,
+    sign,
+    slash_command_body,
+    view_submission_body,
+)
+from redisproc import RedisServer
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from hitl_slack import AsyncHITLClient, Status
+from hitl_slack.app import Bot, build_app
+from hitl_slack.keys import Keys
+from hitl_slack.models import ApprovalRequest
+from hitl_slack.ops import StoreConfig
+from hitl_slack.relay import Relay
+from hitl_slack.routing import parse_routes
+from hitl_slack.slack import SlackGateway
+from hitl_slack.store import AsyncStore, async_redis
+
+SECRET = "0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4"
+FORM = "application/x-www-form-urlencoded"
+ROUTES = """
+[defaults]
+channel = "C0APPROVALS"
+
+[[routes]]
+name = "finance"
+match = { action = "refund_*" }
+channel = "C0FINANCE"
+approvers = ["U0ALICE", "S0FIN"]
+reject_reason = "required"
+selectable = true
+
+[[routes]]
+name = "secret"
+match = { tags = "secret" }
+approvers = ["U0ALICE"]
+
+[[routes]]
+name = "open"
+match = { action = "open_*" }
+"""
+
+
+@dataclass
+class World:
+    """One bot in-process: its Bolt app, its relay, over one Redis and the fake Slack."""
+
+    fake: FakeSlack
+    store: AsyncStore
+    app: Any
+    relay: Relay
+    agent: AsyncHITLClient
+
+    async def submit(self, action: str = "deploy", **fields: Any) -> str:
+        request = ApprovalRequest(summary=fields.pop("summary", f"Do {action}"), action=action,
+                                  **({"timeout": 60} | fields))
+        await self.store.create(request)
+        return request.id
+
+    async def post(self, request_id: str) -> PostedMessage:
+        await self.relay.post_request({"id": request_id})
+        return next(m for m in self.fake.messages() if request_id in json.dumps(m.blocks))
+
+    async def dispatch(self, body: str, content_type: str = FORM) -> BoltResponse:
+        headers = {"content-type": [content_type],
+                   **{k.lower(): [v] for k, v in sign(SECRET, body).items()}}
+        return await self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
+
+    async def send(self, payload: dict[str, Any]) -> BoltResponse:
+        return await self.dispatch(form_body(payload))
+
+    async def told(self, user: str, contains: str) -> str:
+        """Wait until ``user`` is told something containing ``contains``; return it."""
+        def said() -> list[str]:
+            return [e.text or block_text(e.blocks) for e in self.fake.ephemerals(user)
+                    if contains in (e.text or block_text(e.blocks))]
+        await self.fake.async_wait_until(lambda: bool(said()))
+        return said()[-1]
+
+    async def status(self, request_id: str) -> Status:
+        return (await self.store.get(request_id)).status
+
+
+async def _world(url: str, prefix: str) -> AsyncIterator[World]:
+    with FakeSlack() as fake:
+        fake.usergroups["S0FIN"] = ["U0CAROL"]
+        client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url, timeout=2)
+        store = AsyncStore(async_redis(url, max_connections=10),
+                           StoreConfig(keys=Keys(prefix)))
+        routes = parse_routes(ROUTES, source="test", default_channel=None)
+        gateway = SlackGateway(client, attempts=2, backoff=0.01)
+        bot = Bot(store, gateway, routes)
+        agent = AsyncHITLClient(url, prefix)
+        yield World(fake, store, build_app(bot, client, SECRET),
+                    Relay(store, gateway, routes, None), agent)
+        await agent.aclose()
+        await store.redis.aclose()
+
+
+@pytest.fixture
+async def world(prefix: str) -> AsyncIterator[World]:
+    async for w in _world(REDIS_URL, prefix):
+        yield w
+
+
+@pytest.fixture
+async def fragile(redis_server: RedisServer, prefix: str) -> AsyncIterator[World]:
+    """A world over a private redis-server the test may kill and restart."""
+    async for w in _world(redis_server.url, prefix):
+        yield w
+
+
+@pytest.fixture
+def lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """The bot's log lines (INFO and up) since the last call."""
+    caplog.set_level(logging.INFO, logger="hitl_slack")
+
+    def take() -> list[str]:
+        out = [r.getMessage() for r in caplog.records if r.name.startswith("hitl_slack")]
+        caplog.clear()
+        return out
+    return take
+
+
+def _ok(response: BoltResponse) -> None:
+    assert (response.status, response.body) == (200, "")
+
+
+# -- item 4 / 6: Redis restarts and failures after the ack --------------------------------
+
+
+async def test_a_click_while_redis_is_down_is_told_to_click_again_and_a_retry_is_recorded(
+        fragile: World, redis_server: RedisServer, lines: Callable[[], list[str]]) -> None:
+    request_id = await fragile.submit()
+    message = await fragile.post(request_id)
+    lines()
+    redis_server.kill()
+    _ok(await fragile.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    text = await fragile.told("U0BOB", "may not have been recorded")
+    assert "could not be reached" in text
+    assert lines() == ["listener_failed"]
+
+    redis_server.start()  # AOF: the request is still there
+    _ok(await fragile.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    decision = await fragile.agent.wait(request_id, timeout=10)
+    assert (decision.status, decision.decided_by) == (Status.APPROVED, ("U0BOB",))
+
+
+async def test_listings_while_redis_is_down_say_so(
+        fragile: World, redis_server: RedisServer, lines: Callable[[], list[str]]) -> None:
+    redis_server.kill()
+    _ok(await fragile.dispatch(slash_command_body("pending", user_id="U0BOB")))
+    assert "could not be reached" in await fragile.told("U0BOB", "approval store")
+    assert lines() == ["listener_failed"]
+
+    from fakeslack import app_home_opened_body
+    _ok(await fragile.dispatch(json.dumps(app_home_opened_body("U0BOB")), "application/json"))
+    await fragile.fake.async_wait_until(lambda: bool(fragile.fake.published_views("U0BOB")))
+    home = fragile.fake.published_views("U0BOB")[-1]
+    assert "could not be reached" in block_text(home["blocks"])
+    assert lines() == ["listener_failed"]
+
+
+# -- item 8: an expired trigger id ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("button", "word"), [("hitl.reject", "Reject"), ("hitl.edit", "Edit")])
+async def test_an_expired_trigger_tells_the_person_to_click_again_and_decides_nothing(
+        world: World, lines: Callable[[], list[str]], button: str, word: str) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    lines()
+    world.fake.fail("views.open", status=200, error="expired_trigger_id", retry_after=None)
+    _ok(await world.send(block_actions_body(message, button, user_id="U0BOB")))
+    text = await world.told("U0BOB", "could not be opened in time")
+    assert text.endswith(f"Click {word} again.")
+    assert lines() == ["modal_trigger_expired"]
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_any_other_failure_after_the_ack_is_told_and_logged_once(
+        world: World, lines: Callable[[], list[str]]) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    lines()
+    world.fake.fail("views.open", status=200, error="invalid_arguments", retry_after=None)
+    _ok(await world.send(block_actions_body(message, "hitl.reject", user_id="U0BOB")))
+    assert "invalid_arguments" in await world.told("U0BOB", "Slack did not answer")
+    assert lines() == ["listener_failed"]
+    assert await world.status(request_id) is Status.PENDING
+
+
+# -- item 9: tampered buttons, garbled forms ---------------------------------------------------
+
+
+def _with_value(body: dict[str, Any], value: Any) -> dict[str, Any]:
+    if value is _DROP:
+        del body["actions"][0]["value"]
+    else:
+        body["actions"][0]["value"] = value
+    return body
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(("value", "told"), [
+    ("req_does_not_exist", "no longer exists"),
+    ("../../x y", "could not be read"),
+    ("r" * 500, "could not be read"),
+    (_DROP, "could not be read"),
+    (17, "could not be read"),
+])
+async def test_a_tampered_button_value_decides_nothing_and_is_answered(
+        world: World, lines: Callable[[], list[str]], value: Any, told: str) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    lines()
+    body = _with_value(block_actions_body(message, "hitl.approve", user_id="U0BOB"), value)
+    _ok(await world.send(body))
+    await world.told("U0BOB", told)
+    assert len(lines()) == 1
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_a_button_no_listener_handles_is_answered_200_and_told(
+        world: World, lines: Callable[[], list[str]]) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    body = block_actions_body(message, "hitl.approve", user_id="U0BOB")
+    body["actions"][0]["action_id"] = "hitl.approve_v0"  # from a message an old version posted
+    lines()
+    _ok(await world.send(body))
+    await world.told("U0BOB", "not handled by this version")
+    assert lines() == ["unknown_action"]
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_a_form_no_listener_handles_is_answered_with_a_notice(world: World) -> None:
+    body = view_submission_body({"type": "modal", "callback_id": "hitl.old_modal"}, {})
+    response = await world.send(body)
+    assert response.status == 200
+    assert "not handled by this version" in block_text(
+        json.loads(response.body)["view"]["blocks"])
+
+
+def _reshape(body: dict[str, Any], how: str) -> dict[str, Any]:
+    if how == "no type":
+        return {k: v for k, v in body.items() if k != "type"}
+    key, _, value = how.partition("=")
+    return {**body, key: json.loads(value)}
+
+
+@pytest.mark.parametrize("how", [
+    "actions=[]", 'actions="approve"', 'actions=["x"]', 'actions=[{"value": "v"}]',
+    'user="U0BOB"', "user=[1]", "user={}", "no type",
+])
+async def test_a_signed_click_of_the_wrong_shape_gets_400_and_decides_nothing(
+        world: World, how: str) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    body = _reshape(block_actions_body(message, "hitl.approve", user_id="U0BOB"), how)
+    response = await world.send(body)
+    assert response.status == 400
+    assert response.body.startswith("malformed payload: ")
+    assert await world.status(request_id) is Status.PENDING
+
+
+@pytest.mark.parametrize("how", ['view="x"', "view={}", 'view={"type": "modal"}',
+                                 'view={"type": "modal", "callback_id": 5}'])
+async def test_a_signed_submission_of_the_wrong_shape_gets_400(world: World, how: str) -> None:
+    body = view_submission_body({"type": "modal", "callback_id": "hitl.reject_modal"}, {})
+    response = await world.send(_reshape(body, how))
+    assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
+
+
+async def _opened(world: World, request_id: str, button: str = "hitl.reject") -> dict[str, Any]:
+    message = await world.post(request_id)
+    await world.send(block_actions_body(message, button, user_id="U0ALICE"))
+    call = await world.fake.async_wait_for_call(
+        "views.open", lambda c: request_id in json.dumps(c.params))
+    view: dict[str, Any] = call.response["view"]
+    return view
+
+
+REASON = {"reason": {"reason_input": {"type": "plain_text_input", "value": "no"}}}
+
+
+def _garble(view: dict[str, Any], how: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A submission of ``view`` with one part garbled; returns (view, state values)."""
+    view = dict(view)
+    values: Any = REASON
+    if how.startswith("meta:"):
+        view["private_metadata"] = how[5:]
+    elif how == "values-list":
+        values = [1, 2]
+    elif how == "input-list":
+        values = {"reason": [1]}
+    elif how == "value-number":
+        values = {"reason": {"reason_input": {"type": "plain_text_input", "value": 42}}}
+    return view, values
+
+
+@pytest.mark.parametrize(("how", "told"), [
+    ("meta:", "could not be read"),
+    ("meta:{not json", "could not be read"),
+    ("meta:[1, 2]", "could not be read"),
+    ('meta:{"id": 5}', "could not be read"),
+    ('meta:{"id": "req_gone_long_ago"}', "no longer exists"),
+    ("meta:" + "[" * 5000, "could not be read"),
+    ("values-list", "could not be read"),
+    ("input-list", "could not be read"),
+    ("value-number", "could not be read"),
+])
+async def test_a_garbled_submission_answers_200_with_a_notice_and_decides_nothing(
+        world: World, lines: Callable[[], list[str]], how: str, told: str) -> None:
+    request_id = await world.submit()
+    view, values = _garble(await _opened(world, request_id), how)
+    lines()
+    response = await world.send(view_submission_body(view, values, user_id="U0ALICE"))
+    assert response.status == 200
+    answer = json.loads(response.body)
+    assert answer["response_action"] == "update"
+    assert told in block_text(answer["view"]["blocks"])
+    assert len(lines()) == 1
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_a_submission_without_a_view_state_is_refused_in_the_modal(world: World) -> None:
+    request_id = await world.submit()
+    view = await _opened(world, request_id, "hitl.edit")
+    body = view_submission_body(view, {}, user_id="U0ALICE")
+    del body["view"]["state"]
+    response = await world.send(body)
+    assert response.status == 200
+    assert json.loads(response.body)["response_action"] == "update"
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_a_submission_for_a_decided_request_says_which_decision_stands(
+        world: World) -> None:
+    request_id = await world.submit()
+    view = await _opened(world, request_id)
+    await world.store.decide(request_id, Status.APPROVED, decided_by=("U0CAROL",))
+    response = await world.send(view_submission_body(view, REASON, user_id="U0ALICE"))
+    answer = json.loads(response.body)
+    assert answer["response_action"] == "update"
+    assert "already approved by <@U0CAROL>" in block_text(answer["view"]["blocks"])
+    assert (await world.store.get(request_id)).decision.decided_by == (  # type: ignore[union-attr]
+        "U0CAROL",)
+
+
+async def test_a_deeply_nested_edit_is_flagged_inline(world: World) -> None:
+    request_id = await world.submit(payload={"filter": {"a": 1}})
+    view = await _opened(world, request_id, "hitl.edit")
+    nested = "[" * 1400 + "]" * 1400
+    response = await world.send(view_submission_body(
+        view, {"field:0": {"value": {"type": "plain_text_input", "value": nested}}},
+        user_id="U0ALICE"))
+    assert response.status == 200
+    assert json.loads(response.body)["response_action"] == "errors"
+    assert await world.status(request_id) is Status.PENDING
+
+
+# -- items 13 and 14: routing and authorization cannot be used to lower the bar --------------
+
+
+async def test_naming_a_route_or_channel_does_not_let_another_person_decide(
+        world: World) -> None:
+    request_id = await world.submit("export", tags=("secret",), route="open",
+                                    channel="C0ELSEWHERE")
+    message = await world.post(request_id)
+    assert "route 'open' cannot be chosen by the agent" in block_text(message.blocks)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    await world.told("U0BOB", "not an approver")
+    assert await world.status(request_id) is Status.PENDING
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0ALICE")))
+    assert (await world.agent.wait(request_id, timeout=5)).decided_by == ("U0ALICE",)
+
+
+async def test_a_channel_is_not_chosen_for_a_request_nobody_is_named_to_decide(
+        world: World) -> None:
+    request_id = await world.submit("open_door", channel="C0FRIENDS")
+    message = await world.post(request_id)
+    assert message.channel == "C0APPROVALS"
+    assert "channel C0FRIENDS cannot be chosen" in block_text(message.blocks)
+
+
+async def test_a_user_id_equal_to_an_approver_group_id_is_not_authorized(world: World) -> None:
+    request_id = await world.submit("refund_card")
+    message = await world.post(request_id)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="S0FIN")))
+    await world.told("S0FIN", "nothing was decided")
+    assert await world.status(request_id) is Status.PENDING
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0CAROL")))
+    assert (await world.agent.wait(request_id, timeout=5)).decided_by == ("U0CAROL",)
+
+
+# -- item 22: listings ----------------------------------------------------------------------
+
+
+async def _many(world: World, count: int, **fields: Any) -> list[str]:
+    ids = []
+    for i in range(count):
+        ids.append(await world.submit(summary=f"Item {i}", **fields))
+    return ids
+
+
+async def _listing(world: World, user: str, before: int) -> dict[str, Any]:
+    await world.fake.async_wait_until(lambda: len(world.fake.ephemerals(user)) > before)
+    reply = world.fake.ephemerals(user)[-1]
+    assert reply.via == "response_url"
+    return {"text": reply.text, "blocks": reply.blocks or []}
+
+
+def _items(listing: dict[str, Any]) -> set[str]:
+    return set(re.findall(r"\*(Item \d+)\*", block_text(listing["blocks"])))
+
+
+async def test_pending_with_600_requests_gives_the_true_count_and_pages(world: World) -> None:
+    await _many(world, 600, action="open_task")
+    _ok(await world.dispatch(slash_command_body("pending", user_id="U0BOB")))  # acked at once
+    first = await _listing(world, "U0BOB", 0)
+    assert first["text"] == "600 pending requests you can decide"
+    shown = block_text(first["blocks"])
+    assert "Showing 1 to 20 of 600" in shown
+    assert len(first["blocks"]) <= 50
+    assert len(_items(first)) == 20
+    nxt = find_button(first["blocks"], "hitl.pending_page")
+    assert nxt is not None
+    assert (nxt["text"]["text"], nxt["value"]) == ("Next page", "20")
+
+    from fakeslack import button_click_body
+    _ok(await world.send(button_click_body(first["blocks"], "hitl.pending_page",
+                                           user_id="U0BOB", channel_id="C0APPROVALS")))
+    second = await _listing(world, "U0BOB", 1)
+    assert "Showing 21 to 40 of 600" in block_text(second["blocks"])
+    assert len(_items(second)) == 20
+    assert not _items(first) & _items(second)
+
+
+async def test_the_approver_filter_runs_before_paging(world: World) -> None:
+    await _many(world, 550, action="sealed", tags=("secret",), timeout=30)  # U0ALICE only
+    later = await _many(world, 3, action="refund_card", timeout=90)  # U0ALICE and S0FIN
+    _ok(await world.dispatch(slash_command_body("pending", user_id="U0CAROL")))
+    listing = await _listing(world, "U0CAROL", 0)
+    assert listing["text"] == "3 pending requests you can decide"
+    assert block_text(listing["blocks"]).count("`refund_card`") == 3
+    _ok(await world.dispatch(slash_command_body("pending", user_id="U0ALICE")))
+    assert (await _listing(world, "U0ALICE", 0))["text"] == "553 pending requests you can decide"
+    assert len(later) == 3
+
+
+async def test_listed_requests_link_to_their_message_and_links_are_fetched_once(
+        world: World) -> None:
+    ids = [await world.submit("refund_card", summary=f"Refund {i}") for i in range(3)]
+    messages = [await world.post(i) for i in ids]
+    for before in (0, 1):
+        _ok(await world.dispatch(slash_command_body("pending", user_id="U0ALICE")))
+        listing = await _listing(world, "U0ALICE", before)
+        for message in messages:
+            link = (f"https://fake.slack.com/archives/{message.channel}/"
+                    f"p{message.ts.replace('.', '')}")
+            assert f"<{link}|Open message>" in block_text(listing["blocks"])
+    assert len(world.fake.calls("chat.getPermalink")) == 3  # cached on the request
+
+
+async def test_app_home_pages_within_a_views_limits(world: World) -> None:
+    from fakeslack import app_home_opened_body, button_click_body
+    await _many(world, 45, action="open_task")
+    _ok(await world.dispatch(json.dumps(app_home_opened_body("U0BOB")), "application/json"))
+    await world.fake.async_wait_until(lambda: bool(world.fake.published_views("U0BOB")))
+    home = world.fake.published_views("U0BOB")[-1]
+    assert "45 pending requests you can decide" in block_text(home["blocks"])
+    assert len(home["blocks"]) <= 100
+    _ok(await world.send(button_click_body(home["blocks"], "hitl.home_page", user_id="U0BOB",
+                                           view=home)))
+    await world.fake.async_wait_until(lambda: len(world.fake.published_views("U0BOB")) == 2)
+    page = block_text(world.fake.published_views("U0BOB")[-1]["blocks"])
+    assert "Showing 21 to 40 of 45" in page
+
+
+async def test_a_tampered_page_button_is_answered(world: World) -> None:
+    from fakeslack import button_click_body
+    await _many(world, 25, action="open_task")
+    _ok(await world.dispatch(slash_command_body("pending", user_id="U0BOB")))
+    first = await _listing(world, "U0BOB", 0)
+    body = button_click_body(first["blocks"], "hitl.pending_page", user_id="U0BOB",
+                             channel_id="C0APPROVALS")
+    body["actions"][0]["value"] = "-3; DROP"
+    _ok(await world.send(body))
+    assert "could not be read" in await world.told("U0BOB", "nothing was decided")
