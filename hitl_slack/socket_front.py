@@ -126,13 +126,21 @@ class SocketFront(AsyncSocketModeHandler):
         envelope_id = message.get("envelope_id")
         if not envelope_id:
             return  # hello, disconnect: the SDK's business
-        problem = _envelope_problem(message)
-        if problem is None:
-            request = SocketModeRequest.from_dict(message)
-            if request is not None:
-                await self.handle(client, request)  # type: ignore[arg-type]
-            return
-        await self.reject(client, str(envelope_id), problem, raw)
+        problem = _envelope_problem(message) or await self._dispatch(client, message)
+        if problem is not None:
+            await self.reject(client, str(envelope_id), problem, raw)
+
+    async def _dispatch(self, client: AsyncBaseSocketModeClient,
+                        message: dict[str, Any]) -> str | None:
+        """Hand a checked envelope to Bolt; what Bolt could not read in it, if anything."""
+        request = SocketModeRequest.from_dict(message)
+        if request is None:
+            return "envelope lacks type, envelope_id or payload"
+        try:
+            await self.handle(client, request)  # type: ignore[arg-type]
+        except (TypeError, AttributeError, KeyError) as exc:  # building Bolt's request failed
+            return f"payload has a field of the wrong type ({type(exc).__name__}: {exc})"
+        return None
 
     async def reject(self, client: AsyncBaseSocketModeClient,
                      envelope_id: str | re.Match[str] | None, problem: str, raw: str) -> None:

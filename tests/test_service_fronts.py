@@ -63,9 +63,11 @@ def test_signed_malformed_bodies_get_400_decide_nothing_and_are_kept(
             "payload is nested deeper than 64 levels":
                 b"payload=" + urllib.parse.quote(_nested_click(click)).encode(),
             "body is a JSON list, not an object": b"[1, 2]",
+            "body has a field of the wrong type":
+                json.dumps({**click, "authorizations": 5}).encode(),
         }
         for problem, body in cases.items():
-            ctype = "application/json" if body.startswith(b"[") else FORM
+            ctype = FORM if body.startswith(b"payload=") else "application/json"
             status, text = _post(bot.url, body, content_type=ctype)
             assert (status, problem in text) == (400, True), (problem, status, text)
         assert _post(bot.url, cases["body is not UTF-8"], signed=False)[0] == 401
@@ -94,14 +96,15 @@ def test_malformed_socket_mode_envelopes_are_acked_and_dead_lettered(
         ticket = client.submit("Fuzzed over Socket Mode", "deploy", {}, timeout=60)
         click = block_actions_body(posted(fake, ticket.request_id), "hitl.approve")
         deep = json.loads(_nested_click(click, depth=900))  # what json.dumps can still write
-        for payload in ([1, 2], deep, {**click, "user": 5}):
+        for payload in ([1, 2], deep, {**click, "user": 5}, {**click, "authorizations": 5}):
             ack = fake.send_envelope("interactive", payload, timeout=10,  # type: ignore[arg-type]
                                      accepts_response_payload=False)
             assert "envelope_id" in ack
         assert client.get(ticket.request_id).status is Status.PENDING
-        fake.wait_until(lambda: r.xlen(Keys(prefix).dead_letters) == 3)
+        fake.wait_until(lambda: r.xlen(Keys(prefix).dead_letters) == 4)
         dead = [f for _, f in r.xrange(Keys(prefix).dead_letters)]
         assert sorted(d["error"] for d in dead) == [  # handled concurrently: any order
+            "payload has a field of the wrong type (TypeError: object of type 'int' has no len())",
             "payload is a JSON list, not an object", "payload is nested deeper than 64 levels",
             "user is neither an object nor an id"]
         assert {d["stream"] for d in dead} == {"socket_mode"}
