@@ -263,3 +263,14 @@ def test_an_app_token_refused_at_run_time_fails_readiness(fake: FakeSlack, prefi
     assert "Traceback" not in bot.logs()
     assert [line for line in bot.logs().splitlines() if "invalid_auth" in line] == [
         line for line in bot.logs().splitlines() if '"slack_auth_failed"' in line]
+
+
+def test_http_mode_can_serve_health_on_a_port_of_its_own(fake: FakeSlack, prefix: str,
+                                                         redis_url: str):
+    bot = BotProcess(fake, prefix, redis_url, health_port=free_port()).start()
+    try:
+        assert bot.wait_readyz(200)["mode"] == "http"
+        events_port = BotProcess(fake, prefix, redis_url, port=bot.port)
+        assert events_port.get("/readyz")[0] == 404  # the Slack port serves Slack only
+    finally:
+        assert bot.stop() == 0, bot.logs()
