@@ -21,7 +21,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.app import Bot, build_app
 from hitl_slack.consumer import StreamConsumer
@@ -31,7 +30,7 @@ from hitl_slack.relay import Relay
 from hitl_slack.routing import RoutesConfig, load_routes
 from hitl_slack.scheduler import Scheduler
 from hitl_slack.settings import Settings
-from hitl_slack.slack import SlackGateway
+from hitl_slack.slack import SlackGateway, web_client
 from hitl_slack.store import AsyncStore, async_redis
 
 __all__ = ["Service", "serve"]
@@ -64,8 +63,7 @@ class Service:
                                               queue_maxlen=settings.hitl_queue_maxlen,
                                               audit_maxlen=settings.hitl_audit_maxlen))
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        client = AsyncWebClient(token=token, base_url=settings.slack_api_url,
-                                timeout=settings.hitl_slack_timeout)
+        client = web_client(token, settings.slack_api_url, settings.hitl_slack_timeout)
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(Bot(store, gateway, routes), client,
@@ -98,6 +96,7 @@ class Service:
             log.info("shutting down: finishing work in hand")
             await asyncio.gather(*workers, return_exceptions=True)
             await front()
+            await self.relay.slack.aclose()
             await self.store.redis.aclose()
             log.info("stopped")
 
