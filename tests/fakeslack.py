@@ -63,6 +63,7 @@ class Call:
     status: int | None = 200
     response: Any = None
     path: str = ""
+    peer: str = ""  # the client's address:port: one per TCP connection
 
 
 @dataclass
@@ -170,6 +171,7 @@ class FakeSlack:
         self.users: dict[str, JSON] = {}  # users.info overrides, merged over a synthesized user
         self._cond = threading.Condition()  # guards all state below; RLock, so accessors nest
         self._seq = itertools.count(1)
+        self._last_ts = 0
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_connections = 0  # WebSocket connections accepted so far (reconnects included)
@@ -368,7 +370,9 @@ class FakeSlack:
         headers = {k.lower(): v for k, v in request.headers.items()}
         auth = headers.get("authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else params.pop("token", None)
-        call = Call(method, params, headers, time.time(), path=request.path)
+        peername = request.transport.get_extra_info("peername") if request.transport else None
+        call = Call(method, params, headers, time.time(), path=request.path,
+                    peer=":".join(map(str, peername[:2])) if peername else "")
         if token != (self.app_token if method == "apps.connections.open" else self.bot_token):
             return self._finish(call, 200, _err("invalid_auth"))
         fault, recorded = self._take_fault(method, params), False
@@ -505,7 +509,9 @@ class FakeSlack:
 
     # -- Web API methods (called with the lock held) -----------------------------------------
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + 100 * next(self._seq)
+        # Slack's ts is the Unix time of the post (conversations.history filters on it), unique
+        # per channel: the wall clock in microseconds, kept strictly increasing.
+        micros = self._last_ts = max(int(time.time() * 1_000_000), self._last_ts + 100)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _channel_error(self, channel: str | None) -> str | None:
