@@ -118,12 +118,13 @@ class Relay:
 
     async def _record(self, state: RequestState, ref: MessageRef) -> None:
         request_id = state.request.id
-        recorded, status, _ = await self.store.mark_posted(request_id, ref)
+        recorded, status, kept = await self.store.mark_posted(request_id, ref)
         log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
                                   "route": ref.route, "duplicate": not recorded,
-                                  "copies_since": ref.copies_since})
+                                  "copies_since": ref.copies_since and ref.copies_since.isoformat()})
         if not recorded:  # another replica posted it first: keep one message
-            await self._quietly(self.slack.delete(ref.channel, ref.ts))
+            if (kept.channel, kept.ts) != (ref.channel, ref.ts):  # (both may adopt the same)
+                await self._quietly(self.slack.delete(ref.channel, ref.ts))
             return
         if status.value != "pending":  # decided while we were posting
             fresh = await self.store.get(request_id)
