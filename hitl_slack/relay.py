@@ -119,9 +119,10 @@ class Relay:
     async def _record(self, state: RequestState, ref: MessageRef) -> None:
         request_id = state.request.id
         recorded, status, kept = await self.store.mark_posted(request_id, ref)
+        since = ref.copies_since.isoformat() if ref.copies_since else None
         log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
                                   "route": ref.route, "duplicate": not recorded,
-                                  "copies_since": ref.copies_since and ref.copies_since.isoformat()})
+                                  "copies_since": since})
         if not recorded:  # another replica posted it first: keep one message
             if (kept.channel, kept.ts) != (ref.channel, ref.ts):  # (both may adopt the same)
                 await self._quietly(self.slack.delete(ref.channel, ref.ts))
