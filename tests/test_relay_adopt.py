@@ -64,7 +64,6 @@ async def test_two_replicas_adopting_the_same_message_keep_it(
     # Both replicas are looking for it at once (a takeover while the first one was slow).
     fake.fail("conversations.history", status=200, delay=0.3, times=2)
     await asyncio.gather(*(r.post_request(fields) for r in relays))
-    assert len(fake.calls("conversations.history")) == 2
     assert [m.ts for m in fake.messages()] == [ts]
     assert len(fake.calls("chat.postMessage")) == 1  # the lost one only
     assert fake.calls("chat.delete") == []
