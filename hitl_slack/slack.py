@@ -132,7 +132,7 @@ class SlackGateway:
         method, retry, kwargs = call.method, call.retry, call.kwargs
         fn = getattr(self.client, method.replace(".", "_"))
         while True:
-            while lane is not None and (wait := lane.until - time.monotonic()) > 0:
+            if lane is not None and (wait := lane.until - time.monotonic()) > 0:
                 await self._sleep(wait)  # the channel is rate limited: wait with the others
             try:
                 async with asyncio.timeout(call.timeout):
