@@ -9,6 +9,7 @@ the channel when the fake answers, as a real one would after the bot stopped wai
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -44,10 +45,14 @@ def posts(fake: FakeSlack, request_id: str) -> int:
 
 
 def recorded(fake: FakeSlack, client: HITLClient, request_id: str) -> PostedMessage:
-    """The message the bot recorded for the request (waits for the record)."""
-    fake.wait_until(lambda: client.get(request_id).message is not None, timeout=20)
-    ref = client.get(request_id).message
-    assert ref is not None
+    """The message the bot recorded for the request (waits for the record).
+
+    The record is a Redis write that nothing announces, so this polls it.
+    """
+    deadline = time.monotonic() + 20
+    while (ref := client.get(request_id).message) is None:
+        assert time.monotonic() < deadline, f"{request_id} was never recorded as posted"
+        time.sleep(0.02)
     return fake.message(ref.channel, ref.ts)
 
 
@@ -76,11 +81,11 @@ def test_slack_slower_than_the_timeout_posts_at_most_twice_and_leaves_one_live_m
 
 def test_a_copy_that_lands_after_the_retry_is_decided_with_the_request(
         bot: BotProcess, fake: FakeSlack, client: HITLClient):
-    # The first post lands 4 s late, after the retry was posted and recorded.
-    fake.fail("chat.postMessage", status=200, delay=4, times=1, channel="C0APPROVALS")
+    # The first post lands 6 s late, after the retry was posted and recorded.
+    fake.fail("chat.postMessage", status=200, delay=6, times=1, channel="C0APPROVALS")
     ticket = client.submit("Late copy", "deploy", {"v": 2}, timeout=60)
     message = recorded(fake, client, ticket.request_id)
-    fake.wait_until(lambda: len(copies(fake, ticket.request_id)) == 2, timeout=10)
+    fake.wait_until(lambda: len(copies(fake, ticket.request_id)) == 2, timeout=15)
 
     client.cancel(ticket.request_id, reason="changed my mind")
     fake.wait_until(lambda: none_live(fake, ticket.request_id), timeout=10)
@@ -112,7 +117,7 @@ def test_a_bot_killed_mid_post_adopts_the_message_on_restart(
 def test_a_bot_killed_before_its_post_landed_leaves_no_live_duplicate(
         fake: FakeSlack, prefix: str, client: HITLClient):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
-    fake.fail("chat.postMessage", status=200, delay=6, times=1, channel="C0APPROVALS")
+    fake.fail("chat.postMessage", status=200, delay=8, times=1, channel="C0APPROVALS")
     ticket = client.submit("Killed, post lands later", "deploy", {"v": 4}, timeout=60)
     fake.wait_for_call("chat.postMessage", lambda c: ticket.request_id in json.dumps(c.params))
     bot.kill()
@@ -120,7 +125,7 @@ def test_a_bot_killed_before_its_post_landed_leaves_no_live_duplicate(
     restarted = BotProcess(fake, prefix, REDIS_URL, port=bot.port).start()
     try:
         message = recorded(fake, client, ticket.request_id)
-        fake.wait_until(lambda: len(copies(fake, ticket.request_id)) == 2, timeout=10)
+        fake.wait_until(lambda: len(copies(fake, ticket.request_id)) == 2, timeout=15)
         status, _ = restarted.send(block_actions_body(message, "hitl.approve"))
         assert status == 200
         assert client.wait(ticket.request_id, timeout=10).status is Status.APPROVED
