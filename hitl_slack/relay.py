@@ -230,8 +230,11 @@ class Relay:
         return sorted(found, key=lambda t: float(t.ts))
 
     async def _sweep(self, state: RequestState, since: datetime | None) -> None:
-        """Copies of the message besides the recorded one: deleted while the request is pending,
-        updated to the decision once it is decided. No copy keeps live buttons."""
+        """Leave no copy of the message with live buttons besides the recorded one.
+
+        Copies are deleted while the request is pending and updated to the decision once it is
+        decided (a person may have clicked one). Nothing to do when ``since`` is None.
+        """
         if since is None:
             return
         recorded = state.message
@@ -243,7 +246,7 @@ class Relay:
             if state.pending:
                 log.info("copy_deleted", extra={"id": state.request.id, "ts": copy.ts})
                 await self._quietly(self.slack.delete(copy.channel, copy.ts))
-            elif copy.payload.get("status") == "pending":
+            elif copy.payload.get("status") != state.status.value:  # not shown decided yet
                 log.info("copy_decided", extra={"id": state.request.id, "ts": copy.ts})
                 ref = MessageRef(channel=copy.channel, ts=copy.ts,
                                  note=recorded.note if recorded else None)

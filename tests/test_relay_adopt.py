@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fakeslack import FakeSlack
 
-from hitl_slack import AsyncHITLClient
+from hitl_slack import AsyncHITLClient, Status
 from hitl_slack.blocks import approval_message
 from hitl_slack.relay import Relay
 from hitl_slack.routing import load_routes
@@ -68,3 +68,17 @@ async def test_two_replicas_adopting_the_same_message_keep_it(
     assert len(fake.calls("chat.postMessage")) == 1  # the lost one only
     assert fake.calls("chat.delete") == []
     assert json.dumps(ticket.request_id) in json.dumps(fake.messages()[0].metadata)
+
+
+async def test_a_request_given_up_on_updates_the_copy_an_unanswered_post_left(
+        fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]):
+    ticket = await aclient.submit("Never confirmed", "deploy", {"v": 3}, timeout=60)
+    ts = await _lost_post(fake, astore, relays[0].slack, ticket.request_id)
+    fields = {"id": ticket.request_id, "error": "gave up after 5 tries: chat.postMessage: x"}
+    await relays[0].gave_up(fields)
+    await relays[0].show_outcome({"id": ticket.request_id})
+    message = fake.message("C0APPROVALS", ts)
+    assert not message.live
+    assert message.text is not None
+    assert message.text.startswith("Cancelled: ")
+    assert (await aclient.get(ticket.request_id)).status is Status.CANCELLED
