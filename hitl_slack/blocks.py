@@ -82,12 +82,27 @@ class Message:
 
     def to_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``chat.postMessage`` / ``chat.update`` (validates the blocks)."""
-        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+        return {"text": self.text, "blocks": [_as_dict(b) for b in self.blocks]}
+
+
+def _as_dict(block: Block) -> dict[str, Any]:
+    """``block.to_dict()``, computed once per block and kept on it.
+
+    ``to_dict`` validates every element (the costly part of rendering); the message budget and
+    the Web API call both need it. Blocks are never changed once built.
+    """
+    cached: dict[str, Any] | None = block.__dict__.get("_hitl_dict")
+    if cached is None:
+        cached = block.__dict__["_hitl_dict"] = block.to_dict()
+    return cached
 
 
 def _cost(block: Block) -> int:
     """Characters of compact JSON for ``block`` and its comma: what the message budget counts."""
-    return len(compact(block.to_dict())) + 1
+    cost: int | None = block.__dict__.get("_hitl_cost")
+    if cost is None:
+        cost = block.__dict__["_hitl_cost"] = len(compact(_as_dict(block))) + 1
+    return cost
 
 
 def _fit(build: Callable[[int], Block], budget: int, limit: int = 3000) -> Block | None:

@@ -20,6 +20,7 @@ __all__ = [
     "CREATE",
     "GENESIS",
     "MARK_POSTED",
+    "READ_POSTING",
     "SEAL",
     "SHORTEN_DEADLINE",
     "TRANSITION",
@@ -121,6 +122,21 @@ else
   redis.call('HSET', KEYS[1], 'unconfirmed', '1')
 end
 return {'ok'}
+""")
+
+READ_POSTING = LuaScript("read_posting", """
+-- Reads a request; with ARGV[1], first marks that a post is under way if the request still
+-- needs a message (the first attempt's time stands): if the bot dies or loses Slack's answer
+-- mid-post, the next try finds the mark and looks for the message before posting again.
+-- KEYS[1] = request hash
+-- ARGV[1] = this attempt's time (Unix ms), or "" to read only
+-- returns the hash's fields as they were before the mark (HGETALL); empty if it is gone
+local fields = redis.call('HGETALL', KEYS[1])
+if ARGV[1] ~= '' and #fields > 0 and redis.call('HGET', KEYS[1], 'status') == 'pending'
+    and redis.call('HEXISTS', KEYS[1], 'message') == 0 then
+  redis.call('HSETNX', KEYS[1], 'post_attempt', ARGV[1])
+end
+return fields
 """)
 
 MARK_POSTED = LuaScript("mark_posted", """

@@ -200,6 +200,9 @@ class MessageRef(_Model):
     route: str | None = None
     approvers: tuple[str, ...] = ()
     reject_reason_required: bool = False
+    #: Set when a post attempt's outcome was unknown: other copies of the message, posted after
+    #: this time, may exist; the decision looks for them and updates them too.
+    copies_since: datetime | None = None
 
 
 class RequestState(_Model):

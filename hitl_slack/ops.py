@@ -21,6 +21,7 @@ from hitl_slack.lua import (
     AUDIT_APPEND,
     CREATE,
     MARK_POSTED,
+    READ_POSTING,
     SHORTEN_DEADLINE,
     TRANSITION,
     LuaScript,
@@ -335,6 +336,26 @@ def _confirm(cfg: StoreConfig, decision: Decision) -> Gen[None]:
     ))
     _check_replicas(cfg, decision.request_id, int(acked))
     yield from _announce(cfg, decision)
+
+
+def read_posting(cfg: StoreConfig, request_id: str,
+                 mark: datetime | None) -> Gen[tuple[RequestState, datetime | None]]:
+    """Read a request with the time its first post attempt began (None if never attempted).
+
+    With ``mark``, a request that still needs a message is first marked as being posted at
+    ``mark`` (the first mark stands), so a crash or a lost answer mid-post leaves a trace.
+
+    Raises:
+        RequestNotFound: no such request (or its retention ended).
+    """
+    flat = yield Eval(READ_POSTING, (cfg.keys.request(request_id),),
+                      (_ms(mark) if mark else "",))
+    if not flat:
+        raise RequestNotFound(request_id)
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    attempted = fields.get("post_attempt")
+    since = datetime.fromtimestamp(int(attempted) / 1000, UTC) if attempted else None
+    return parse_state(request_id, fields), since
 
 
 def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,

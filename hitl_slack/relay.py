@@ -4,6 +4,24 @@
 an entry of the outcomes stream (every decision, however it was made: a click, the clock,
 the agent's cancel). Both run under :class:`~hitl_slack.consumer.StreamConsumer`, so several
 bot replicas share the work and a crashed replica's entries are taken over.
+
+**One live message per request.** A post is not idempotent and its answer can be lost (Slack
+slower than ``HITL_SLACK_TIMEOUT``, a dropped connection, the bot killed between the post and
+the record). So:
+
+* every approval message carries Slack message metadata ``hitl_request`` with the request id;
+* before posting, the request is marked in Redis with the attempt's time (in the same step
+  that reads it);
+* a post whose outcome is unknown is never repeated blindly: the channel's recent history
+  (``conversations.history``, from the first attempt on) is searched for a message carrying the
+  request id, which is adopted if found; only then is the post sent once more, with a longer
+  timeout. A marked request taken up again after a crash is searched for the same way;
+* once a message is recorded after such an attempt, it keeps ``copies_since``: copies found
+  later are deleted while the request is pending, and updated to the decision when it is
+  decided, so no copy keeps live buttons.
+
+The search needs the ``channels:history`` / ``groups:history`` scopes; without them it fails,
+is logged, and the bot posts again (at least once, never silently lost).
 """
 
 from __future__ import annotations
@@ -11,22 +29,37 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from hitl_slack.blocks import approval_message, decided_message
 from hitl_slack.consumer import Retry
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.routing import ResolvedRoute, RoutesConfig, resolve
-from hitl_slack.slack import SlackGateway
+from hitl_slack.slack import SlackGateway, SlackOutcomeUnknown, Tagged
 from hitl_slack.store import AsyncStore
 
-__all__ = ["FALLBACK_ERRORS", "Relay"]
+__all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "Relay"]
 
 log = logging.getLogger(__name__)
 
 #: Errors after which a message goes to the default channel instead.
 FALLBACK_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+#: Slack message metadata ``event_type`` of approval messages.
+EVENT_TYPE: Final = "hitl_request"
+#: Slack's clock and the bot's may differ: history is read from this long before an attempt.
+_SKEW = timedelta(seconds=60)
+
+
+def _metadata(request_id: str, status: str = "pending") -> dict[str, Any]:
+    return {"event_type": EVENT_TYPE,
+            "event_payload": {"request_id": request_id, "status": status}}
+
+
+def _fallback_note(channel: str, error: str) -> str:
+    return (f"Could not post in {channel} ({error}); posted in the default channel instead. "
+            "Invite the bot there or fix the route.")
 
 
 @dataclass
@@ -45,32 +78,24 @@ class Relay:
             Retry: Slack or Redis failed for now; the entry is tried again later.
             InvalidRequest: the entry or the stored request is malformed (dead letter).
         """
-        state = await self._state(fields, "queue")
-        if state is None:
+        now = datetime.now(UTC)
+        read = await self._read(fields, "queue", mark=now)
+        if read is None:
             return
-        request_id = state.request.id
+        state, earlier = read
         if state.message is not None or not state.pending:
             return  # posted already (a retry after a crash), or decided before it was shown
         route = resolve(self.routes, state.request)
         if route.timeout_cap is not None:
-            created = state.effective_deadline - timedelta(seconds=state.request.timeout)
-            cap = created + timedelta(seconds=route.timeout_cap)
-            deadline = await self.store.shorten_deadline(request_id, cap)
-            state = state.model_copy(update={"deadline": deadline})
-        ref = await self._post(state, route)
-        recorded, status, _ = await self.store.mark_posted(request_id, ref)
-        log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
-                                  "route": ref.route, "duplicate": not recorded})
-        if not recorded:  # another replica posted it first: keep one message
-            await self._quietly(self.slack.delete(ref.channel, ref.ts))
-            return
-        if status.value != "pending":  # decided while we were posting
-            fresh = await self.store.get(request_id)
-            await self._quietly(self.slack.update(ref.channel, ref.ts,
-                                                  decided_message(fresh, note=ref.note)))
+            state = await self._cap(state, route.timeout_cap)
+        ref = await self._adopt(state, route, earlier) if earlier else None
+        if ref is None:
+            ref = await self._post(state, route, earlier or now, uncertain=earlier is not None)
+        await self._record(state, ref)
 
-    async def _state(self, fields: dict[str, str], stream: str) -> RequestState | None:
-        """The request a stream entry names; None if it is gone (retention ended).
+    async def _read(self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
+                    ) -> tuple[RequestState, datetime | None] | None:
+        """The request a stream entry names and its first post attempt; None if it is gone.
 
         Raises:
             InvalidRequest: the entry names no request, or the stored one is malformed.
@@ -79,35 +104,158 @@ class Relay:
         if not request_id:
             raise InvalidRequest(f"{stream} entry has no 'id' field: {sorted(fields)}")
         try:
-            return await self.store.get(request_id)
+            return await self.store.read_posting(request_id, mark)
         except RequestNotFound:
             log.warning("request is gone (retention ended)",
                         extra={"id": request_id, "stream": stream})
             return None
 
-    async def _post(self, state: RequestState, route: ResolvedRoute) -> MessageRef:
+    async def _cap(self, state: RequestState, cap_seconds: float) -> RequestState:
+        created = state.effective_deadline - timedelta(seconds=state.request.timeout)
+        deadline = await self.store.shorten_deadline(state.request.id,
+                                                     created + timedelta(seconds=cap_seconds))
+        return state.model_copy(update={"deadline": deadline})
+
+    async def _record(self, state: RequestState, ref: MessageRef) -> None:
+        request_id = state.request.id
+        recorded, status, kept = await self.store.mark_posted(request_id, ref)
+        since = ref.copies_since.isoformat() if ref.copies_since else None
+        log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
+                                  "route": ref.route, "duplicate": not recorded,
+                                  "copies_since": since})
+        if not recorded:  # another replica posted it first: keep one message
+            if (kept.channel, kept.ts) != (ref.channel, ref.ts):  # (both may adopt the same)
+                await self._quietly(self.slack.delete(ref.channel, ref.ts))
+            return
+        if status.value != "pending":  # decided while we were posting
+            fresh = await self.store.get(request_id)
+            await self._quietly(self._show_decided(fresh, ref))
+            await self._sweep(fresh, ref.copies_since)
+        elif ref.copies_since is not None:
+            await self._sweep(state.model_copy(update={"message": ref}), ref.copies_since)
+
+    async def _post(self, state: RequestState, route: ResolvedRoute, since: datetime, *,
+                    uncertain: bool) -> MessageRef:
         note = route.note
         channel = route.channel
         try:
-            posted_in, ts = await self.slack.post(channel, approval_message(state, note=note))
+            posted_in, ts, uncertain = await self._post_once(state, channel, note, since,
+                                                             uncertain)
         except SlackError as exc:
             fallback = self.routes.defaults.channel or self.default_channel
             if exc.error not in FALLBACK_ERRORS or not fallback or fallback == channel:
                 await self._record_error(state, f"posting to {channel} failed: {exc.error}")
                 raise Retry(f"chat.postMessage: {exc.error}") from None
-            note = (f"Could not post in {channel} ({exc.error}); posted in the default channel "
-                    "instead. Invite the bot there or fix the route.")
+            note = _fallback_note(channel, exc.error)
             log.error("route channel unusable; posting to the default channel",  # noqa: TRY400
                       extra={"id": state.request.id, "channel": channel, "error": exc.error})
             await self._record_error(state, note)
             try:
-                posted_in, ts = await self.slack.post(fallback, approval_message(state, note=note))
+                posted_in, ts, uncertain = await self._post_once(state, fallback, note, since,
+                                                                 uncertain)
             except SlackError as again:
                 await self._record_error(state, f"posting to {fallback} failed: {again.error}")
                 raise Retry(f"chat.postMessage: {again.error}") from None
         return MessageRef(channel=posted_in, ts=ts, note=note, route=route.name,
                           approvers=route.approvers,
-                          reject_reason_required=route.reject_reason_required)
+                          reject_reason_required=route.reject_reason_required,
+                          copies_since=since if uncertain else None)
+
+    async def _post_once(self, state: RequestState, channel: str, note: str | None,
+                         since: datetime, uncertain: bool) -> tuple[str, str, bool]:
+        """Post, and if the answer is lost, look for the message before posting once more.
+
+        Returns (channel, ts, whether another copy may exist).
+
+        Raises:
+            SlackError: Slack refused the post.
+            Retry: the outcome is still unknown; the mark in Redis makes the next try look first.
+        """
+        request_id = state.request.id
+        message, meta = approval_message(state, note=note), _metadata(request_id)
+        try:
+            posted_in, ts = await self.slack.post(channel, message, metadata=meta)
+        except SlackOutcomeUnknown as exc:
+            log.warning("post_outcome_unknown", extra={"id": request_id, "channel": channel,
+                                                       "error": exc.error})
+        else:
+            return posted_in, ts, uncertain
+        found = await self._copies(request_id, [channel], since)
+        if found:
+            return found[0].channel, found[0].ts, True
+        try:
+            posted_in, ts = await self.slack.post(channel, message, metadata=meta, patient=True)
+        except SlackOutcomeUnknown as exc:
+            await self._record_error(state, f"posting to {channel}: {exc.error}")
+            raise Retry(f"chat.postMessage: {exc.error}") from None
+        return posted_in, ts, True
+
+    async def _adopt(self, state: RequestState, route: ResolvedRoute,
+                     since: datetime) -> MessageRef | None:
+        """The message an earlier attempt posted (its answer lost), if Slack shows one."""
+        channels = self._channels(route)
+        found = await self._copies(state.request.id, channels, since)
+        if not found:
+            return None
+        kept = found[0]
+        log.info("post_adopted", extra={"id": state.request.id, "channel": kept.channel,
+                                        "ts": kept.ts, "copies": len(found)})
+        note = route.note if kept.channel == route.channel else _fallback_note(
+            route.channel, "unknown error")
+        return MessageRef(channel=kept.channel, ts=kept.ts, note=note, route=route.name,
+                          approvers=route.approvers,
+                          reject_reason_required=route.reject_reason_required,
+                          copies_since=since)
+
+    def _channels(self, route: ResolvedRoute, *more: str) -> list[str]:
+        fallback = self.routes.defaults.channel or self.default_channel
+        return list(dict.fromkeys(c for c in (*more, route.channel, fallback) if c))
+
+    async def _copies(self, request_id: str, channels: list[str],
+                      since: datetime) -> list[Tagged]:
+        """This request's messages in ``channels`` posted since ``since``, oldest first.
+
+        A failed lookup (no history scope, rate limited...) is logged and finds nothing.
+        """
+        found: list[Tagged] = []
+        oldest = (since - _SKEW).timestamp()
+        for channel in channels:
+            try:
+                tagged = await self.slack.find_tagged(channel, EVENT_TYPE, oldest)
+            except SlackError as exc:
+                log.warning("copy_lookup_failed", extra={"id": request_id, "channel": channel,
+                                                         "error": exc.error})
+                continue
+            found += [t for t in tagged if t.payload.get("request_id") == request_id]
+        return sorted(found, key=lambda t: float(t.ts))
+
+    async def _sweep(self, state: RequestState, since: datetime | None) -> None:
+        """Leave no copy of the message with live buttons besides the recorded one.
+
+        Copies are deleted while the request is pending and updated to the decision once it is
+        decided (a person may have clicked one). Nothing to do when ``since`` is None.
+        """
+        if since is None:
+            return
+        recorded = state.message
+        route = resolve(self.routes, state.request)
+        channels = self._channels(route, *([recorded.channel] if recorded else []))
+        for copy in await self._copies(state.request.id, channels, since):
+            if recorded and (copy.channel, copy.ts) == (recorded.channel, recorded.ts):
+                continue
+            if state.pending:
+                log.info("copy_deleted", extra={"id": state.request.id, "ts": copy.ts})
+                await self._quietly(self.slack.delete(copy.channel, copy.ts))
+            elif copy.payload.get("status") != state.status.value:  # not shown decided yet
+                log.info("copy_decided", extra={"id": state.request.id, "ts": copy.ts})
+                ref = MessageRef(channel=copy.channel, ts=copy.ts,
+                                 note=recorded.note if recorded else None)
+                await self._quietly(self._show_decided(state, ref))
+
+    async def _show_decided(self, state: RequestState, ref: MessageRef) -> None:
+        assert state.decision is not None
+        await self.slack.update(ref.channel, ref.ts, decided_message(state, note=ref.note),
+                                metadata=_metadata(state.request.id, state.decision.status.value))
 
     async def _record_error(self, state: RequestState, what: str) -> None:
         await self.store.audit(AuditEvent(event="error", request_id=state.request.id,
@@ -130,26 +278,31 @@ class Relay:
         log.error("request cancelled: it could not be posted", extra={"id": request_id})
 
     async def show_outcome(self, fields: dict[str, str]) -> None:
-        """Handle one outcomes entry: replace the request's message with its decision.
+        """Handle one outcomes entry: replace the request's message(s) with its decision.
 
         Raises:
             Retry: Slack failed for now.
         """
-        state = await self._state(fields, "outcome")
-        if state is None:
+        read = await self._read(fields, "outcome")
+        if read is None:
             return
-        request_id = state.request.id
-        if state.message is None or state.decision is None:
-            return  # not posted yet: the relay shows the decision when it posts
+        state, attempted = read
+        if state.decision is None:
+            return
+        if state.message is None:
+            # Not recorded: the relay shows the decision if it still posts; a copy whose
+            # answer was lost (or a crash before the record) may be in Slack already.
+            await self._sweep(state, attempted)
+            return
         try:
-            await self.slack.update(state.message.channel, state.message.ts,
-                                    decided_message(state, note=state.message.note))
+            await self._show_decided(state, state.message)
         except SlackError as exc:
             if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
                 log.warning("decided message cannot be updated",
-                            extra={"id": request_id, "error": exc.error})
+                            extra={"id": state.request.id, "error": exc.error})
                 return
             raise Retry(f"chat.update: {exc.error}") from None
+        await self._sweep(state, state.message.copies_since)
 
     @staticmethod
     async def _quietly(call: Awaitable[None]) -> None:

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack import __version__
 from hitl_slack.app import Bot, build_app
@@ -48,8 +49,8 @@ from hitl_slack.routing import RoutesConfig, load_routes
 from hitl_slack.scheduler import Scheduler
 from hitl_slack.sealer import Sealer
 from hitl_slack.settings import Settings
-from hitl_slack.slack import SlackGateway
-from hitl_slack.slack_watch import AUTH_ERRORS, WatchedWebClient
+from hitl_slack.slack import SlackGateway, web_client
+from hitl_slack.slack_watch import AUTH_ERRORS
 from hitl_slack.socket_front import SocketFront, dead_letter
 from hitl_slack.store import AsyncStore, async_redis
 
@@ -76,7 +77,7 @@ class Service:
     consumers: list[StreamConsumer]
     scheduler: Scheduler
     health: Health
-    client: WatchedWebClient
+    client: AsyncWebClient
 
     @classmethod
     def build(cls, settings: Settings, routes: RoutesConfig, mode: Mode = "http") -> Service:
@@ -93,8 +94,8 @@ class Service:
         name = settings.hitl_consumer_name or socket.gethostname()
         health = Health(name=name, keys=keys, mode=mode, version=__version__)
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        client = WatchedWebClient(token=token, base_url=settings.slack_api_url,
-                                  timeout=settings.hitl_slack_timeout, watcher=health)
+        client = web_client(token, settings.slack_api_url, settings.hitl_slack_timeout,
+                            watcher=health)
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(Bot(store, gateway, routes), client,
@@ -213,6 +214,8 @@ class Service:
         if workers:
             closing.append(asyncio.ensure_future(self.health.last_beat(self.store)))
         await _within(closing, max(1.0, deadline - loop.time()))
+        with contextlib.suppress(Exception):
+            await self.relay.slack.aclose()
         with contextlib.suppress(Exception):
             await self.store.redis.aclose()
         log.info("stopped")

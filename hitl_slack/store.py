@@ -148,6 +148,11 @@ class Store:
         """See :func:`hitl_slack.ops.expire`."""
         return _run_sync(self.redis, ops.expire(self.config, request_id))
 
+    def read_posting(self, request_id: str,
+                     mark: datetime | None = None) -> tuple[RequestState, datetime | None]:
+        """See :func:`hitl_slack.ops.read_posting`."""
+        return _run_sync(self.redis, ops.read_posting(self.config, request_id, mark))
+
     def mark_posted(self, request_id: str, message: MessageRef) -> tuple[bool, Status, MessageRef]:
         """See :func:`hitl_slack.ops.mark_posted`."""
         return _run_sync(self.redis, ops.mark_posted(self.config, request_id, message))
@@ -187,6 +192,11 @@ class AsyncStore:
     async def expire(self, request_id: str) -> Decision:
         """See :func:`hitl_slack.ops.expire`."""
         return await _run_async(self.redis, ops.expire(self.config, request_id))
+
+    async def read_posting(self, request_id: str, mark: datetime | None = None
+                           ) -> tuple[RequestState, datetime | None]:
+        """See :func:`hitl_slack.ops.read_posting`."""
+        return await _run_async(self.redis, ops.read_posting(self.config, request_id, mark))
 
     async def mark_posted(self, request_id: str,
                           message: MessageRef) -> tuple[bool, Status, MessageRef]:

@@ -63,6 +63,7 @@ class Call:
     status: int | None = 200
     response: Any = None
     path: str = ""
+    peer: str = ""  # the client's address:port: one per TCP connection
 
 
 @dataclass
@@ -76,21 +77,34 @@ class PostedMessage:
     updates: int = 0
     thread_ts: str | None = None
     attachments: list[JSON] | None = None
+    metadata: JSON | None = None
     bot_user_id: str = "U0BOT"
     bot_id: str = "B0BOT"
     app_id: str = "A111"
     team_id: str = "T111"
     base_url: str = field(default="", repr=False)
 
-    def as_payload(self) -> JSON:
-        """The message object as Slack returns it in API answers and interaction payloads."""
+    def as_payload(self, *, metadata: bool = False) -> JSON:
+        """The message object as Slack returns it in API answers and interaction payloads.
+
+        ``metadata``: include the message metadata (``conversations.history`` with
+        ``include_all_metadata``).
+        """
         out: JSON = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
                      "app_id": self.app_id, "team": self.team_id, "text": self.text or "",
                      "ts": self.ts}
         for key in ("blocks", "attachments", "thread_ts"):
             if getattr(self, key) is not None:
                 out[key] = copy.deepcopy(getattr(self, key))
+        if metadata and self.metadata is not None:
+            out["metadata"] = copy.deepcopy(self.metadata)
         return out
+
+    @property
+    def live(self) -> bool:
+        """True while the message still has a button someone could click."""
+        return any(e.get("type") == "button" for b in self.blocks or []
+                   for e in [b.get("accessory"), *b.get("elements", [])] if isinstance(e, dict))
 
 
 @dataclass
@@ -157,6 +171,7 @@ class FakeSlack:
         self.users: dict[str, JSON] = {}  # users.info overrides, merged over a synthesized user
         self._cond = threading.Condition()  # guards all state below; RLock, so accessors nest
         self._seq = itertools.count(1)
+        self._last_ts = 0
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_connections = 0  # WebSocket connections accepted so far (reconnects included)
@@ -355,7 +370,9 @@ class FakeSlack:
         headers = {k.lower(): v for k, v in request.headers.items()}
         auth = headers.get("authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else params.pop("token", None)
-        call = Call(method, params, headers, time.time(), path=request.path)
+        peername = request.transport.get_extra_info("peername") if request.transport else None
+        call = Call(method, params, headers, time.time(), path=request.path,
+                    peer=":".join(map(str, peername[:2])) if peername else "")
         if token != (self.app_token if method == "apps.connections.open" else self.bot_token):
             return self._finish(call, 200, _err("invalid_auth"))
         fault, recorded = self._take_fault(method, params), False
@@ -492,7 +509,9 @@ class FakeSlack:
 
     # -- Web API methods (called with the lock held) -----------------------------------------
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + 100 * next(self._seq)
+        # Slack's ts is the Unix time of the post (conversations.history filters on it), unique
+        # per channel: the wall clock in microseconds, kept strictly increasing.
+        micros = self._last_ts = max(int(time.time() * 1_000_000), self._last_ts + 100)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _channel_error(self, channel: str | None) -> str | None:
@@ -510,8 +529,10 @@ class FakeSlack:
         return "D" + channel[1:] if isinstance(channel, str) and USER_RE.match(channel) else channel
 
     def _post(self, channel: str, p: JSON) -> PostedMessage:
+        metadata = p.get("metadata") if isinstance(p.get("metadata"), dict) else None
         msg = PostedMessage(channel, self._next_ts(), p.get("text"), p.get("blocks"),
                             thread_ts=p.get("thread_ts"), attachments=p.get("attachments"),
+                            metadata=metadata,
                             bot_user_id=self.bot_user_id, bot_id=self.bot_id, app_id=self.app_id,
                             team_id=self.team_id, base_url=self.base_url)
         self._messages[(channel, msg.ts)] = msg
@@ -536,9 +557,9 @@ class FakeSlack:
         msg = self._messages.get((channel, ts))  # type: ignore[arg-type]
         if msg is None:
             return _err(self._channel_error(channel) or "message_not_found")
-        for key in ("text", "blocks", "attachments"):  # omitted fields keep their old value
+        for key in ("text", "blocks", "attachments", "metadata"):  # omitted: kept as they were
             if key in p:
-                setattr(msg, key, p[key])
+                setattr(msg, key, (p[key] or None) if key == "metadata" else p[key])
         msg.updates += 1
         return {"ok": True, "channel": channel, "ts": ts, "text": msg.text or "",
                 "message": msg.as_payload()}
@@ -564,6 +585,24 @@ class FakeSlack:
             return _err("message_not_found")
         return {"ok": True, "channel": channel,
                 "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
+    def _m_conversations_history(self, p: JSON) -> JSON:
+        """Newest first, ``oldest`` / ``latest`` exclusive, paged by ``limit`` and ``cursor``."""
+        channel = p.get("channel")
+        if error := self._channel_error(channel):
+            return _err(error)
+        oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+        limit = max(1, min(int(p.get("limit") or 100), 999))
+        start = int(p.get("cursor") or 0)
+        metadata = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = sorted((m for m in self._messages.values() if m.channel == channel
+                        and m.thread_ts is None and oldest < float(m.ts) < latest),
+                       key=lambda m: float(m.ts), reverse=True)
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": [m.as_payload(metadata=metadata) for m in page],
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _m_conversations_open(self, p: JSON) -> JSON:
         first = str(p.get("users", "")).split(",")[0]

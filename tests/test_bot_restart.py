@@ -170,7 +170,8 @@ def test_work_in_hand_after_a_restart_does_not_hold_up_new_requests(
     keys = Keys(prefix)
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     r.xgroup_create(keys.queue, RELAY_GROUP, id="0", mkstream=True)
-    fake.fail("chat.postMessage", status=429, retry_after=3, channel="C0SLOW")
+    # Slack rate-limits the channel, not one call: both posts in hand get a 429.
+    fake.fail("chat.postMessage", status=429, retry_after=3, channel="C0SLOW", times=2)
     slow = [client.submit(f"Slow {i}", "slow_task", {}, timeout=120) for i in range(2)]
     bot = BotProcess(fake, prefix, REDIS_URL)
     r.xreadgroup(RELAY_GROUP, bot.env()["HITL_CONSUMER_NAME"], {keys.queue: ">"})  # in hand
