@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+BENCHMARKS ?= benchmarks/wakeup.py benchmarks/click.py benchmarks/redis_cpu.py benchmarks/relay.py benchmarks/listing.py
+
 .PHONY: install lint typecheck test bench run check
 
 install: $(STAMP)
@@ -23,7 +25,7 @@ test: $(STAMP)
 	PYTHON=$(PY) scripts/with-redis $(PY) -m pytest
 
 bench: $(STAMP)
-	PYTHON=$(PY) scripts/with-redis sh -c "$(PY) benchmarks/wakeup.py && $(PY) benchmarks/click.py"
+	PYTHON=$(PY) scripts/with-redis sh -c "set -e; for b in $(BENCHMARKS); do echo \"== $$b\"; $(PY) $$b; done"
 
 run: $(STAMP)
 	$(VENV)/bin/hitl-slack serve
