@@ -1,312 +1,455 @@
-"""Waking agents the moment a decision is written, with no polling.
+"""Waking agents the moment a decision is written, with no polling, through Redis restarts.
 
 Every decision is PUBLISHed on ``{prefix}:decided:{id}`` by the same Lua step that writes it.
-A waiter subscribes, waits for Redis to confirm the subscription, then reads the stored state:
-a decision written before the subscription is seen in the state, one written after arrives as
-a message. Nothing is missed in between, and a late waiter returns at once.
+Each client has ONE hub, and each hub ONE pub/sub connection, whatever the number of waits:
 
-* Sync: one pub/sub connection per waiting call (a blocked thread holds one anyway).
-* Async: :class:`DecisionHub` multiplexes every wait of a client over ONE pub/sub connection,
-  so 10,000 concurrent waits use one connection for messages plus the bounded command pool.
+* :class:`DecisionHub` (asyncio): a reader task and a writer task on the event loop.
+* :class:`SyncDecisionHub` (threads): a listener thread reads; waiting threads send their own
+  (batched) ``SUBSCRIBE`` commands under a lock and block on a future.
 
-If the pub/sub connection drops, redis-py reconnects and resubscribes; messages published
-while it was down are lost, so after every (re)connect each waiting request's state is read
-again.
+Both drive the same bookkeeping (:class:`hitl_slack.subscriptions.Subscriptions`): a channel's
+state is read only once its subscription is confirmed, so a decision is either in the state read
+or arrives as a message. When the connection drops (a Redis restart, a failover), the hub
+reconnects with backoff, subscribes every waited channel again in one command, and reads each
+request again once confirmed: a decision written while it was away is found, and a request lost
+with Redis' data ends its waits with :class:`~hitl_slack.errors.RequestNotFound`.
+
+A wait raises :class:`~hitl_slack.errors.StoreUnavailable` only when Redis stays unreachable to
+the end of the wait, or for longer than the hub's ``grace`` (``HITL_REDIS_GRACE``) if one is set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from redis.asyncio.client import PubSub as AsyncPubSub
 from redis.exceptions import RedisError
 
 from hitl_slack import ops
-from hitl_slack.errors import StoreUnavailable
-from hitl_slack.keys import Keys
+from hitl_slack.errors import HITLError, InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.models import Decision
+from hitl_slack.ops import Batch, Command, Gen
 from hitl_slack.store import AsyncStore, Store
+from hitl_slack.subscriptions import Entry, Subscriptions, parse_push
 
-__all__ = ["DecisionHub", "wait_published_sync"]
+__all__ = ["DecisionHub", "SyncDecisionHub"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+#: Seconds of silence on the pub/sub connection before it is PINGed; no reply within another
+#: such period and it is taken for dead (a Redis that vanished without closing the socket).
+IDLE = 5.0
+#: Requests read per round trip when subscriptions come in force.
+READ_BATCH = 500
+_MAX_BACKOFF = 1.0
+
+Outcome = Decision | HITLError | None
 
 
-def wait_published_sync(store: Store, request_id: str, timeout: float) -> Decision | None:
-    """Block up to ``timeout`` seconds for a request's decision; None if none came.
+def read_states(hub_keys: Any, request_ids: list[str]) -> Gen[list[Outcome]]:
+    """Read several requests in one round trip: each a decision, an error, or None (pending)."""
+    rows = yield Batch(tuple(Command(("HGETALL", hub_keys.request(r))) for r in request_ids))
+    out: list[Outcome] = []
+    for rid, fields in zip(request_ids, rows, strict=True):
+        if not fields:
+            out.append(RequestNotFound(rid))
+            continue
+        try:
+            out.append(ops.parse_state(rid, fields).decision)
+        except InvalidRequest as exc:
+            out.append(exc)
+    return out
 
-    Raises:
-        StoreUnavailable: Redis is unreachable.
-        RequestNotFound: no such request.
-    """
-    channel = store.config.keys.decided_channel(request_id)
-    pubsub = store.redis.pubsub()  # type: ignore[no-untyped-call]
-    reconnected = _Flag()
-    try:
-        pubsub.subscribe(channel)
-        end = time.monotonic() + timeout
-        confirmed = False
-        while True:
-            if confirmed and reconnected.take():
-                confirmed = False  # resubscribed; read the state again once confirmed
-            remaining = end - time.monotonic()
-            msg = pubsub.get_message(timeout=max(remaining, 0.0)) if remaining > 0 else None
-            if msg is None and remaining <= 0:
-                return None
-            if msg is None:
+
+def _settle(waiters: Iterable[Any], outcome: Decision | BaseException) -> None:
+    """Resolve every still-open future with ``outcome`` (futures of either kind)."""
+    for fut in list(waiters):
+        try:
+            if fut.done():
                 continue
-            if msg["type"] == "subscribe" and not confirmed:
-                confirmed = True
-                if pubsub.connection is not None:
-                    pubsub.connection.register_connect_callback(reconnected.set_method)
-                state = store.get(request_id)
-                if state.decision is not None:
-                    return state.decision
-            elif msg["type"] == "message":
-                return ops.decision_from_message(msg["data"])
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"Redis error while waiting: {type(exc).__name__}: {exc}") from None
-    finally:
-        pubsub.close()
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)
+        except (asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
+            continue  # resolved by another thread meanwhile
 
 
-class _Flag:
-    """A flag a redis-py connect callback can set (it must be a bound method)."""
+class _Hub:
+    """What both hubs share: dispatching replies, applying reads, the outage grace."""
 
-    def __init__(self) -> None:
-        self.value = False
-
-    def set_method(self, _connection: Any) -> None:
-        self.value = True
-
-    def take(self) -> bool:
-        value, self.value = self.value, False
-        return value
-
-
-async def _bounded(aw: Awaitable[T], timeout: float) -> T:
-    """Await ``aw`` for at most ``timeout`` seconds (TimeoutError after), in its own task.
-
-    Neither ``asyncio.wait_for`` nor ``asyncio.timeout`` is used on purpose: both deliver the
-    timeout as a cancellation, and on Python 3.11 a cancellation that lands inside redis-py's
-    own ``wait_for`` can be swallowed, turning a timeout (or an agent's cancel) into a hang.
-    ``asyncio.wait`` never swallows one.
-    """
-    task = asyncio.ensure_future(aw)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=max(timeout, 0.0))
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        raise TimeoutError
-    return task.result()
-
-
-@dataclass(eq=False)
-class _Channel:
-    request_id: str
-    waiters: set[asyncio.Future[Decision]] = field(default_factory=set)
-    subscribing: bool = False
-    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
-    settled: asyncio.Event = field(default_factory=asyncio.Event)  # confirmed, or failed
-    failure: BaseException | None = None
-
-
-class _HubPubSub(AsyncPubSub):
-    hub: DecisionHub
-
-    async def on_connect(self, connection: Any) -> None:
-        await super().on_connect(connection)
-        self.hub._on_reconnect()
-
-
-class DecisionHub:
-    """All async waits of one client, over one pub/sub connection.
-
-    SUBSCRIBE and UNSUBSCRIBE are sent under one lock, so Redis sees them in the order they
-    were decided, and each ``subscribe`` confirmation is matched, in order, to the wait that
-    sent it: a wait reads the stored state only once its own subscription is in force.
-    """
-
-    def __init__(self, store: AsyncStore) -> None:
-        self._store = store
-        self._keys: Keys = store.config.keys
-        self._channels: dict[str, _Channel] = {}
-        self._awaiting: dict[str, deque[_Channel]] = {}
-        self._pubsub: _HubPubSub | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._background_tasks: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()
+    def __init__(self, keys: Any, grace: float | None) -> None:
+        self._subs: Subscriptions[Any] = Subscriptions(keys)
+        self._grace = grace
+        self._down_since: float | None = None
 
     @property
     def channels(self) -> int:
         """How many requests are being waited on."""
-        return len(self._channels)
+        return sum(1 for e in list(self._subs.entries.values()) if e.waiters)
 
-    async def wait(self, request_id: str, timeout: float) -> Decision | None:
-        """Wait up to ``timeout`` seconds for the decision; None if none came."""
-        if timeout <= 0:
-            return None
-        channel = self._keys.decided_channel(request_id)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        fut: asyncio.Future[Decision] = loop.create_future()
-        entry = self._channels.get(channel)
-        if entry is None:
-            entry = self._channels[channel] = _Channel(request_id)
-        entry.waiters.add(fut)
+    def _dispatch(self, reply: Any) -> bool:
+        """Apply one pub/sub reply; True if some state should now be read."""
+        parsed = parse_push(reply)
+        if parsed is None:
+            return False
+        kind, channel, data = parsed
+        if kind != "message":
+            return self._subs.confirmed(kind, channel) is not None
+        entry = self._subs.entries.get(channel)
+        if entry is None or not entry.waiters:
+            return False
         try:
-            if not entry.confirmed.is_set():
-                if not entry.subscribing:
-                    # The hub owns the subscription, not this wait: if this wait times out
-                    # or is cancelled, the others on the same request still get subscribed.
-                    entry.subscribing, entry.failure = True, None
-                    entry.settled.clear()
-                    self._background(self._subscribe(channel, entry))
-                await _bounded(entry.settled.wait(), end - loop.time())
-                if entry.failure is not None:
-                    raise StoreUnavailable(f"Redis error while subscribing: {entry.failure}")
-            state = await _bounded(self._store.get(request_id), end - loop.time())
-            if state.decision is not None:
-                return state.decision
-            return await _bounded(fut, end - loop.time())
-        except TimeoutError:
-            return None
-        finally:
-            entry.waiters.discard(fut)
-            await self._release(channel, entry)
+            decision = ops.decision_from_message(data)
+        except Exception:  # one bad message must not stop every wake-up: read instead
+            log.warning("bad pub/sub message on %s; reading the request instead", channel)
+            entry.checked = False
+            return True
+        _settle(entry.waiters, decision)
+        return False
 
-    async def _subscribe(self, channel: str, entry: _Channel) -> None:
-        """Send SUBSCRIBE for ``entry`` (a hub task); the listener confirms it in order."""
-        try:
-            async with self._lock:
-                if self._pubsub is None:
-                    pubsub = _HubPubSub(self._store.redis.connection_pool)
-                    pubsub.hub = self
-                    await pubsub.connect()  # type: ignore[no-untyped-call]
-                    self._pubsub = pubsub
-                self._awaiting.setdefault(channel, deque()).append(entry)
-                await self._pubsub.subscribe(channel)
-            if self._task is None or self._task.done():
-                self._task = asyncio.create_task(self._listen(), name="hitl-decision-hub")
-        except BaseException as exc:
-            queue = self._awaiting.get(channel)
-            if queue is not None and entry in queue:
-                queue.remove(entry)
-            entry.subscribing, entry.failure = False, exc
-            entry.settled.set()  # the waits see the failure; the next wait tries again
-            await self._release(channel, entry)
-            if not isinstance(exc, Exception):
-                raise
-
-    async def _release(self, channel: str, entry: _Channel) -> None:
-        if entry.waiters or entry.subscribing or self._channels.get(channel) is not entry:
-            return
-        del self._channels[channel]
-        if self._pubsub is None:
-            return
-        async with self._lock:
-            if channel in self._channels:  # a new wait took it over meanwhile: keep it
-                return
-            try:
-                await self._pubsub.unsubscribe(channel)
-            except (RedisError, OSError):
-                log.debug("unsubscribe failed; the next reconnect drops it", exc_info=True)
-
-    async def _listen(self) -> None:
-        assert self._pubsub is not None
-        backoff = 0.05
-        while True:
-            try:
-                # A bounded read: idle wake-ups every few seconds are harmless, and it stays
-                # under the socket timeout on every redis-py version.
-                msg = await self._pubsub.get_message(timeout=5.0)
-                backoff = 0.05
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError):
-                log.warning("decision hub lost Redis; retrying in %.2fs", backoff, exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            if msg is not None:
-                try:
-                    self._dispatch(msg)
-                except Exception:  # one bad message must not stop every wake-up
-                    log.exception("bad pub/sub message; re-reading the request instead")
-                    self._recheck_channel(msg.get("channel"))
-
-    def _dispatch(self, msg: dict[str, Any]) -> None:
-        channel = msg["channel"]
-        if msg["type"] == "subscribe":
-            queue = self._awaiting.get(channel)
-            if not queue:
-                return  # a resubscription after a reconnect
-            entry = queue.popleft()
-            if not queue:
-                del self._awaiting[channel]
-            entry.subscribing = False
-            entry.confirmed.set()
-            entry.settled.set()
-            if not entry.waiters:
-                self._background(self._release(channel, entry))
-        elif msg["type"] == "message":
-            waited = self._channels.get(channel)
-            if waited is not None:
-                self._resolve(waited, ops.decision_from_message(msg["data"]))
+    def _claim(self) -> list[Entry[Any]]:
+        entries = self._subs.unchecked()[:READ_BATCH]
+        for entry in entries:
+            entry.checked = True
+        return entries
 
     @staticmethod
-    def _resolve(entry: _Channel, decision: Decision) -> None:
-        for fut in entry.waiters:
-            if not fut.done():
-                fut.set_result(decision)
+    def _apply(entries: list[Entry[Any]], outcomes: list[Outcome]) -> None:
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if outcome is not None:
+                _settle(entry.waiters, outcome)
 
-    def _recheck_channel(self, channel: Any) -> None:
-        entry = self._channels.get(channel) if isinstance(channel, str) else None
-        if entry is not None:
-            self._spawn_recheck(entry)
+    @staticmethod
+    def _unclaim(entries: list[Entry[Any]]) -> None:
+        for entry in entries:
+            entry.checked = False
 
-    def _spawn_recheck(self, entry: _Channel) -> None:
-        self._background(self._recheck_one(entry))
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("decision hub lost Redis (%s); reconnecting", type(exc).__name__)
+        self._subs.lost()
+        if self._grace is not None and time.monotonic() - self._down_since > self._grace:
+            failure = StoreUnavailable(
+                f"Redis unreachable for more than {self._grace:g}s while waiting")
+            _settle(list(self._subs.waiting()), failure)
 
-    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._background_tasks.add(task)  # held until done: not garbage-collected mid-flight
-        task.add_done_callback(self._background_tasks.discard)
+    def _came_back(self) -> None:
+        if self._down_since is not None:
+            log.info("decision hub reconnected after %.1fs", time.monotonic() - self._down_since)
+        self._down_since = None
 
-    def _on_reconnect(self) -> None:
-        # Messages published while disconnected are lost: read each waited request again.
-        for entry in list(self._channels.values()):
-            if entry.confirmed.is_set() and entry.waiters:
-                self._spawn_recheck(entry)
+    def _settled_at_end(self, request_id: str) -> bool:
+        """At a wait's end: was its subscription in force and its state read (no final read)?"""
+        entry = self._subs.entries.get(self._subs.keys.decided_channel(request_id))
+        return entry is not None and entry.in_force and entry.checked
 
-    async def _recheck_one(self, entry: _Channel) -> None:
+
+class DecisionHub(_Hub):
+    """All async waits of one client over ONE pub/sub connection taken from its bounded pool.
+
+    Args:
+        store: the client's store (its pool provides the pub/sub connection and the reads).
+        grace: seconds of Redis outage after which waits raise ``StoreUnavailable``; None
+            rides out any outage until each wait's own end.
+    """
+
+    def __init__(self, store: AsyncStore, grace: float | None = None) -> None:
+        super().__init__(store.config.keys, grace)
+        self._store = store
+        # redis-py's connection classes are partly untyped: held as Any.
+        self._conn: Any = None
+        self._ready = False
+        self._kick = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    async def wait(self, request_id: str, timeout: float) -> Decision | None:
+        """Wait up to ``timeout`` seconds for the decision; None if none came.
+
+        Raises:
+            RequestNotFound: the request is gone (e.g. Redis came back empty).
+            StoreUnavailable: Redis stayed unreachable to the end (or past the grace).
+        """
+        if timeout <= 0:
+            return None
+        fut: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        entry = self._subs.add(request_id, fut)
+        if entry.in_force:
+            entry.checked = False  # read after joining: a decision may have come just before
+        self._start()
         try:
-            state = await self._store.get(entry.request_id)
-        except Exception:
-            log.warning("re-reading %s after reconnect failed", entry.request_id, exc_info=True)
-            return
-        if state.decision is not None:
-            self._resolve(entry, state.decision)
+            return await _bounded(fut, timeout)
+        except TimeoutError:
+            if self._settled_at_end(request_id):
+                return None
+            return (await self._store.get(request_id)).decision
+        finally:
+            self._subs.discard(request_id, fut)
+            self._kick.set()
+
+    def _start(self) -> None:
+        self._kick.set()
+        if not self._tasks and not self._closed:
+            self._tasks = [asyncio.create_task(self._read_loop(), name="hitl-hub-reader"),
+                           asyncio.create_task(self._work_loop(), name="hitl-hub-writer")]
+
+    async def _read_loop(self) -> None:
+        backoff = 0.05
+        while not self._closed:
+            try:
+                await self._connect()
+                backoff = 0.05
+                await self._listen()
+            except (RedisError, OSError) as exc:
+                self._ready = False
+                self._went_down(exc)
+                if self._conn is not None:
+                    await self._conn.disconnect(nowait=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _connect(self) -> None:
+        if self._conn is None:
+            pool = self._store.redis.connection_pool
+            self._conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        else:
+            await self._conn.connect()
+        self._subs.lost()  # a fresh connection: everything wanted is subscribed again
+        self._ready = True
+        self._came_back()
+        self._kick.set()
+
+    async def _listen(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        pinged = False
+        while not self._closed:
+            reply = await conn.read_response(timeout=IDLE, push_request=True)
+            if reply is None:  # silence: make sure the other end is still there
+                if pinged:
+                    raise ConnectionError("no reply to PING on the pub/sub connection")
+                await conn.send_command("PING", check_health=False)
+                pinged = True
+                continue
+            pinged = False
+            if self._dispatch(reply):
+                self._kick.set()
+
+    async def _work_loop(self) -> None:
+        while not self._closed:
+            await self._kick.wait()
+            self._kick.clear()
+            if self._ready and self._conn is not None and self._subs.has_commands:
+                commands = self._subs.take_commands()
+                try:
+                    await self._conn.send_packed_command(self._conn.pack_commands(commands),
+                                                         check_health=False)
+                except (RedisError, OSError):
+                    await self._conn.disconnect(nowait=True)  # the reader reconnects
+                    continue
+            await self._read_unchecked()
+
+    async def _read_unchecked(self) -> None:
+        while entries := self._claim():
+            try:
+                outcomes = await self._store.run(
+                    read_states(self._subs.keys, [e.request_id for e in entries]))
+            except StoreUnavailable:
+                self._unclaim(entries)
+                asyncio.get_running_loop().call_later(0.2, self._kick.set)  # try again soon
+                return
+            self._apply(entries, outcomes)
 
     async def aclose(self) -> None:
-        """Stop listening and release the pub/sub connection."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop listening and close the pub/sub connection."""
+        self._closed = True
+        # Cancelled again until done: on Python 3.11 redis-py can swallow a cancellation that
+        # lands inside its own timeouts (e.g. while connecting).
+        pending = [t for t in self._tasks if not t.done()]
+        while pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.2)
+            pending = [t for t in pending if not t.done()]
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._pubsub = None
-        self._task = None
+                task.result()
+        self._tasks = []
+        if self._conn is not None:
+            await self._conn.disconnect()
+            await self._store.redis.connection_pool.release(self._conn)
+            self._conn = None
+
+
+async def _bounded(fut: asyncio.Future[Decision], timeout: float) -> Decision:
+    """Await ``fut`` for at most ``timeout`` seconds (TimeoutError after).
+
+    ``asyncio.wait`` rather than ``wait_for``: a timeout is never delivered as a cancellation
+    that redis-py could swallow on Python 3.11.
+    """
+    try:
+        done, _ = await asyncio.wait({fut}, timeout=max(timeout, 0.0))
+    except asyncio.CancelledError:
+        fut.cancel()
+        raise
+    if not done:
+        fut.cancel()
+        raise TimeoutError
+    return fut.result()
+
+
+class SyncDecisionHub(_Hub):
+    """All blocking waits of one client over ONE pub/sub connection and a listener thread.
+
+    Connections used by one :class:`~hitl_slack.HITLClient`, however many threads wait: at most
+    the pool's ``max_connections`` (default 20), the pub/sub connection included; threads queue
+    for a pool connection rather than open more.
+    """
+
+    def __init__(self, store: Store, grace: float | None = None) -> None:
+        super().__init__(store.config.keys, grace)
+        self._store = store
+        self._lock = threading.Lock()  # guards the bookkeeping
+        self._send_lock = threading.Lock()  # orders taking commands with sending them
+        self._conn: Any = None  # a redis.Connection (untyped in redis-py)
+        self._ready = False
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wait(self, request_id: str, timeout: float) -> Decision | None:
+        """Block up to ``timeout`` seconds for the decision; None if none came.
+
+        Raises:
+            RequestNotFound: the request is gone (e.g. Redis came back empty).
+            StoreUnavailable: Redis stayed unreachable to the end (or past the grace).
+        """
+        if timeout <= 0:
+            return None
+        fut: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+        with self._lock:
+            entry = self._subs.add(request_id, fut)
+            if entry.in_force:
+                entry.checked = False
+        self._start()
+        self._flush()
+        self._read_unchecked()
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            with self._lock:
+                settled = self._settled_at_end(request_id)
+            return None if settled else self._store.get(request_id).decision
+        finally:
+            with self._lock:
+                self._subs.discard(request_id, fut)
+            self._flush()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._closed.is_set():
+                self._thread = threading.Thread(target=self._run, name="hitl-hub", daemon=True)
+                self._thread.start()
+
+    def _flush(self) -> None:
+        with self._send_lock:
+            conn = self._conn
+            if not self._ready or conn is None:
+                return  # the listener subscribes everything wanted once it is connected
+            with self._lock:
+                commands = self._subs.take_commands() if self._subs.has_commands else []
+            if not commands:
+                return
+            try:
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            except (RedisError, OSError):
+                conn.disconnect()  # wakes the listener, which reconnects
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._closed.is_set():
+            try:
+                self._connect()
+                backoff = 0.05
+                self._listen()
+            except (RedisError, OSError, ValueError) as exc:
+                if self._closed.is_set():
+                    return
+                with self._send_lock, self._lock:
+                    self._ready = False
+                    self._went_down(exc)
+                if self._conn is not None:
+                    self._conn.disconnect()
+                self._closed.wait(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _connect(self) -> None:
+        with self._send_lock:
+            if self._conn is None:
+                self._conn = self._store.redis.connection_pool.get_connection()
+            else:
+                self._conn.connect()
+            with self._lock:
+                self._subs.lost()
+                self._came_back()
+            self._ready = True
+        self._flush()
+
+    def _listen(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        pinged = False
+        while not self._closed.is_set():
+            if not conn.can_read(timeout=IDLE):
+                if pinged:
+                    raise ConnectionError("no reply to PING on the pub/sub connection")
+                with self._send_lock:
+                    conn.send_command("PING", check_health=False)
+                pinged = True
+                self._read_unchecked()  # a read that failed earlier is tried again
+                continue
+            pinged = False
+            check = False
+            while True:
+                reply = conn.read_response(push_request=True)
+                with self._lock:
+                    check = self._dispatch(reply) or check
+                if not conn.can_read(timeout=0):
+                    break
+            if check:
+                self._read_unchecked()
+
+    def _read_unchecked(self) -> None:
+        while True:
+            with self._lock:
+                entries = self._claim()
+            if not entries:
+                return
+            try:
+                outcomes = self._store.run(
+                    read_states(self._subs.keys, [e.request_id for e in entries]))
+            except StoreUnavailable:
+                with self._lock:
+                    self._unclaim(entries)
+                return  # the listener tries again at its next tick or reconnect
+            self._apply(entries, outcomes)
+
+    def close(self) -> None:
+        """Stop the listener thread and close the pub/sub connection."""
+        self._closed.set()
+        conn = self._conn
+        if conn is not None:
+            conn.disconnect()  # shuts the socket down: the listener's read returns
+        if self._thread is not None:
+            self._thread.join(IDLE + 1)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                self._store.redis.connection_pool.release(conn)
+        self._conn = None
