@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
@@ -32,8 +33,8 @@ from hitl_slack.models import (
 )
 from hitl_slack.ops import Batch, Command, Gen, Op, StoreConfig
 
-__all__ = ["RETRIES", "AsyncStore", "Store", "StoreConfig", "async_redis", "retry_policy",
-           "sync_redis"]
+__all__ = ["RETRIES", "AsyncStore", "Store", "StoreConfig", "async_redis", "async_retry_policy",
+           "retry_policy", "sync_redis"]
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ RETRIES = 5
 
 
 def retry_policy() -> Retry:
-    """How every command (agent and bot) retries a dropped or refused connection.
+    """How every sync command (agent and bot) retries a dropped or refused connection.
 
     A pooled connection that went stale when Redis restarted fails on its next use; redis-py
     then reconnects and sends the command again, up to :data:`RETRIES` times with exponential
@@ -55,6 +56,14 @@ def retry_policy() -> Retry:
     """
     return Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
                  supported_errors=(RedisConnectionError,))
+
+
+def async_retry_policy() -> AsyncRetry:
+    """:func:`retry_policy` for ``redis.asyncio``, which needs its own ``Retry`` class: given
+    the sync one, redis-py's asyncio client never retries at all (its ``call_with_retry`` only
+    builds the coroutine), so every stale pooled connection surfaced as an error."""
+    return AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
+                      supported_errors=(RedisConnectionError,))
 
 
 def sync_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
@@ -75,7 +84,7 @@ def async_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float
     pool = aredis.BlockingConnectionPool.from_url(
         url, decode_responses=True, socket_connect_timeout=connect_timeout,
         socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
-        retry=retry_policy(), client_name=client_name,
+        retry=async_retry_policy(), client_name=client_name,
     )
     return aredis.Redis(connection_pool=pool)
 
