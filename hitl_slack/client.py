@@ -45,7 +45,7 @@ from hitl_slack.ops import DEFAULT_RETENTION, NotDue, StoreConfig
 from hitl_slack.store import AsyncStore, Store, async_redis, sync_redis
 from hitl_slack.waiting import DecisionHub, SyncDecisionHub
 
-__all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "NoBotWarning", "Ticket",
+__all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket",
            "build_request"]
 
 log = logging.getLogger("hitl_slack")

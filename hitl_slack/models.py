@@ -178,8 +178,8 @@ def _tags_tuple(tags: Any) -> tuple[Any, ...]:
         return (tags,)
     if isinstance(tags, list | tuple):
         return tuple(tags)
-    if isinstance(tags, set | frozenset):
-        return tuple(sorted(tags, key=repr))
+    if isinstance(tags, set | frozenset):  # sorted, so equal sets make equal requests
+        return tuple(sorted(tags)) if all(isinstance(t, str) for t in tags) else tuple(tags)
     raise ValueError("must be a string (one tag) or a list of strings, "
                      f"not {type(tags).__name__}")
 
@@ -246,6 +246,16 @@ class ApprovalRequest(_Model):
                 f"must be a dict (a JSON object), not {type(payload).__name__}")
         check_json(payload)
         return payload
+
+    @field_validator("risk", mode="before")
+    @classmethod
+    def _risk_is_text(cls, risk: Any) -> Any:
+        # Checked before the enum sees it: Enum() reprs its input (deep or odd objects fail).
+        if not isinstance(risk, str):
+            raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+                "must be 'low', 'medium', 'high' or 'critical', not a "
+                f"{type(risk).__name__}")
+        return risk
 
     @field_validator("tags", mode="before")
     @classmethod
