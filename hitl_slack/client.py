@@ -43,7 +43,7 @@ from hitl_slack.models import (
 )
 from hitl_slack.ops import DEFAULT_RETENTION, NotDue, StoreConfig
 from hitl_slack.store import AsyncStore, Store, async_redis, sync_redis
-from hitl_slack.waiting import DecisionHub, SyncDecisionHub
+from hitl_slack.waiting import EXPIRY_SLACK, DecisionHub, SyncDecisionHub
 
 __all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket",
            "build_request"]
@@ -55,8 +55,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-# Time allowed past a deadline for the expiry step itself (one Redis round trip).
-_EXPIRY_SLACK = 0.05
 
 
 def build_request(summary: str, action: str, payload: dict[str, Any] | None = None,
@@ -79,14 +77,6 @@ def build_request(summary: str, action: str, payload: dict[str, Any] | None = No
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _plan(state: RequestState, timeout: float | None, now: datetime) -> tuple[float, bool]:
-    """Seconds to wait, and whether the wait ends at the deadline (then the request expires)."""
-    to_deadline = (state.effective_deadline - now).total_seconds()
-    if timeout is None or timeout >= to_deadline:
-        return max(to_deadline, 0.0) + _EXPIRY_SLACK, True
-    return max(timeout, 0.0), False
 
 
 class _Base:
@@ -251,20 +241,15 @@ class HITLClient(_Base):
         Raises:
             WaitTimeout: ``timeout`` passed before the deadline; the request stays pending.
         """
-        state = self.store.get(request_id)
-        if state.decision is not None:
-            return state.decision
-        seconds, at_deadline = _plan(state, timeout, _now())
-        while True:
-            decision = self._hub.wait(request_id, seconds)
-            if decision is not None:
-                return decision
+        decision, at_deadline = self._hub.wait(request_id, timeout)
+        while decision is None:
             if not at_deadline:
-                raise WaitTimeout(request_id, seconds)
+                raise WaitTimeout(request_id, timeout or 0.0)
             try:
                 return self.store.expire(request_id)
             except NotDue as not_due:  # this host's clock is behind Redis'
-                seconds = not_due.remaining + _EXPIRY_SLACK
+                decision, _ = self._hub.wait(request_id, not_due.remaining + EXPIRY_SLACK)
+        return decision
 
     def cancel(self, request_id: str, reason: str | None = None) -> Decision:
         """Withdraw a pending request; the waiting agent gets ``cancelled``.
@@ -382,20 +367,16 @@ class AsyncHITLClient(_Base):
 
     async def wait(self, request_id: str, timeout: float | None = None) -> Decision:
         """See :meth:`HITLClient.wait`."""
-        state = await self.store.get(request_id)
-        if state.decision is not None:
-            return state.decision
-        seconds, at_deadline = _plan(state, timeout, _now())
-        while True:
-            decision = await self._hub.wait(request_id, seconds)
-            if decision is not None:
-                return decision
+        decision, at_deadline = await self._hub.wait(request_id, timeout)
+        while decision is None:
             if not at_deadline:
-                raise WaitTimeout(request_id, seconds)
+                raise WaitTimeout(request_id, timeout or 0.0)
             try:
                 return await self.store.expire(request_id)
             except NotDue as not_due:
-                seconds = not_due.remaining + _EXPIRY_SLACK
+                decision, _ = await self._hub.wait(request_id,
+                                                   not_due.remaining + EXPIRY_SLACK)
+        return decision
 
     async def cancel(self, request_id: str, reason: str | None = None) -> Decision:
         """See :meth:`HITLClient.cancel`."""

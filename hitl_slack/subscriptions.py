@@ -62,6 +62,7 @@ class Subscriptions(Generic[W]):
     entries: dict[str, Entry[W]] = field(default_factory=dict)
     _sent: set[str] = field(default_factory=set)  # last command sent was SUBSCRIBE
     _dirty: set[str] = field(default_factory=set)  # wanted may differ from sent
+    _to_read: dict[str, Entry[W]] = field(default_factory=dict)  # in force, state not read
 
     def add(self, request_id: str, waiter: W) -> Entry[W]:
         """Register a wait; returns its entry (check ``in_force`` and ``checked``)."""
@@ -72,7 +73,15 @@ class Subscriptions(Generic[W]):
         entry.waiters.add(waiter)
         if channel not in self._sent:
             self._dirty.add(channel)
+        elif entry.in_force:
+            self.reread(entry)  # a decision may have come just before this wait joined
         return entry
+
+    def reread(self, entry: Entry[W]) -> None:
+        """Have ``entry``'s state read (again), e.g. after a message that did not parse."""
+        entry.checked = False
+        if entry.in_force:
+            self._to_read[self.keys.decided_channel(entry.request_id)] = entry
 
     def discard(self, request_id: str, waiter: W) -> None:
         """A wait ended; its channel is unsubscribed once no wait is left on it."""
@@ -107,6 +116,7 @@ class Subscriptions(Generic[W]):
                 if entry is not None:
                     entry.ops.append(False)
                     entry.in_force = entry.checked = False
+                    self._to_read.pop(channel, None)
             elif not wanted and entry is not None and not entry.ops:
                 del self.entries[channel]
         self._dirty.clear()
@@ -121,7 +131,8 @@ class Subscriptions(Generic[W]):
         if entry.ops:
             return None  # a later command for this channel is still on its way
         if kind == "subscribe" and channel in self._sent:
-            entry.in_force, entry.checked = True, False
+            entry.in_force = True
+            self.reread(entry)
             return entry
         if not entry.waiters and channel not in self._sent:
             del self.entries[channel]
@@ -131,6 +142,7 @@ class Subscriptions(Generic[W]):
         """The connection dropped: nothing is in force; wanted channels are subscribed again."""
         self._sent.clear()
         self._dirty.clear()
+        self._to_read.clear()
         for channel, entry in list(self.entries.items()):
             entry.ops.clear()
             entry.in_force = entry.checked = False
@@ -139,9 +151,17 @@ class Subscriptions(Generic[W]):
             else:
                 del self.entries[channel]
 
-    def unchecked(self) -> list[Entry[W]]:
-        """Entries in force, with waits, whose state has not been read since."""
-        return [e for e in self.entries.values() if e.in_force and not e.checked and e.waiters]
+    def take_reads(self, limit: int) -> list[Entry[W]]:
+        """Up to ``limit`` entries in force, with waits, whose state is to be read; they are
+        marked read (hand them back with :meth:`reread` if the read fails)."""
+        out: list[Entry[W]] = []
+        while self._to_read and len(out) < limit:
+            channel = next(iter(self._to_read))
+            entry = self._to_read.pop(channel)
+            if entry.in_force and entry.waiters and self.entries.get(channel) is entry:
+                entry.checked = True
+                out.append(entry)
+        return out
 
     def waiting(self) -> Iterator[W]:
         """Every wait registered."""

@@ -27,64 +27,116 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from hitl_slack import ops
 from hitl_slack.errors import HITLError, InvalidRequest, RequestNotFound, StoreUnavailable
-from hitl_slack.models import Decision
+from hitl_slack.keys import Keys
+from hitl_slack.models import MAX_TIMEOUT_SECONDS, Decision
 from hitl_slack.ops import Batch, Command, Gen
 from hitl_slack.store import AsyncStore, Store
 from hitl_slack.subscriptions import Entry, Subscriptions, parse_push
 
-__all__ = ["DecisionHub", "SyncDecisionHub"]
+__all__ = ["EXPIRY_SLACK", "DecisionHub", "SyncDecisionHub", "read_outcomes"]
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F")
 
 #: Seconds of silence on the pub/sub connection before it is PINGed; no reply within another
 #: such period and it is taken for dead (a Redis that vanished without closing the socket).
 IDLE = 5.0
 #: Requests read per round trip when subscriptions come in force.
 READ_BATCH = 500
+#: Time allowed past a deadline for the expiry step itself (one Redis round trip).
+EXPIRY_SLACK = 0.05
+#: How long a wait whose request's deadline could not be read yet may last at most.
+_UNKNOWN_DEADLINE = float(MAX_TIMEOUT_SECONDS)
 _MAX_BACKOFF = 1.0
 
-Outcome = Decision | HITLError | None
+#: What a read tells a wait: the decision, an error to raise, or (pending) the deadline.
+Outcome = Decision | HITLError | float
 
 
-def read_states(hub_keys: Any, request_ids: list[str]) -> Gen[list[Outcome]]:
-    """Read several requests in one round trip: each a decision, an error, or None (pending)."""
-    rows = yield Batch(tuple(Command(("HGETALL", hub_keys.request(r))) for r in request_ids))
+def read_outcomes(keys: Keys, request_ids: list[str]) -> Gen[list[Outcome]]:
+    """Read where several requests stand in one round trip (only the fields a wait needs).
+
+    Each is its decision, :class:`RequestNotFound` / :class:`InvalidRequest`, or, while it is
+    pending, its deadline (epoch seconds, Redis' clock).
+    """
+    rows = yield Batch(tuple(Command(("HMGET", keys.request(r), "status", "decision",
+                                      "deadline")) for r in request_ids))
     out: list[Outcome] = []
-    for rid, fields in zip(request_ids, rows, strict=True):
-        if not fields:
+    for rid, (status, decision, deadline) in zip(request_ids, rows, strict=True):
+        if status is None:
             out.append(RequestNotFound(rid))
-            continue
-        try:
-            out.append(ops.parse_state(rid, fields).decision)
-        except InvalidRequest as exc:
-            out.append(exc)
+        elif decision:
+            try:
+                out.append(ops.decision_from_message(decision))
+            except (ValidationError, ValueError) as exc:
+                out.append(InvalidRequest(f"invalid stored decision of {rid}: {exc}"))
+        elif deadline:
+            out.append(int(deadline) / 1000)
+        else:
+            out.append(InvalidRequest(f"invalid stored request {rid}: no deadline"))
     return out
 
 
-def _settle(waiters: Iterable[Any], outcome: Decision | BaseException) -> None:
-    """Resolve every still-open future with ``outcome`` (futures of either kind)."""
-    for fut in list(waiters):
-        try:
-            if fut.done():
-                continue
-            if isinstance(outcome, BaseException):
-                fut.set_exception(outcome)
-            else:
-                fut.set_result(outcome)
-        except (asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
-            continue  # resolved by another thread meanwhile
+@dataclass(eq=False)
+class _Waiter(Generic[F]):
+    """One wait: ``fut`` gets the decision (or the error), ``known`` the request's deadline."""
+
+    fut: F
+    known: F
+
+
+def _resolve(fut: Any, outcome: Any) -> None:
+    try:
+        if fut.done():
+            return
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+    except (asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
+        return  # resolved by another thread meanwhile
+
+
+def _settle(waiters: Iterable[_Waiter[Any]], outcome: Outcome | BaseException) -> None:
+    """Give every wait its outcome: a decision or error ends it; a deadline bounds it."""
+    for waiter in list(waiters):
+        if isinstance(outcome, float):
+            _resolve(waiter.known, outcome)
+        else:
+            _resolve(waiter.fut, outcome)
+
+
+def _left(end: float | None, waiter: _Waiter[Any]) -> tuple[float, bool]:
+    """Seconds left in a wait, and whether it ends at the request's deadline (then the
+    request is expired) rather than at the caller's timeout (``end``, monotonic)."""
+    to_end = None if end is None else end - time.monotonic()
+    if not waiter.known.done():
+        return (_UNKNOWN_DEADLINE, True) if to_end is None else (to_end, False)
+    to_deadline = waiter.known.result() - time.time() + EXPIRY_SLACK
+    if to_end is None or to_deadline <= to_end:
+        return to_deadline, True
+    return to_end, False
+
+
+def _final(outcome: Outcome) -> Decision | None:
+    if isinstance(outcome, HITLError):
+        raise outcome
+    return outcome if isinstance(outcome, Decision) else None
 
 
 class _Hub:
     """What both hubs share: dispatching replies, applying reads, the outage grace."""
 
-    def __init__(self, keys: Any, grace: float | None) -> None:
+    def __init__(self, keys: Keys, grace: float | None) -> None:
         self._subs: Subscriptions[Any] = Subscriptions(keys)
         self._grace = grace
         self._down_since: float | None = None
@@ -109,27 +161,22 @@ class _Hub:
             decision = ops.decision_from_message(data)
         except Exception:  # one bad message must not stop every wake-up: read instead
             log.warning("bad pub/sub message on %s; reading the request instead", channel)
-            entry.checked = False
+            self._subs.reread(entry)
             return True
         _settle(entry.waiters, decision)
         return False
 
     def _claim(self) -> list[Entry[Any]]:
-        entries = self._subs.unchecked()[:READ_BATCH]
-        for entry in entries:
-            entry.checked = True
-        return entries
+        return self._subs.take_reads(READ_BATCH)
 
     @staticmethod
     def _apply(entries: list[Entry[Any]], outcomes: list[Outcome]) -> None:
         for entry, outcome in zip(entries, outcomes, strict=True):
-            if outcome is not None:
-                _settle(entry.waiters, outcome)
+            _settle(entry.waiters, outcome)
 
-    @staticmethod
-    def _unclaim(entries: list[Entry[Any]]) -> None:
+    def _unclaim(self, entries: list[Entry[Any]]) -> None:
         for entry in entries:
-            entry.checked = False
+            self._subs.reread(entry)
 
     def _went_down(self, exc: BaseException) -> None:
         if self._down_since is None:
@@ -171,29 +218,46 @@ class DecisionHub(_Hub):
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
-    async def wait(self, request_id: str, timeout: float) -> Decision | None:
-        """Wait up to ``timeout`` seconds for the decision; None if none came.
+    async def wait(self, request_id: str,
+                   timeout: float | None) -> tuple[Decision | None, bool]:
+        """Wait for the decision up to ``timeout`` seconds, or (None) until the request's
+        deadline, read from Redis once subscribed.
+
+        Returns:
+            The decision (or None if the wait ended without one), and whether the wait ended
+            at the request's deadline (then the caller expires it) rather than at ``timeout``.
 
         Raises:
             RequestNotFound: the request is gone (e.g. Redis came back empty).
             StoreUnavailable: Redis stayed unreachable to the end (or past the grace).
         """
-        if timeout <= 0:
-            return None
-        fut: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
-        entry = self._subs.add(request_id, fut)
-        if entry.in_force:
-            entry.checked = False  # read after joining: a decision may have come just before
+        if timeout is not None and timeout <= 0:
+            return await self._read_one(request_id), False
+        loop = asyncio.get_running_loop()
+        waiter: _Waiter[asyncio.Future[Any]] = _Waiter(loop.create_future(),
+                                                        loop.create_future())
+        self._subs.add(request_id, waiter)
         self._start()
+        end = None if timeout is None else time.monotonic() + timeout
         try:
-            return await _bounded(fut, timeout)
-        except TimeoutError:
+            while True:
+                left, at_deadline = _left(end, waiter)
+                if left <= 0:
+                    break
+                watched = {waiter.fut} if waiter.known.done() else {waiter.fut, waiter.known}
+                await asyncio.wait(watched, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if waiter.fut.done():
+                    return waiter.fut.result(), False
             if self._settled_at_end(request_id):
-                return None
-            return (await self._store.get(request_id)).decision
+                return None, at_deadline
+            return await self._read_one(request_id), at_deadline
         finally:
-            self._subs.discard(request_id, fut)
+            self._subs.discard(request_id, waiter)
             self._kick.set()
+
+    async def _read_one(self, request_id: str) -> Decision | None:
+        [outcome] = await self._store.run(read_outcomes(self._subs.keys, [request_id]))
+        return _final(outcome)
 
     def _start(self) -> None:
         self._kick.set()
@@ -261,7 +325,7 @@ class DecisionHub(_Hub):
         while entries := self._claim():
             try:
                 outcomes = await self._store.run(
-                    read_states(self._subs.keys, [e.request_id for e in entries]))
+                    read_outcomes(self._subs.keys, [e.request_id for e in entries]))
             except StoreUnavailable:
                 self._unclaim(entries)
                 asyncio.get_running_loop().call_later(0.2, self._kick.set)  # try again soon
@@ -289,23 +353,6 @@ class DecisionHub(_Hub):
             self._conn = None
 
 
-async def _bounded(fut: asyncio.Future[Decision], timeout: float) -> Decision:
-    """Await ``fut`` for at most ``timeout`` seconds (TimeoutError after).
-
-    ``asyncio.wait`` rather than ``wait_for``: a timeout is never delivered as a cancellation
-    that redis-py could swallow on Python 3.11.
-    """
-    try:
-        done, _ = await asyncio.wait({fut}, timeout=max(timeout, 0.0))
-    except asyncio.CancelledError:
-        fut.cancel()
-        raise
-    if not done:
-        fut.cancel()
-        raise TimeoutError
-    return fut.result()
-
-
 class SyncDecisionHub(_Hub):
     """All blocking waits of one client over ONE pub/sub connection and a listener thread.
 
@@ -324,33 +371,39 @@ class SyncDecisionHub(_Hub):
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wait(self, request_id: str, timeout: float) -> Decision | None:
-        """Block up to ``timeout`` seconds for the decision; None if none came.
-
-        Raises:
-            RequestNotFound: the request is gone (e.g. Redis came back empty).
-            StoreUnavailable: Redis stayed unreachable to the end (or past the grace).
-        """
-        if timeout <= 0:
-            return None
-        fut: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+    def wait(self, request_id: str, timeout: float | None) -> tuple[Decision | None, bool]:
+        """See :meth:`DecisionHub.wait`; blocks the calling thread."""
+        if timeout is not None and timeout <= 0:
+            return self._read_one(request_id), False
+        waiter: _Waiter[concurrent.futures.Future[Any]] = _Waiter(
+            concurrent.futures.Future(), concurrent.futures.Future())
         with self._lock:
-            entry = self._subs.add(request_id, fut)
-            if entry.in_force:
-                entry.checked = False
+            self._subs.add(request_id, waiter)
         self._start()
         self._flush()
         self._read_unchecked()
+        end = None if timeout is None else time.monotonic() + timeout
         try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
+            while True:
+                left, at_deadline = _left(end, waiter)
+                if left <= 0:
+                    break
+                watched = [waiter.fut] if waiter.known.done() else [waiter.fut, waiter.known]
+                concurrent.futures.wait(watched, timeout=left,
+                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                if waiter.fut.done():
+                    return waiter.fut.result(), False
             with self._lock:
                 settled = self._settled_at_end(request_id)
-            return None if settled else self._store.get(request_id).decision
+            return (None if settled else self._read_one(request_id)), at_deadline
         finally:
             with self._lock:
-                self._subs.discard(request_id, fut)
+                self._subs.discard(request_id, waiter)
             self._flush()
+
+    def _read_one(self, request_id: str) -> Decision | None:
+        [outcome] = self._store.run(read_outcomes(self._subs.keys, [request_id]))
+        return _final(outcome)
 
     def _start(self) -> None:
         with self._lock:
@@ -434,7 +487,7 @@ class SyncDecisionHub(_Hub):
                 return
             try:
                 outcomes = self._store.run(
-                    read_states(self._subs.keys, [e.request_id for e in entries]))
+                    read_outcomes(self._subs.keys, [e.request_id for e in entries]))
             except StoreUnavailable:
                 with self._lock:
                     self._unclaim(entries)
