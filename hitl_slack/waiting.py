@@ -24,11 +24,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -36,16 +36,15 @@ from redis.exceptions import RedisError
 from hitl_slack import ops
 from hitl_slack.errors import HITLError, InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.keys import Keys
+from hitl_slack.lua import LuaScript
 from hitl_slack.models import MAX_TIMEOUT_SECONDS, Decision
-from hitl_slack.ops import Batch, Command, Gen
+from hitl_slack.ops import Eval, Gen
 from hitl_slack.store import AsyncStore, Store
 from hitl_slack.subscriptions import Entry, Subscriptions, parse_push
 
 __all__ = ["EXPIRY_SLACK", "DecisionHub", "SyncDecisionHub", "read_outcomes"]
 
 log = logging.getLogger(__name__)
-
-F = TypeVar("F")
 
 #: Seconds of silence on the pub/sub connection before it is PINGed; no reply within another
 #: such period and it is taken for dead (a Redis that vanished without closing the socket).
@@ -62,36 +61,110 @@ _MAX_BACKOFF = 1.0
 Outcome = Decision | HITLError | float
 
 
+#: Where several requests stand, in one step and a compact reply (the fields a wait needs).
+WHERE = LuaScript("where", """
+-- KEYS = request hashes
+-- returns, per key: 0 (missing) | the decision JSON (decided) | the deadline in ms (pending)
+--                   | -1 (no deadline: not a request this version wrote)
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'decision', 'deadline')
+  if not v[1] then out[i] = 0
+  elseif v[2] then out[i] = v[2]
+  else out[i] = tonumber(v[3]) or -1 end
+end
+return out
+""")
+
+
 def read_outcomes(keys: Keys, request_ids: list[str]) -> Gen[list[Outcome]]:
-    """Read where several requests stand in one round trip (only the fields a wait needs).
+    """Read where several requests stand in one round trip.
 
     Each is its decision, :class:`RequestNotFound` / :class:`InvalidRequest`, or, while it is
     pending, its deadline (epoch seconds, Redis' clock).
     """
-    rows = yield Batch(tuple(Command(("HMGET", keys.request(r), "status", "decision",
-                                      "deadline")) for r in request_ids))
+    replies = yield Eval(WHERE, tuple(keys.request(r) for r in request_ids), ())
     out: list[Outcome] = []
-    for rid, (status, decision, deadline) in zip(request_ids, rows, strict=True):
-        if status is None:
+    for rid, reply in zip(request_ids, replies, strict=True):
+        if reply == 0:
             out.append(RequestNotFound(rid))
-        elif decision:
+        elif isinstance(reply, int) and reply > 0:
+            out.append(reply / 1000)
+        elif isinstance(reply, str):
             try:
-                out.append(ops.decision_from_message(decision))
+                out.append(ops.decision_from_message(reply))
             except (ValidationError, ValueError) as exc:
                 out.append(InvalidRequest(f"invalid stored decision of {rid}: {exc}"))
-        elif deadline:
-            out.append(int(deadline) / 1000)
         else:
             out.append(InvalidRequest(f"invalid stored request {rid}: no deadline"))
     return out
 
 
-@dataclass(eq=False)
-class _Waiter(Generic[F]):
-    """One wait: ``fut`` gets the decision (or the error), ``known`` the request's deadline."""
+class _Waiter:
+    """One wait: ``fut`` gets the decision (or the error); the request's deadline, once read
+    from Redis, bounds a wait that has no earlier ``end`` (monotonic) of its own."""
 
-    fut: F
-    known: F
+    def __init__(self, fut: Any, end: float | None) -> None:
+        self.fut = fut
+        self.end = end
+        self.deadline: float | None = None  # epoch seconds, Redis' clock
+
+    def left(self) -> tuple[float, bool]:
+        """Seconds left, and whether the wait ends at the request's deadline (then the
+        request is expired) rather than at the caller's timeout."""
+        to_end = None if self.end is None else self.end - time.monotonic()
+        if self.deadline is None:
+            return (_UNKNOWN_DEADLINE, True) if to_end is None else (to_end, False)
+        to_deadline = self.deadline - time.time() + EXPIRY_SLACK
+        if to_end is None or to_deadline <= to_end:
+            return to_deadline, True
+        return to_end, False
+
+    def bound(self, deadline: float) -> None:
+        """The request's deadline became known."""
+        self.deadline = deadline
+
+
+class _AsyncWaiter(_Waiter):
+    """An async wait: a timer resolves ``fut`` with :data:`_ENDED` when its time is up
+    (cheaper per wait than ``asyncio.wait`` with a timeout, at 10,000 waits)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, end: float | None) -> None:
+        super().__init__(loop.create_future(), end)
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        self.disarm()
+        if self.end is None and self.deadline is None:
+            return  # nothing bounds it yet: armed once the deadline is read
+        self._timer = self._loop.call_later(max(self.left()[0], 0.0), _resolve, self.fut,
+                                            _ENDED)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def bound(self, deadline: float) -> None:
+        super().bound(deadline)
+        self.arm()
+
+
+class _SyncWaiter(_Waiter):
+    """A blocking wait: ``known`` wakes the thread when the deadline becomes known."""
+
+    def __init__(self, end: float | None) -> None:
+        super().__init__(concurrent.futures.Future(), end)
+        self.known: concurrent.futures.Future[float] = concurrent.futures.Future()
+
+    def bound(self, deadline: float) -> None:
+        super().bound(deadline)
+        _resolve(self.known, deadline)
+
+
+#: What an async wait's future gets when its time is up.
+_ENDED: Any = object()
 
 
 def _resolve(fut: Any, outcome: Any) -> None:
@@ -106,25 +179,13 @@ def _resolve(fut: Any, outcome: Any) -> None:
         return  # resolved by another thread meanwhile
 
 
-def _settle(waiters: Iterable[_Waiter[Any]], outcome: Outcome | BaseException) -> None:
+def _settle(waiters: Iterable[_Waiter], outcome: Outcome | BaseException) -> None:
     """Give every wait its outcome: a decision or error ends it; a deadline bounds it."""
     for waiter in list(waiters):
         if isinstance(outcome, float):
-            _resolve(waiter.known, outcome)
+            waiter.bound(outcome)
         else:
             _resolve(waiter.fut, outcome)
-
-
-def _left(end: float | None, waiter: _Waiter[Any]) -> tuple[float, bool]:
-    """Seconds left in a wait, and whether it ends at the request's deadline (then the
-    request is expired) rather than at the caller's timeout (``end``, monotonic)."""
-    to_end = None if end is None else end - time.monotonic()
-    if not waiter.known.done():
-        return (_UNKNOWN_DEADLINE, True) if to_end is None else (to_end, False)
-    to_deadline = waiter.known.result() - time.time() + EXPIRY_SLACK
-    if to_end is None or to_deadline <= to_end:
-        return to_deadline, True
-    return to_end, False
 
 
 def _final(outcome: Outcome) -> Decision | None:
@@ -217,6 +278,7 @@ class DecisionHub(_Hub):
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._heard = time.monotonic()  # when the pub/sub connection last said anything
 
     async def wait(self, request_id: str,
                    timeout: float | None) -> tuple[Decision | None, bool]:
@@ -233,25 +295,21 @@ class DecisionHub(_Hub):
         """
         if timeout is not None and timeout <= 0:
             return await self._read_one(request_id), False
-        loop = asyncio.get_running_loop()
-        waiter: _Waiter[asyncio.Future[Any]] = _Waiter(loop.create_future(),
-                                                        loop.create_future())
+        waiter = _AsyncWaiter(asyncio.get_running_loop(),
+                              None if timeout is None else time.monotonic() + timeout)
         self._subs.add(request_id, waiter)
         self._start()
-        end = None if timeout is None else time.monotonic() + timeout
+        waiter.arm()
         try:
-            while True:
-                left, at_deadline = _left(end, waiter)
-                if left <= 0:
-                    break
-                watched = {waiter.fut} if waiter.known.done() else {waiter.fut, waiter.known}
-                await asyncio.wait(watched, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                if waiter.fut.done():
-                    return waiter.fut.result(), False
+            outcome = await waiter.fut
+            if outcome is not _ENDED:
+                return outcome, False
+            at_deadline = waiter.left()[1]
             if self._settled_at_end(request_id):
                 return None, at_deadline
             return await self._read_one(request_id), at_deadline
         finally:
+            waiter.disarm()
             self._subs.discard(request_id, waiter)
             self._kick.set()
 
@@ -263,7 +321,8 @@ class DecisionHub(_Hub):
         self._kick.set()
         if not self._tasks and not self._closed:
             self._tasks = [asyncio.create_task(self._read_loop(), name="hitl-hub-reader"),
-                           asyncio.create_task(self._work_loop(), name="hitl-hub-writer")]
+                           asyncio.create_task(self._work_loop(), name="hitl-hub-writer"),
+                           asyncio.create_task(self._watch(), name="hitl-hub-watchdog")]
 
     async def _read_loop(self) -> None:
         backoff = 0.05
@@ -294,18 +353,35 @@ class DecisionHub(_Hub):
     async def _listen(self) -> None:
         conn = self._conn
         assert conn is not None
-        pinged = False
         while not self._closed:
-            reply = await conn.read_response(timeout=IDLE, push_request=True)
-            if reply is None:  # silence: make sure the other end is still there
-                if pinged:
-                    raise ConnectionError("no reply to PING on the pub/sub connection")
-                await conn.send_command("PING", check_health=False)
-                pinged = True
-                continue
-            pinged = False
+            # No timeout per read (math.inf): a timeout context per message costs more than
+            # the message at 10,000 confirmations; the watchdog task breaks a dead connection.
+            reply = await conn.read_response(timeout=math.inf, push_request=True)
+            self._heard = time.monotonic()
             if self._dispatch(reply):
                 self._kick.set()
+
+    async def _watch(self) -> None:
+        """PING a silent connection; one that does not answer within :data:`IDLE` is closed,
+        so the reader's read fails and it reconnects (a Redis gone without closing sockets)."""
+        pinged_at: float | None = None
+        while not self._closed:
+            await asyncio.sleep(IDLE / 2)
+            conn = self._conn
+            if not self._ready or conn is None:
+                pinged_at = None
+                continue
+            silent = time.monotonic() - self._heard
+            if pinged_at is not None and self._heard < pinged_at and silent > IDLE:
+                log.warning("no reply to PING on the pub/sub connection; reconnecting")
+                await conn.disconnect(nowait=True)
+                pinged_at = None
+            elif silent > IDLE and pinged_at is None:
+                pinged_at = time.monotonic()
+                with contextlib.suppress(RedisError, OSError):
+                    await conn.send_command("PING", check_health=False)
+            elif self._heard >= (pinged_at or 0):
+                pinged_at = None
 
     async def _work_loop(self) -> None:
         while not self._closed:
@@ -375,17 +451,15 @@ class SyncDecisionHub(_Hub):
         """See :meth:`DecisionHub.wait`; blocks the calling thread."""
         if timeout is not None and timeout <= 0:
             return self._read_one(request_id), False
-        waiter: _Waiter[concurrent.futures.Future[Any]] = _Waiter(
-            concurrent.futures.Future(), concurrent.futures.Future())
+        waiter = _SyncWaiter(None if timeout is None else time.monotonic() + timeout)
         with self._lock:
             self._subs.add(request_id, waiter)
         self._start()
         self._flush()
         self._read_unchecked()
-        end = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
-                left, at_deadline = _left(end, waiter)
+                left, at_deadline = waiter.left()
                 if left <= 0:
                     break
                 watched = [waiter.fut] if waiter.known.done() else [waiter.fut, waiter.known]
