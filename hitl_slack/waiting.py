@@ -446,6 +446,7 @@ class SyncDecisionHub(_Hub):
         self._ready = False
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._broken = False
 
     def wait(self, request_id: str, timeout: float | None) -> tuple[Decision | None, bool]:
         """See :meth:`DecisionHub.wait`; blocks the calling thread."""
@@ -497,7 +498,8 @@ class SyncDecisionHub(_Hub):
             try:
                 conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             except (RedisError, OSError):
-                conn.disconnect()  # wakes the listener, which reconnects
+                self._broken = True  # the listener must not read on (redis-py would
+                conn.disconnect()  # silently reconnect without our subscriptions)
 
     def _run(self) -> None:
         backoff = 0.05
@@ -506,9 +508,11 @@ class SyncDecisionHub(_Hub):
                 self._connect()
                 backoff = 0.05
                 self._listen()
-            except (RedisError, OSError, ValueError) as exc:
+            except Exception as exc:  # the listener thread must outlive any failure
                 if self._closed.is_set():
                     return
+                if not isinstance(exc, RedisError | OSError):
+                    log.exception("decision listener failed; reconnecting")
                 with self._send_lock, self._lock:
                     self._ready = False
                     self._went_down(exc)
@@ -526,7 +530,7 @@ class SyncDecisionHub(_Hub):
             with self._lock:
                 self._subs.lost()
                 self._came_back()
-            self._ready = True
+            self._ready, self._broken = True, False
         self._flush()
 
     def _listen(self) -> None:
@@ -534,6 +538,8 @@ class SyncDecisionHub(_Hub):
         assert conn is not None
         pinged = False
         while not self._closed.is_set():
+            if self._broken:
+                raise ConnectionError("the pub/sub connection failed while sending")
             if not conn.can_read(timeout=IDLE):
                 if pinged:
                     raise ConnectionError("no reply to PING on the pub/sub connection")
