@@ -61,7 +61,7 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_DETAILS_CHARS = 20_000
 MAX_SUMMARY_CHARS = 500
 #: Deepest nesting of objects and arrays in a payload (the payload object itself is level 1).
-MAX_PAYLOAD_DEPTH = 32
+MAX_PAYLOAD_DEPTH = 64
 #: Integers in a payload must fit in 64 bits (JSON readers elsewhere lose anything larger).
 _INT_LIMIT = 2**63
 
