@@ -235,3 +235,19 @@ def test_clients_used_as_context_managers_close(redis_url: str, raw: redis.Redis
     with HITLClient(redis_url, prefix) as client:
         client.health()
     _until(lambda: _connections(raw, f"hitl-agent:{prefix}") == 0)
+
+
+def test_a_create_retried_after_its_reply_was_lost_finds_its_own_first_attempt(
+        client: HITLClient, store: Store):
+    from datetime import UTC, datetime
+
+    from hitl_slack import InvalidRequest
+    from hitl_slack.client import build_request
+
+    request = build_request("s", "act", {"a": 1}, id="req_retried", created_at=datetime.now(UTC))
+    first, created = store.create(request)
+    again, created_again = store.create(request)  # what a retry of the same command does
+    assert (again, created, created_again) == (first, True, True)
+    other = build_request("other", "act", {"a": 2}, id="req_retried")
+    with pytest.raises(InvalidRequest, match="already exists"):
+        store.create(other)
