@@ -3,13 +3,19 @@
 Every decision is PUBLISHed on ``{prefix}:decided:{id}`` by the same Lua step that writes it.
 Each client has ONE hub, and each hub ONE pub/sub connection, whatever the number of waits:
 
-* :class:`DecisionHub` (asyncio): a reader task and a writer task on the event loop.
+* :class:`DecisionHub` (asyncio): a reader, a writer and a watchdog task on the event loop.
 * :class:`SyncDecisionHub` (threads): a listener thread reads; waiting threads send their own
   (batched) ``SUBSCRIBE`` commands under a lock and block on a future.
 
-Both drive the same bookkeeping (:class:`hitl_slack.subscriptions.Subscriptions`): a channel's
-state is read only once its subscription is confirmed, so a decision is either in the state read
-or arrives as a message. When the connection drops (a Redis restart, a failover), the hub
+The pub/sub connection is taken from the client's bounded pool, so a client never holds more
+than its ``max_connections`` (20 by default), however many waits or threads.
+
+Both drive the same bookkeeping (:class:`hitl_slack.subscriptions.Subscriptions`): every channel
+that became wanted goes into one ``SUBSCRIBE``; a channel's state is read only once its
+subscription is confirmed, so a decision is either in the state read or arrives as a message.
+The hub reads the states of a batch of waits in one read-only Lua step (:data:`WHERE`: the
+decision, or the deadline, which bounds a wait given no timeout). No wait reads on its own.
+When the connection drops (a Redis restart, a failover), the hub
 reconnects with backoff, subscribes every waited channel again in one command, and reads each
 request again once confirmed: a decision written while it was away is found, and a request lost
 with Redis' data ends its waits with :class:`~hitl_slack.errors.RequestNotFound`.
@@ -331,7 +337,9 @@ class DecisionHub(_Hub):
                 await self._connect()
                 backoff = 0.05
                 await self._listen()
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # the reader must outlive any failure, or waits hang
+                if not isinstance(exc, RedisError | OSError):
+                    log.exception("decision hub reader failed; reconnecting")
                 self._ready = False
                 self._went_down(exc)
                 if self._conn is not None:
@@ -395,7 +403,11 @@ class DecisionHub(_Hub):
                 except (RedisError, OSError):
                     await self._conn.disconnect(nowait=True)  # the reader reconnects
                     continue
-            await self._read_unchecked()
+            try:
+                await self._read_unchecked()
+            except Exception:  # e.g. a bug in a reply's parsing: log it, keep serving
+                log.exception("decision hub failed to read waited requests")
+                asyncio.get_running_loop().call_later(1.0, self._kick.set)
 
     async def _read_unchecked(self) -> None:
         while entries := self._claim():
@@ -423,6 +435,7 @@ class DecisionHub(_Hub):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 task.result()
         self._tasks = []
+        _settle(list(self._subs.waiting()), StoreUnavailable("the client was closed"))
         if self._conn is not None:
             await self._conn.disconnect()
             await self._store.redis.connection_pool.release(self._conn)
@@ -582,6 +595,8 @@ class SyncDecisionHub(_Hub):
             conn.disconnect()  # shuts the socket down: the listener's read returns
         if self._thread is not None:
             self._thread.join(IDLE + 1)
+        with self._lock:
+            _settle(list(self._subs.waiting()), StoreUnavailable("the client was closed"))
         if conn is not None:
             with contextlib.suppress(Exception):
                 self._store.redis.connection_pool.release(conn)
