@@ -79,6 +79,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _gate(route: str | None, channel: str | None, summary: str | Callable[..., str] | None,
+          risk: str, tags: Iterable[str], timeout: float, agent: str | None,
+          on_denied: Any) -> Gate:
+    """A gate whose fixed arguments are checked now: a bad one fails at decoration time."""
+    gate = Gate(route, channel, summary, risk, normalize_tags(tags), timeout, agent, on_denied)
+    build_request("check", "check", {}, route=route, channel=channel, risk=risk,
+                  tags=gate.tags, timeout=timeout, agent=agent)
+    return gate
+
+
 class _Base:
     def __init__(self, key_prefix: str, retention: float | None, queue_maxlen: int) -> None:
         # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
@@ -269,10 +279,14 @@ class HITLClient(_Base):
         The action is the function's name and the payload its bound arguments. Approved: the
         function runs with the (possibly edited) arguments. Otherwise :class:`ApprovalDenied`
         is raised, or ``on_denied`` is returned (called with the decision if callable).
-        An async function is gated without blocking the event loop's thread.
+        An async function is gated without blocking the event loop's thread. ``tags`` may be
+        one string (one tag). The fixed arguments are validated here.
+
+        Raises:
+            InvalidRequest: ``route``, ``channel``, ``risk``, ``tags``, ``timeout`` or
+                ``agent`` is invalid (at decoration time, naming it).
         """
-        gate = Gate(route, channel, summary, risk, normalize_tags(tags), timeout, agent,
-                    on_denied)
+        gate = _gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             return cast(Callable[P, R], gate_sync(self.request_approval, fn, gate))
@@ -389,8 +403,7 @@ class AsyncHITLClient(_Base):
                          agent: str | None = None, on_denied: Any = RAISE,
                          ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """See :meth:`HITLClient.require_approval`; gates async functions."""
-        gate = Gate(route, channel, summary, risk, normalize_tags(tags), timeout, agent,
-                    on_denied)
+        gate = _gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
 
         def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return cast(Callable[P, Awaitable[R]], gate_async(self.request_approval, fn, gate))

@@ -143,3 +143,13 @@ def test_bad_input_writes_nothing(client: HITLClient, raw: redis.Redis, prefix: 
         with pytest.raises(InvalidRequest):
             client.submit(**_args(field, ODD["deep_dict"] if field == "payload" else 10**400))
     assert list(raw.scan_iter(match=f"{prefix}:*")) == []
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"risk": "extreme"}, "risk"), ({"timeout": -1}, "timeout"), ({"channel": "#ops"}, "channel"),
+    ({"tags": [1]}, "tags.0"), ({"route": ""}, "route")])
+def test_the_decorator_refuses_bad_fixed_arguments_when_applied(
+        client: HITLClient, kwargs: dict[str, Any], field: str):
+    with pytest.raises(InvalidRequest) as info:
+        client.require_approval(**kwargs)
+    assert field in [loc for loc, _ in info.value.errors]
