@@ -29,6 +29,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from pydantic import ValidationError
 
 from hitl_slack.agent_settings import AgentSettings, load
+from hitl_slack.async_hub import DecisionHub
 from hitl_slack.errors import StoreUnavailable, WaitTimeout
 from hitl_slack.gate import RAISE, Gate, gate_async, gate_sync
 from hitl_slack.heartbeat import BEAT_INTERVAL, BEAT_TTL, Heartbeat, NoBotWarning
@@ -43,7 +44,8 @@ from hitl_slack.models import (
 )
 from hitl_slack.ops import DEFAULT_RETENTION, NotDue, StoreConfig
 from hitl_slack.store import AsyncStore, Store, async_redis, sync_redis
-from hitl_slack.waiting import EXPIRY_SLACK, DecisionHub, SyncDecisionHub
+from hitl_slack.sync_hub import SyncDecisionHub
+from hitl_slack.waiting import EXPIRY_SLACK
 
 __all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket",
            "build_request"]
@@ -245,11 +247,17 @@ class HITLClient(_Base):
     def wait(self, request_id: str, timeout: float | None = None) -> Decision:
         """Block until the request is decided.
 
+        Redis may restart or fail over meanwhile: the wait reconnects, reads the request again
+        and returns the decision, whenever it was written.
+
         Args:
             timeout: seconds; None waits until the request's deadline, where it expires.
 
         Raises:
             WaitTimeout: ``timeout`` passed before the deadline; the request stays pending.
+            RequestNotFound: no such request, or it was lost with Redis' data.
+            StoreUnavailable: Redis stayed unreachable to the end of the wait (or for longer
+                than ``redis_grace``).
         """
         decision, at_deadline = self._hub.wait(request_id, timeout)
         while decision is None:
