@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
@@ -30,7 +31,7 @@ from pydantic import ValidationError
 
 from hitl_slack.agent_settings import AgentSettings, load
 from hitl_slack.async_hub import DecisionHub
-from hitl_slack.errors import StoreUnavailable, WaitTimeout
+from hitl_slack.errors import ConfigError, StoreUnavailable, WaitTimeout
 from hitl_slack.gate import RAISE, Gate, gate_async, gate_sync
 from hitl_slack.heartbeat import BEAT_INTERVAL, BEAT_TTL, Heartbeat, NoBotWarning
 from hitl_slack.keys import Keys
@@ -92,13 +93,17 @@ def _gate(route: str | None, channel: str | None, summary: str | Callable[..., s
 
 
 class _Base:
-    def __init__(self, key_prefix: str, retention: float | None, queue_maxlen: int) -> None:
+    def __init__(self, key_prefix: str, retention: float | None, queue_maxlen: int,
+                 max_connections: int) -> None:
+        if max_connections < 2:  # the pub/sub connection holds one for good
+            raise ConfigError(f"max_connections must be at least 2, not {max_connections}")
         # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
         self.config = StoreConfig(keys=Keys(key_prefix), audit_maxlen=0,
                                   retention=retention or DEFAULT_RETENTION,
                                   queue_maxlen=queue_maxlen)
         self._bot_warned = False
         self._next_bot_check = 0.0
+        self._bot_lock = threading.Lock()  # submits from many threads warn once
 
     def _check_for_bot(self) -> bool:
         """Whether to look for bot heartbeats now (at most every beat interval, until warned)."""
@@ -109,9 +114,10 @@ class _Base:
         return True
 
     def _warn_if_no_bot(self, beats: list[Heartbeat]) -> None:
-        if beats or self._bot_warned:
-            return
-        self._bot_warned = True
+        with self._bot_lock:
+            if beats or self._bot_warned:
+                return
+            self._bot_warned = True
         warnings.warn(NoBotWarning(
             f"no hitl-slack bot has served key prefix {self.config.keys.prefix!r} in the last "
             f"{BEAT_TTL:g}s: requests wait until one does (check REDIS_URL and HITL_KEY_PREFIX "
@@ -155,7 +161,7 @@ class HITLClient(_Base):
                  connect_timeout: float = 2.0, retention: float | None = None,
                  queue_maxlen: int = 100_000, max_connections: int = 20,
                  redis_grace: float | None = None) -> None:
-        super().__init__(key_prefix, retention, queue_maxlen)
+        super().__init__(key_prefix, retention, queue_maxlen, max_connections)
         self.store = Store(sync_redis(redis_url, connect_timeout=connect_timeout,
                                       max_connections=max_connections,
                                       client_name=f"hitl-agent:{key_prefix}"), self.config)
@@ -341,7 +347,7 @@ class AsyncHITLClient(_Base):
                  connect_timeout: float = 2.0, retention: float | None = None,
                  queue_maxlen: int = 100_000, max_connections: int = 20,
                  redis_grace: float | None = None) -> None:
-        super().__init__(key_prefix, retention, queue_maxlen)
+        super().__init__(key_prefix, retention, queue_maxlen, max_connections)
         self.store = AsyncStore(
             async_redis(redis_url, connect_timeout=connect_timeout,
                         max_connections=max_connections,

@@ -90,3 +90,12 @@ async def test_health_reports_a_replica_that_stopped_taking_work(aclient: AsyncH
     [seen] = await aclient.health()
     assert (seen.accepting, seen.slack_auth, seen.reason) == (
         False, "token_revoked", "Slack says token_revoked: SLACK_BOT_TOKEN was revoked")
+
+
+def test_a_pool_too_small_for_the_pub_sub_connection_is_refused(redis_url: str):
+    from hitl_slack import ConfigError
+
+    with pytest.raises(ConfigError, match="max_connections must be at least 2"):
+        HITLClient(redis_url, "x", max_connections=1)
+    with pytest.raises(ConfigError, match="max_connections must be at least 2"):
+        AsyncHITLClient(redis_url, "x", max_connections=1)
