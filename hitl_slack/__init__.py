@@ -20,6 +20,7 @@ from hitl_slack.errors import (
     StoreUnavailable,
     WaitTimeout,
 )
+from hitl_slack.heartbeat import Heartbeat, NoBotWarning
 from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "Decision",
     "HITLClient",
     "HITLError",
+    "Heartbeat",
     "InvalidRequest",
+    "NoBotWarning",
     "RequestNotFound",
     "RequestState",
     "Risk",

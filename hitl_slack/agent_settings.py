@@ -33,6 +33,8 @@ class AgentSettings(BaseSettings):
     hitl_redis_connect_timeout: float = Field(2.0, gt=0, le=60)
     hitl_retention: float = Field(7 * 24 * 3600, gt=0, description="seconds kept after deadline")
     hitl_queue_maxlen: int = Field(100_000, ge=100)
+    hitl_redis_grace: float | None = Field(None, gt=0, le=86_400,
+                                           description="seconds of outage a wait rides out")
 
     @field_validator("redis_url", mode="after")
     @classmethod

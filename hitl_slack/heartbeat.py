@@ -18,12 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hitl_slack.keys import Keys
 from hitl_slack.ops import Batch, Command, Gen
 
-__all__ = ["BEAT_INTERVAL", "BEAT_TTL", "Heartbeat", "beat", "read"]
+__all__ = ["BEAT_INTERVAL", "BEAT_TTL", "Heartbeat", "NoBotWarning", "beat", "read"]
 
 #: Seconds between two beats of a replica.
 BEAT_INTERVAL = 5.0
 #: Seconds a beat is believed: a replica silent this long is taken for gone.
 BEAT_TTL = 30.0
+
+
+class NoBotWarning(UserWarning):
+    """No bot replica has beaten under this key prefix within :data:`BEAT_TTL` seconds.
+
+    Issued (with :func:`warnings.warn`) at most once per client, at submit time: the request
+    is queued anyway, but it will wait until a bot serves this prefix (check ``REDIS_URL`` and
+    ``HITL_KEY_PREFIX`` on both sides, and that ``hitl-slack serve`` is running). Silence it
+    with ``warnings.filterwarnings("ignore", category=NoBotWarning)``.
+    """
 
 
 def _utcnow() -> datetime:

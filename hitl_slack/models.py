@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -33,6 +34,7 @@ from hitl_slack.errors import InvalidRequest
 __all__ = [
     "MAX_DETAILS_CHARS",
     "MAX_PAYLOAD_BYTES",
+    "MAX_PAYLOAD_DEPTH",
     "MAX_TIMEOUT_SECONDS",
     "ApprovalRequest",
     "AuditEvent",
@@ -43,9 +45,11 @@ __all__ = [
     "Risk",
     "Status",
     "canonical_json",
+    "check_json",
     "digest",
     "lenient",
     "new_request_id",
+    "normalize_tags",
     "validation_message",
 ]
 
@@ -56,6 +60,10 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_DETAILS_CHARS = 20_000
 MAX_SUMMARY_CHARS = 500
+#: Deepest nesting of objects and arrays in a payload (the payload object itself is level 1).
+MAX_PAYLOAD_DEPTH = 64
+#: Integers in a payload must fit in 64 bits (JSON readers elsewhere lose anything larger).
+_INT_LIMIT = 2**63
 
 _ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _SLACK_CHANNEL_PATTERN = r"^[CGD][A-Z0-9]{2,30}$"
@@ -100,6 +108,100 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains characters that are not valid Unicode (lone surrogates)") \
+            from None
+    return value
+
+
+#: Text from an agent: a real ``str``, no bytes, numbers or bools coerced (pydantic itself
+#: refuses lone surrogates in strings).
+Text = Annotated[str, Strict()]
+
+
+def _where(path: str) -> str:
+    return f"at {path[:80]}" if path else "at the top level"
+
+
+def _check_scalar(value: Any, path: str) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        try:
+            _unicode(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc} {_where(path)}") from None
+    elif isinstance(value, int):
+        if not -_INT_LIMIT <= value < _INT_LIMIT:
+            raise ValueError(f"has an integer that does not fit in 64 bits {_where(path)}")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"must be JSON-serialisable: {value} {_where(path)} "
+                             "(JSON has no NaN or infinity)")
+    else:
+        raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+            f"must be JSON-serialisable: a {type(value).__name__} {_where(path)} is not "
+            "(use str, int, float, bool, None, lists and dicts with str keys)")
+
+
+def check_json(value: Any, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:
+    """Check that ``value`` is plain JSON no deeper than ``max_depth``, without recursion.
+
+    Raises:
+        ValueError: what is wrong and where (a path of keys and indexes).
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > max_depth:
+                raise ValueError(f"is nested deeper than {max_depth} levels {_where(path)}")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        raise ValueError(  # noqa: TRY004 (a pydantic validator's error)
+                            f"has a key of type {type(key).__name__} {_where(path)}; "
+                            "keys must be strings")
+                    _check_scalar(key, path)
+                    stack.append((child, depth + 1, f"{path}.{key}" if path else key))
+            else:
+                stack.extend((c, depth + 1, f"{path}[{i}]") for i, c in enumerate(item))
+        else:
+            _check_scalar(item, path)
+
+
+def _tags_tuple(tags: Any) -> tuple[Any, ...]:
+    if isinstance(tags, str):
+        return (tags,)
+    if isinstance(tags, list | tuple):
+        return tuple(tags)
+    if isinstance(tags, set | frozenset):  # sorted, so equal sets make equal requests
+        return tuple(sorted(tags)) if all(isinstance(t, str) for t in tags) else tuple(tags)
+    raise ValueError("must be a string (one tag) or a list of strings, "
+                     f"not {type(tags).__name__}")
+
+
+def normalize_tags(tags: Any) -> tuple[str, ...]:
+    """``tags`` as a tuple of strings: a bare string is ONE tag, never split into characters.
+
+    Raises:
+        InvalidRequest: ``tags`` is not a string or a list (tuple, set) of strings.
+    """
+    try:
+        value = _tags_tuple(tags)
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid approval request: tags: {exc}", [("tags", str(exc))]) \
+            from None
+    for i, tag in enumerate(value):
+        if not isinstance(tag, str):
+            msg = f"must be a string, not {type(tag).__name__}"
+            raise InvalidRequest(f"invalid approval request: tags.{i}: {msg}", [(f"tags.{i}", msg)])
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -107,25 +209,58 @@ class _Model(BaseModel):
 class ApprovalRequest(_Model):
     """A request for a human to approve, reject or edit an action an agent proposes.
 
-    Built by the client from keyword arguments and validated before anything is written.
+    Built by the client from keyword arguments and validated before anything is written; every
+    bad argument is an :class:`InvalidRequest` naming the field, whatever its type:
+
+    * text fields are real ``str`` (bytes, numbers and bools are refused, not coerced);
+    * ``payload`` is a dict of plain JSON (str keys; no NaN, infinity, bytes, sets or objects;
+      integers within 64 bits), at most :data:`MAX_PAYLOAD_DEPTH` levels deep and
+      :data:`MAX_PAYLOAD_BYTES` as JSON;
+    * ``tags``: a bare string is ONE tag (``tags="secret"`` is ``("secret",)``, never split
+      into characters); otherwise a list, tuple or set of strings;
+    * ``timeout``: a finite number of seconds (not a bool or a string), at most 7 days.
     """
 
     v: Literal[1] = 1
     kind: Literal["approval"] = "approval"
     id: Annotated[str, Field(pattern=_ID_PATTERN)] = Field(default_factory=new_request_id)
-    summary: Annotated[str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS)]
-    action: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+    summary: Annotated[Text, Field(min_length=1, max_length=MAX_SUMMARY_CHARS)]
+    action: Annotated[Text, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
     payload: dict[str, Any] = Field(default_factory=dict)
-    details: Annotated[str | None, Field(max_length=MAX_DETAILS_CHARS)] = None
-    agent: Annotated[str | None, Field(max_length=200)] = None
+    details: Annotated[Text | None, Field(max_length=MAX_DETAILS_CHARS)] = None
+    agent: Annotated[Text | None, Field(max_length=200)] = None
     risk: Risk = Risk.MEDIUM
-    tags: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=64)], ...],
+    tags: Annotated[tuple[Annotated[Text, Field(min_length=1, max_length=64)], ...],
                     Field(max_length=20)] = ()
-    route: Annotated[str | None, Field(min_length=1, max_length=100)] = None
-    channel: Annotated[str | None, Field(pattern=_SLACK_CHANNEL_PATTERN)] = None
-    timeout: float = 300.0
-    idempotency_key: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    route: Annotated[Text | None, Field(min_length=1, max_length=100)] = None
+    channel: Annotated[Text | None, Field(pattern=_SLACK_CHANNEL_PATTERN)] = None
+    timeout: Annotated[float, Strict()] = 300.0
+    idempotency_key: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
     created_at: datetime = Field(default_factory=_utcnow)
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_is_plain_json(cls, payload: Any) -> Any:
+        if not isinstance(payload, dict):
+            raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+                f"must be a dict (a JSON object), not {type(payload).__name__}")
+        check_json(payload)
+        return payload
+
+    @field_validator("risk", mode="before")
+    @classmethod
+    def _risk_is_text(cls, risk: Any) -> Any:
+        # Checked before the enum sees it: Enum() reprs its input (deep or odd objects fail).
+        if not isinstance(risk, str):
+            raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+                "must be 'low', 'medium', 'high' or 'critical', not a "
+                f"{type(risk).__name__}")
+        return risk
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_are_a_sequence(cls, tags: Any) -> tuple[Any, ...]:
+        return _tags_tuple(tags)
 
     @field_validator("payload", mode="after")
     @classmethod

@@ -190,6 +190,11 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
                 [("idempotency_key", "already used with different arguments")],
             )
         return state, False
+    # A retry after a reply lost with the connection finds its own first attempt: same JSON.
+    stored = yield Command(("HGET", k.request(req.id), "request"))
+    if stored == request_json:
+        state = yield from get(cfg, req.id)
+        return state, True
     raise InvalidRequest(f"request id {req.id!r} already exists", [("id", "already exists")])
 
 

@@ -14,12 +14,15 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
-from hitl_slack import ops
+from hitl_slack import heartbeat, ops
 from hitl_slack.errors import StoreUnavailable
+from hitl_slack.heartbeat import Heartbeat
 from hitl_slack.models import (
     ApprovalRequest,
     AuditEvent,
@@ -30,23 +33,49 @@ from hitl_slack.models import (
 )
 from hitl_slack.ops import Batch, Command, Gen, Op, StoreConfig
 
-__all__ = ["AsyncStore", "Store", "StoreConfig", "async_redis", "sync_redis"]
+__all__ = ["RETRIES", "AsyncStore", "Store", "StoreConfig", "async_redis", "async_retry_policy",
+           "retry_policy", "sync_redis"]
 
 T = TypeVar("T")
 
 
-def _retry() -> Retry:
-    # One quick retry rides out a dropped connection; more would turn "Redis is down" into a hang.
-    return Retry(ExponentialBackoff(cap=0.5, base=0.05), 1)
+#: Attempts after a connection error before a command gives up: with the backoff below they
+#: span about 1.7 s, so a Redis restart or a failover of a second is ridden out.
+RETRIES = 5
+
+
+def retry_policy() -> Retry:
+    """How every sync command (agent and bot) retries a dropped or refused connection.
+
+    A pooled connection that went stale when Redis restarted fails on its next use; redis-py
+    then reconnects and sends the command again, up to :data:`RETRIES` times with exponential
+    backoff (0.1, 0.2, 0.4, 0.5, 0.5 s), which also rides out Redis' ``LOADING`` phase
+    (``BusyLoadingError`` is a ``ConnectionError``). Timeouts are NOT retried: a Redis that does
+    not answer within the socket timeout is slow or cut off, and retrying would turn that into
+    a hang (and replay a script that may have run).
+    """
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
+                 supported_errors=(RedisConnectionError,))
+
+
+def async_retry_policy() -> AsyncRetry:
+    """:func:`retry_policy` for ``redis.asyncio``, which needs its own ``Retry`` class: given
+    the sync one, redis-py's asyncio client never retries at all (its ``call_with_retry`` only
+    builds the coroutine), so every stale pooled connection surfaced as an error."""
+    return AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
+                      supported_errors=(RedisConnectionError,))
 
 
 def sync_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
-               client_name: str = "hitl-slack") -> redis.Redis:
-    """A sync Redis client that fails fast when Redis is unreachable."""
-    return redis.Redis.from_url(
+               max_connections: int = 20, client_name: str = "hitl-slack") -> redis.Redis:
+    """A sync client over a bounded, thread-safe pool: threads queue for a connection (never
+    more than ``max_connections``); it fails fast when Redis is unreachable."""
+    pool = redis.BlockingConnectionPool.from_url(
         url, decode_responses=True, socket_connect_timeout=connect_timeout,
-        socket_timeout=socket_timeout, retry=_retry(), client_name=client_name,
+        socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
+        retry=retry_policy(), client_name=client_name,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def async_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
@@ -55,7 +84,7 @@ def async_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float
     pool = aredis.BlockingConnectionPool.from_url(
         url, decode_responses=True, socket_connect_timeout=connect_timeout,
         socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
-        retry=_retry(), client_name=client_name,
+        retry=async_retry_policy(), client_name=client_name,
     )
     return aredis.Redis(connection_pool=pool)
 
@@ -132,6 +161,19 @@ class Store:
         self.redis = r
         self.config = config or StoreConfig()
 
+    def run(self, gen: Gen[T]) -> T:
+        """Drive any command generator (see :mod:`hitl_slack.ops`) against this Redis."""
+        return _run_sync(self.redis, gen)
+
+    def heartbeats(self) -> list[Heartbeat]:
+        """See :func:`hitl_slack.heartbeat.read`."""
+        return _run_sync(self.redis, heartbeat.read(self.config.keys))
+
+    def close(self) -> None:
+        """Close every connection of the pool, in use or not."""
+        self.redis.close()
+        self.redis.connection_pool.disconnect()
+
     def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
         """See :func:`hitl_slack.ops.create`."""
         return _run_sync(self.redis, ops.create(self.config, request))
@@ -176,6 +218,20 @@ class AsyncStore:
     def __init__(self, r: aredis.Redis, config: StoreConfig | None = None) -> None:
         self.redis = r
         self.config = config or StoreConfig()
+
+    async def run(self, gen: Gen[T]) -> T:
+        """Drive any command generator (see :mod:`hitl_slack.ops`) against this Redis."""
+        return await _run_async(self.redis, gen)
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        """See :func:`hitl_slack.heartbeat.read`."""
+        return await _run_async(self.redis, heartbeat.read(self.config.keys))
+
+    async def aclose(self) -> None:
+        """Close every connection of the pool, in use or not (a pool passed to
+        ``redis.asyncio.Redis`` is not closed by its ``aclose``)."""
+        await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()
 
     async def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
         """See :func:`hitl_slack.ops.create`."""

@@ -1,312 +1,224 @@
-"""Waking agents the moment a decision is written, with no polling.
+"""Waking agents the moment a decision is written, with no polling, through Redis restarts.
 
 Every decision is PUBLISHed on ``{prefix}:decided:{id}`` by the same Lua step that writes it.
-A waiter subscribes, waits for Redis to confirm the subscription, then reads the stored state:
-a decision written before the subscription is seen in the state, one written after arrives as
-a message. Nothing is missed in between, and a late waiter returns at once.
+Each client has ONE hub, and each hub ONE pub/sub connection, whatever the number of waits:
 
-* Sync: one pub/sub connection per waiting call (a blocked thread holds one anyway).
-* Async: :class:`DecisionHub` multiplexes every wait of a client over ONE pub/sub connection,
-  so 10,000 concurrent waits use one connection for messages plus the bounded command pool.
+* :class:`~hitl_slack.async_hub.DecisionHub` (asyncio): a reader, a writer and a watchdog task
+  on the event loop.
+* :class:`~hitl_slack.sync_hub.SyncDecisionHub` (threads): a listener thread reads; waiting
+  threads send their own (batched) ``SUBSCRIBE`` commands under a lock and block on a future.
 
-If the pub/sub connection drops, redis-py reconnects and resubscribes; messages published
-while it was down are lost, so after every (re)connect each waiting request's state is read
-again.
+This module holds what both share: the read of where waited requests stand, the waits' bounds,
+and :class:`Hub` (dispatching pub/sub replies, applying reads, the outage grace).
+
+The pub/sub connection is taken from the client's bounded pool, so a client never holds more
+than its ``max_connections`` (20 by default), however many waits or threads.
+
+Both drive the same bookkeeping (:class:`hitl_slack.subscriptions.Subscriptions`): every channel
+that became wanted goes into one ``SUBSCRIBE``; a channel's state is read only once its
+subscription is confirmed, so a decision is either in the state read or arrives as a message.
+The hub reads the states of a batch of waits in one read-only Lua step (:data:`WHERE`: the
+decision, or the deadline, which bounds a wait given no timeout). No wait reads on its own.
+When the connection drops (a Redis restart, a failover), the hub
+reconnects with backoff, subscribes every waited channel again in one command, and reads each
+request again once confirmed: a decision written while it was away is found, and a request lost
+with Redis' data ends its waits with :class:`~hitl_slack.errors.RequestNotFound`.
+
+A wait raises :class:`~hitl_slack.errors.StoreUnavailable` only when Redis stays unreachable to
+the end of the wait, or for longer than the hub's ``grace`` (``HITL_REDIS_GRACE``) if one is set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from redis.asyncio.client import PubSub as AsyncPubSub
-from redis.exceptions import RedisError
+from pydantic import ValidationError
 
 from hitl_slack import ops
-from hitl_slack.errors import StoreUnavailable
+from hitl_slack.errors import HITLError, InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.keys import Keys
-from hitl_slack.models import Decision
-from hitl_slack.store import AsyncStore, Store
+from hitl_slack.lua import LuaScript
+from hitl_slack.models import MAX_TIMEOUT_SECONDS, Decision
+from hitl_slack.ops import Eval, Gen
+from hitl_slack.subscriptions import Entry, Subscriptions, parse_push
 
-__all__ = ["DecisionHub", "wait_published_sync"]
+__all__ = ["EXPIRY_SLACK", "IDLE", "MAX_BACKOFF", "READ_BATCH", "WHERE", "Hub", "Waiter", "final",
+           "read_outcomes", "resolve", "settle"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+#: Seconds of silence on the pub/sub connection before it is PINGed; no reply within another
+#: such period and it is taken for dead (a Redis that vanished without closing the socket).
+IDLE = 5.0
+#: Requests read per round trip when subscriptions come in force.
+READ_BATCH = 500
+#: Time allowed past a deadline for the expiry step itself (one Redis round trip).
+EXPIRY_SLACK = 0.05
+#: How long a wait whose request's deadline could not be read yet may last at most.
+_UNKNOWN_DEADLINE = float(MAX_TIMEOUT_SECONDS)
+MAX_BACKOFF = 1.0
+
+#: What a read tells a wait: the decision, an error to raise, or (pending) the deadline.
+Outcome = Decision | HITLError | float
 
 
-def wait_published_sync(store: Store, request_id: str, timeout: float) -> Decision | None:
-    """Block up to ``timeout`` seconds for a request's decision; None if none came.
+#: Where several requests stand, in one step and a compact reply (the fields a wait needs).
+WHERE = LuaScript("where", """
+-- KEYS = request hashes
+-- returns, per key: 0 (missing) | the decision JSON (decided) | the deadline in ms (pending)
+--                   | -1 (no deadline: not a request this version wrote)
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'decision', 'deadline')
+  if not v[1] then out[i] = 0
+  elseif v[2] then out[i] = v[2]
+  else out[i] = tonumber(v[3]) or -1 end
+end
+return out
+""")
 
-    Raises:
-        StoreUnavailable: Redis is unreachable.
-        RequestNotFound: no such request.
+
+def read_outcomes(keys: Keys, request_ids: list[str]) -> Gen[list[Outcome]]:
+    """Read where several requests stand in one round trip.
+
+    Each is its decision, :class:`RequestNotFound` / :class:`InvalidRequest`, or, while it is
+    pending, its deadline (epoch seconds, Redis' clock).
     """
-    channel = store.config.keys.decided_channel(request_id)
-    pubsub = store.redis.pubsub()  # type: ignore[no-untyped-call]
-    reconnected = _Flag()
+    replies = yield Eval(WHERE, tuple(keys.request(r) for r in request_ids), ())
+    out: list[Outcome] = []
+    for rid, reply in zip(request_ids, replies, strict=True):
+        if reply == 0:
+            out.append(RequestNotFound(rid))
+        elif isinstance(reply, int) and reply > 0:
+            out.append(reply / 1000)
+        elif isinstance(reply, str):
+            try:
+                out.append(ops.decision_from_message(reply))
+            except (ValidationError, ValueError) as exc:
+                out.append(InvalidRequest(f"invalid stored decision of {rid}: {exc}"))
+        else:
+            out.append(InvalidRequest(f"invalid stored request {rid}: no deadline"))
+    return out
+
+
+class Waiter:
+    """One wait: ``fut`` gets the decision (or the error); the request's deadline, once read
+    from Redis, bounds a wait that has no earlier ``end`` (monotonic) of its own."""
+
+    def __init__(self, fut: Any, end: float | None) -> None:
+        self.fut = fut
+        self.end = end
+        self.deadline: float | None = None  # epoch seconds, Redis' clock
+
+    def left(self) -> tuple[float, bool]:
+        """Seconds left, and whether the wait ends at the request's deadline (then the
+        request is expired) rather than at the caller's timeout."""
+        to_end = None if self.end is None else self.end - time.monotonic()
+        if self.deadline is None:
+            return (_UNKNOWN_DEADLINE, True) if to_end is None else (to_end, False)
+        to_deadline = self.deadline - time.time() + EXPIRY_SLACK
+        if to_end is None or to_deadline <= to_end:
+            return to_deadline, True
+        return to_end, False
+
+    def bound(self, deadline: float) -> None:
+        """The request's deadline became known."""
+        self.deadline = deadline
+
+
+def resolve(fut: Any, outcome: Any) -> None:
     try:
-        pubsub.subscribe(channel)
-        end = time.monotonic() + timeout
-        confirmed = False
-        while True:
-            if confirmed and reconnected.take():
-                confirmed = False  # resubscribed; read the state again once confirmed
-            remaining = end - time.monotonic()
-            msg = pubsub.get_message(timeout=max(remaining, 0.0)) if remaining > 0 else None
-            if msg is None and remaining <= 0:
-                return None
-            if msg is None:
-                continue
-            if msg["type"] == "subscribe" and not confirmed:
-                confirmed = True
-                if pubsub.connection is not None:
-                    pubsub.connection.register_connect_callback(reconnected.set_method)
-                state = store.get(request_id)
-                if state.decision is not None:
-                    return state.decision
-            elif msg["type"] == "message":
-                return ops.decision_from_message(msg["data"])
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"Redis error while waiting: {type(exc).__name__}: {exc}") from None
-    finally:
-        pubsub.close()
+        if fut.done():
+            return
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+    except (asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
+        return  # resolved by another thread meanwhile
 
 
-class _Flag:
-    """A flag a redis-py connect callback can set (it must be a bound method)."""
-
-    def __init__(self) -> None:
-        self.value = False
-
-    def set_method(self, _connection: Any) -> None:
-        self.value = True
-
-    def take(self) -> bool:
-        value, self.value = self.value, False
-        return value
+def settle(waiters: Iterable[Waiter], outcome: Outcome | BaseException) -> None:
+    """Give every wait its outcome: a decision or error ends it; a deadline bounds it."""
+    for waiter in list(waiters):
+        if isinstance(outcome, float):
+            waiter.bound(outcome)
+        else:
+            resolve(waiter.fut, outcome)
 
 
-async def _bounded(aw: Awaitable[T], timeout: float) -> T:
-    """Await ``aw`` for at most ``timeout`` seconds (TimeoutError after), in its own task.
-
-    Neither ``asyncio.wait_for`` nor ``asyncio.timeout`` is used on purpose: both deliver the
-    timeout as a cancellation, and on Python 3.11 a cancellation that lands inside redis-py's
-    own ``wait_for`` can be swallowed, turning a timeout (or an agent's cancel) into a hang.
-    ``asyncio.wait`` never swallows one.
-    """
-    task = asyncio.ensure_future(aw)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=max(timeout, 0.0))
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        raise TimeoutError
-    return task.result()
+def final(outcome: Outcome) -> Decision | None:
+    if isinstance(outcome, HITLError):
+        raise outcome
+    return outcome if isinstance(outcome, Decision) else None
 
 
-@dataclass(eq=False)
-class _Channel:
-    request_id: str
-    waiters: set[asyncio.Future[Decision]] = field(default_factory=set)
-    subscribing: bool = False
-    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
-    settled: asyncio.Event = field(default_factory=asyncio.Event)  # confirmed, or failed
-    failure: BaseException | None = None
+class Hub:
+    """What both hubs share: dispatching replies, applying reads, the outage grace."""
 
-
-class _HubPubSub(AsyncPubSub):
-    hub: DecisionHub
-
-    async def on_connect(self, connection: Any) -> None:
-        await super().on_connect(connection)
-        self.hub._on_reconnect()
-
-
-class DecisionHub:
-    """All async waits of one client, over one pub/sub connection.
-
-    SUBSCRIBE and UNSUBSCRIBE are sent under one lock, so Redis sees them in the order they
-    were decided, and each ``subscribe`` confirmation is matched, in order, to the wait that
-    sent it: a wait reads the stored state only once its own subscription is in force.
-    """
-
-    def __init__(self, store: AsyncStore) -> None:
-        self._store = store
-        self._keys: Keys = store.config.keys
-        self._channels: dict[str, _Channel] = {}
-        self._awaiting: dict[str, deque[_Channel]] = {}
-        self._pubsub: _HubPubSub | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._background_tasks: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()
+    def __init__(self, keys: Keys, grace: float | None) -> None:
+        self._subs: Subscriptions[Any] = Subscriptions(keys)
+        self._grace = grace
+        self._down_since: float | None = None
 
     @property
     def channels(self) -> int:
         """How many requests are being waited on."""
-        return len(self._channels)
+        return sum(1 for e in list(self._subs.entries.values()) if e.waiters)
 
-    async def wait(self, request_id: str, timeout: float) -> Decision | None:
-        """Wait up to ``timeout`` seconds for the decision; None if none came."""
-        if timeout <= 0:
-            return None
-        channel = self._keys.decided_channel(request_id)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        fut: asyncio.Future[Decision] = loop.create_future()
-        entry = self._channels.get(channel)
-        if entry is None:
-            entry = self._channels[channel] = _Channel(request_id)
-        entry.waiters.add(fut)
+    def _dispatch(self, reply: Any) -> bool:
+        """Apply one pub/sub reply; True if some state should now be read."""
+        parsed = parse_push(reply)
+        if parsed is None:
+            return False
+        kind, channel, data = parsed
+        if kind != "message":
+            return self._subs.confirmed(kind, channel) is not None
+        entry = self._subs.entries.get(channel)
+        if entry is None or not entry.waiters:
+            return False
         try:
-            if not entry.confirmed.is_set():
-                if not entry.subscribing:
-                    # The hub owns the subscription, not this wait: if this wait times out
-                    # or is cancelled, the others on the same request still get subscribed.
-                    entry.subscribing, entry.failure = True, None
-                    entry.settled.clear()
-                    self._background(self._subscribe(channel, entry))
-                await _bounded(entry.settled.wait(), end - loop.time())
-                if entry.failure is not None:
-                    raise StoreUnavailable(f"Redis error while subscribing: {entry.failure}")
-            state = await _bounded(self._store.get(request_id), end - loop.time())
-            if state.decision is not None:
-                return state.decision
-            return await _bounded(fut, end - loop.time())
-        except TimeoutError:
-            return None
-        finally:
-            entry.waiters.discard(fut)
-            await self._release(channel, entry)
+            decision = ops.decision_from_message(data)
+        except Exception:  # one bad message must not stop every wake-up: read instead
+            log.warning("bad pub/sub message on %s; reading the request instead", channel)
+            self._subs.reread(entry)
+            return True
+        settle(entry.waiters, decision)
+        return False
 
-    async def _subscribe(self, channel: str, entry: _Channel) -> None:
-        """Send SUBSCRIBE for ``entry`` (a hub task); the listener confirms it in order."""
-        try:
-            async with self._lock:
-                if self._pubsub is None:
-                    pubsub = _HubPubSub(self._store.redis.connection_pool)
-                    pubsub.hub = self
-                    await pubsub.connect()  # type: ignore[no-untyped-call]
-                    self._pubsub = pubsub
-                self._awaiting.setdefault(channel, deque()).append(entry)
-                await self._pubsub.subscribe(channel)
-            if self._task is None or self._task.done():
-                self._task = asyncio.create_task(self._listen(), name="hitl-decision-hub")
-        except BaseException as exc:
-            queue = self._awaiting.get(channel)
-            if queue is not None and entry in queue:
-                queue.remove(entry)
-            entry.subscribing, entry.failure = False, exc
-            entry.settled.set()  # the waits see the failure; the next wait tries again
-            await self._release(channel, entry)
-            if not isinstance(exc, Exception):
-                raise
-
-    async def _release(self, channel: str, entry: _Channel) -> None:
-        if entry.waiters or entry.subscribing or self._channels.get(channel) is not entry:
-            return
-        del self._channels[channel]
-        if self._pubsub is None:
-            return
-        async with self._lock:
-            if channel in self._channels:  # a new wait took it over meanwhile: keep it
-                return
-            try:
-                await self._pubsub.unsubscribe(channel)
-            except (RedisError, OSError):
-                log.debug("unsubscribe failed; the next reconnect drops it", exc_info=True)
-
-    async def _listen(self) -> None:
-        assert self._pubsub is not None
-        backoff = 0.05
-        while True:
-            try:
-                # A bounded read: idle wake-ups every few seconds are harmless, and it stays
-                # under the socket timeout on every redis-py version.
-                msg = await self._pubsub.get_message(timeout=5.0)
-                backoff = 0.05
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError):
-                log.warning("decision hub lost Redis; retrying in %.2fs", backoff, exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            if msg is not None:
-                try:
-                    self._dispatch(msg)
-                except Exception:  # one bad message must not stop every wake-up
-                    log.exception("bad pub/sub message; re-reading the request instead")
-                    self._recheck_channel(msg.get("channel"))
-
-    def _dispatch(self, msg: dict[str, Any]) -> None:
-        channel = msg["channel"]
-        if msg["type"] == "subscribe":
-            queue = self._awaiting.get(channel)
-            if not queue:
-                return  # a resubscription after a reconnect
-            entry = queue.popleft()
-            if not queue:
-                del self._awaiting[channel]
-            entry.subscribing = False
-            entry.confirmed.set()
-            entry.settled.set()
-            if not entry.waiters:
-                self._background(self._release(channel, entry))
-        elif msg["type"] == "message":
-            waited = self._channels.get(channel)
-            if waited is not None:
-                self._resolve(waited, ops.decision_from_message(msg["data"]))
+    def _claim(self) -> list[Entry[Any]]:
+        return self._subs.take_reads(READ_BATCH)
 
     @staticmethod
-    def _resolve(entry: _Channel, decision: Decision) -> None:
-        for fut in entry.waiters:
-            if not fut.done():
-                fut.set_result(decision)
+    def _apply(entries: list[Entry[Any]], outcomes: list[Outcome]) -> None:
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            settle(entry.waiters, outcome)
 
-    def _recheck_channel(self, channel: Any) -> None:
-        entry = self._channels.get(channel) if isinstance(channel, str) else None
-        if entry is not None:
-            self._spawn_recheck(entry)
+    def _unclaim(self, entries: list[Entry[Any]]) -> None:
+        for entry in entries:
+            self._subs.reread(entry)
 
-    def _spawn_recheck(self, entry: _Channel) -> None:
-        self._background(self._recheck_one(entry))
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("decision hub lost Redis (%s); reconnecting", type(exc).__name__)
+        self._subs.lost()
+        if self._grace is not None and time.monotonic() - self._down_since > self._grace:
+            failure = StoreUnavailable(
+                f"Redis unreachable for more than {self._grace:g}s while waiting")
+            settle(list(self._subs.waiting()), failure)
 
-    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._background_tasks.add(task)  # held until done: not garbage-collected mid-flight
-        task.add_done_callback(self._background_tasks.discard)
+    def _came_back(self) -> None:
+        if self._down_since is not None:
+            log.info("decision hub reconnected after %.1fs", time.monotonic() - self._down_since)
+        self._down_since = None
 
-    def _on_reconnect(self) -> None:
-        # Messages published while disconnected are lost: read each waited request again.
-        for entry in list(self._channels.values()):
-            if entry.confirmed.is_set() and entry.waiters:
-                self._spawn_recheck(entry)
-
-    async def _recheck_one(self, entry: _Channel) -> None:
-        try:
-            state = await self._store.get(entry.request_id)
-        except Exception:
-            log.warning("re-reading %s after reconnect failed", entry.request_id, exc_info=True)
-            return
-        if state.decision is not None:
-            self._resolve(entry, state.decision)
-
-    async def aclose(self) -> None:
-        """Stop listening and release the pub/sub connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._pubsub = None
-        self._task = None
+    def _settled_at_end(self, request_id: str) -> bool:
+        """At a wait's end: was its subscription in force and its state read (no final read)?"""
+        entry = self._subs.entries.get(self._subs.keys.decided_channel(request_id))
+        return entry is not None and entry.in_force and entry.checked

@@ -71,9 +71,9 @@ def test_secrets_are_not_in_the_settings_repr(monkeypatch, tmp_path):
 def test_public_api_names():
     assert sorted(hitl_slack.__all__) == sorted([
         "RAISE", "AlreadyDecided", "ApprovalDenied", "ApprovalRequest", "AsyncHITLClient",
-        "AsyncTicket", "ConfigError", "Decision", "HITLClient", "HITLError", "InvalidRequest",
-        "RequestNotFound", "RequestState", "Risk", "SlackError", "Status", "StoreUnavailable",
-        "Ticket", "WaitTimeout"])
+        "AsyncTicket", "ConfigError", "Decision", "HITLClient", "HITLError", "Heartbeat",
+        "InvalidRequest", "NoBotWarning", "RequestNotFound", "RequestState", "Risk", "SlackError",
+        "Status", "StoreUnavailable", "Ticket", "WaitTimeout"])
     for name in hitl_slack.__all__:
         assert getattr(hitl_slack, name) is not None
     assert issubclass(hitl_slack.InvalidRequest, hitl_slack.HITLError)
