@@ -276,6 +276,3 @@ class AsyncStore:
         """See :func:`hitl_slack.ops.pending`."""
         return await _run_async(self.redis, ops.pending(self.config, limit))
 
-    async def run(self, gen: Gen[T]) -> T:
-        """Run another sans-I/O generator (e.g. :mod:`hitl_slack.listing`) with this client."""
-        return await _run_async(self.redis, gen)
