@@ -25,7 +25,7 @@ test: $(STAMP)
 	PYTHON=$(PY) scripts/with-redis $(PY) -m pytest
 
 bench: $(STAMP)
-	PYTHON=$(PY) scripts/with-redis sh -c "set -e; for b in $(BENCHMARKS); do echo \"== $$b\"; $(PY) $$b; done"
+	PYTHON=$(PY) scripts/with-redis sh -c "set -e; for b in $(BENCHMARKS); do echo == \$$b; $(PY) \$$b; done"
 
 run: $(STAMP)
 	$(VENV)/bin/hitl-slack serve
