@@ -7,8 +7,14 @@ import statistics
 import threading
 import time
 import uuid
+import warnings
 
 import redis
+
+from hitl_slack import NoBotWarning
+
+# Most benchmarks drive agents without a bot on purpose: the notice would only add noise.
+warnings.simplefilter("ignore", NoBotWarning)
 
 REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
