@@ -301,6 +301,18 @@ async def test_a_signed_submission_of_the_wrong_shape_gets_400(world: World, how
     assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
 
 
+@pytest.mark.parametrize("payload", [
+    {"type": "interactive_message", "callback_id": 5, "actions": [{"name": "approve"}]},
+    {"type": "dialog_submission", "callback_id": {"id": "x"}},
+    {"type": "block_suggestion", "action_id": 5, "block_id": "b"},
+])
+async def test_a_signed_legacy_interaction_with_an_id_of_the_wrong_type_gets_400(
+        world: World, payload: dict[str, Any]) -> None:
+    # Bolt's matchers compare these ids (the catch-all listener searches them with a pattern).
+    response = await world.send({**payload, "user": {"id": "U0BOB"}, "team": {"id": "T111"}})
+    assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
+
+
 async def _opened(world: World, request_id: str, button: str = "hitl.reject") -> dict[str, Any]:
     message = await world.post(request_id)
     await world.send(block_actions_body(message, button, user_id="U0ALICE"))
