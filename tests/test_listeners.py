@@ -401,6 +401,18 @@ async def test_a_deeply_nested_edit_is_flagged_inline(world: World) -> None:
     assert await world.status(request_id) is Status.PENDING
 
 
+async def test_an_infinite_number_in_an_edit_is_flagged_for_what_it_is(world: World) -> None:
+    request_id = await world.submit(payload={"amount": 5})
+    view = await _opened(world, request_id, "hitl.edit")
+    response = await world.send(view_submission_body(
+        view, {"field:0": {"value": {"type": "plain_text_input", "value": "1e999"}}},
+        user_id="U0ALICE"))
+    answer = json.loads(response.body)
+    assert answer["response_action"] == "errors"
+    assert "too large a number" in answer["errors"]["field:0"]  # not "exceed 65536 bytes"
+    assert await world.status(request_id) is Status.PENDING
+
+
 # -- items 13 and 14: routing and authorization cannot be used to lower the bar --------------
 
 
