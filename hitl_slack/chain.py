@@ -163,6 +163,15 @@ def verify(trail: Trail, *, maxlen: int | None = None, expect_head: str | None =
         expect_head: a head kept outside Redis; it must be the chain hash of a kept entry.
         allow_empty: no entries, no head and no requests is fine (a fresh deployment).
     """
+    try:
+        return _verify(trail, maxlen, expect_head, allow_empty)
+    except ValueError as exc:  # an id, count or hash the bot never writes: fail closed
+        return _fail(Verdict.BROKEN, "a checkpoint, the sealed head or an entry holds a "
+                     f"malformed field ({exc}): it was not written by the bot")
+
+
+def _verify(trail: Trail, maxlen: int | None, expect_head: str | None,
+            allow_empty: bool) -> VerifyResult:
     entries = iter(trail.entries)
     first = next(entries, None)
     if first is None:

@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import pytest
 import redis
 
 from hitl_slack import HITLClient, Status
@@ -237,6 +238,35 @@ def test_deleting_the_last_entries_and_the_head_fails_closed(
     out = _cli(prefix, redis_url, "verify")
     assert out.returncode == Verdict.NO_HEAD
     assert "no sealed head" in out.stderr
+
+
+def _rewrite_entry(raw: redis.Redis, keys: Keys, index: int, fields: dict[str, str]) -> None:
+    rows = raw.xrange(keys.audit)
+    raw.delete(keys.audit)
+    for i, (entry_id, kept) in enumerate(rows):
+        raw.xadd(keys.audit, fields if i == index else kept, id=entry_id)
+
+
+@pytest.mark.parametrize("field", ["checkpoint count", "head entry", "legacy prev"])
+def test_a_malformed_checkpoint_head_or_entry_field_is_a_break_not_a_crash(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str, field: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    if field == "checkpoint count":
+        last = raw.xrange(keys.audit)[-1][0]
+        raw.delete(keys.audit_seals)
+        raw.xadd(keys.audit_seals, {"entry": last, "hash": "ab" * 32, "n": "seven"})
+    elif field == "head entry":
+        raw.hset(keys.audit_sealed, "entry", "garbage")
+    else:
+        body = raw.xrange(keys.audit)[3][1]["body"]
+        _rewrite_entry(raw, keys, 3, {"body": body, "prev": "zz", "hash": "00" * 32})
+    out = _cli(prefix, redis_url, "verify")
+    # Not a traceback with exit 1, which the help says means "nothing to verify".
+    assert out.returncode == Verdict.BROKEN
+    assert "malformed field" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_a_trail_never_sealed_is_not_called_intact(client: HITLClient, prefix: str,
