@@ -217,6 +217,19 @@ async def test_any_other_failure_after_the_ack_is_told_and_logged_once(
     assert await world.status(request_id) is Status.PENDING
 
 
+async def test_a_person_is_told_through_the_response_url_when_the_ephemeral_fails(
+        world: World) -> None:
+    request_id = await world.submit("refund_card")
+    message = await world.post(request_id)
+    # e.g. the bot was removed from the channel: its message and buttons stay.
+    world.fake.fail("chat.postEphemeral", status=200, error="channel_not_found",
+                    retry_after=None, times=5)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    await world.told("U0BOB", "not an approver")
+    assert world.fake.ephemerals("U0BOB")[-1].via == "response_url"
+    assert await world.status(request_id) is Status.PENDING
+
+
 # -- item 9: tampered buttons, garbled forms ---------------------------------------------------
 
 
