@@ -24,8 +24,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from pydantic import ValidationError
-
 from hitl_slack.models import AuditEvent, lenient
 
 __all__ = [
@@ -33,6 +31,7 @@ __all__ = [
     "AuditEntry",
     "Checkpoint",
     "Trail",
+    "UnreadableEntry",
     "Verdict",
     "VerifyResult",
     "entry_hash",
@@ -70,9 +69,21 @@ class AuditEntry:
         return bool(self.hash)
 
     def event(self) -> AuditEvent:
-        """The event recorded, ignoring fields a newer version added (raises pydantic's
-        ValidationError if the body is not an event at all)."""
-        return lenient(AuditEvent, self.body)
+        """The event recorded, ignoring fields a newer version added.
+
+        Raises:
+            UnreadableEntry: the body is not an audit event at all.
+        """
+        try:
+            return lenient(AuditEvent, self.body)
+        except (ValueError, RecursionError) as exc:  # pydantic's ValidationError included
+            problem = str(exc).splitlines()[0][:200]
+            raise UnreadableEntry(f"audit entry {self.id} is not an audit event: {problem}") \
+                from None
+
+
+class UnreadableEntry(ValueError):
+    """An audit entry whose body is not an audit event (written by something else)."""
 
 
 @dataclass(frozen=True)
@@ -303,8 +314,8 @@ class _Walk:
             self.seen_new_format = True
         try:
             entry.event()
-        except (ValidationError, ValueError) as exc:
-            return self._broken(entry, f"body is not an audit event: {exc}")
+        except UnreadableEntry as exc:
+            return self._broken(entry, str(exc))
         self.running = entry_hash(self.running, entry.body)
         self.checked += 1
         failure = self._checkpoint(entry)

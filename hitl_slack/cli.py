@@ -24,6 +24,7 @@ from typing import NoReturn
 from redis.exceptions import RedisError
 
 from hitl_slack import __version__, audit
+from hitl_slack.chain import UnreadableEntry
 from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.logs import configure, get_logger
@@ -39,6 +40,7 @@ EXIT_CODES = (
         "file"),
     (3, "Redis unreachable"),
     (4, "no such request (audit show)"),
+    (5, "an audit entry is not an audit event (audit show, export): run audit verify"),
     (130, "serve stopped at once by a second SIGINT (143: a second SIGTERM)"),
 )
 #: ``audit verify`` has its own codes: ``hitl-slack audit verify --help``.
@@ -224,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings, socket=args.socket, http=args.http, port=args.port,
                          host=args.host)
         return _audit(settings, args)
+    except UnreadableEntry as exc:
+        print(f"{exc} (hitl-slack audit verify tells whether the trail was tampered with)",
+              file=sys.stderr)
+        return 5
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

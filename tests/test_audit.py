@@ -269,6 +269,23 @@ def test_a_malformed_checkpoint_head_or_entry_field_is_a_break_not_a_crash(
     assert "Traceback" not in out.stderr
 
 
+def test_show_and_export_name_an_unreadable_entry_instead_of_a_traceback(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    a, _ = _decided_pair(client, store)
+    seal(prefix)
+    bad = raw.xrange(keys.audit)[3][0]
+    _rewrite_entry(raw, keys, 3, {"body": "{not json"})
+    for args in (("show", a), ("export",), ("export", "--dataset", "--format", "csv")):
+        out = _cli(prefix, redis_url, *args)
+        assert out.returncode == 5, args
+        assert f"audit entry {bad} is not an audit event" in out.stderr
+        assert "Traceback" not in out.stderr
+    verified = _cli(prefix, redis_url, "verify")
+    assert verified.returncode == Verdict.BROKEN
+    assert f"FAILED at entry {bad}: audit entry {bad} is not an audit event" in verified.stderr
+
+
 def test_a_trail_never_sealed_is_not_called_intact(client: HITLClient, prefix: str,
                                                    redis_url: str):
     client.submit("s", "act", timeout=30)  # agents wrote, but no bot ever sealed
