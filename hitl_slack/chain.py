@@ -273,10 +273,17 @@ class _Walk:
     def _next_checkpoint(self) -> Checkpoint | None:
         if not self.pending:
             nxt = next(self._checkpoints, None)
-            if nxt is None:
+            if nxt is None or self._after_head(nxt):
                 return None
             self.pending.append(nxt)
         return self.pending[0]
+
+    def _after_head(self, cp: Checkpoint) -> bool:
+        """A checkpoint sealed after the head was read: the bot kept sealing while verify read
+        (entries and checkpoints are read in pages, in turn). Its entries count as the unsealed
+        tail, as they were when the head was read, never as a truncated trail."""
+        head = self.trail.head
+        return head is not None and stream_id(cp.entry) > stream_id(head.entry)
 
     def start(self, maxlen: int | None) -> VerifyResult | None:
         """Find the hash the kept trail starts from: a checkpoint before it, or the genesis."""

@@ -216,6 +216,20 @@ def test_entries_after_the_sealed_head_are_an_unsealed_tail_not_a_break(
     assert (check(raw, keys).checked, check(raw, keys).unsealed) == (9, 0)
 
 
+def test_sealing_while_verify_reads_is_not_a_truncation(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    # verify reads the head, then entries and checkpoints in turn, page by page: here the
+    # entries' page was read, then agents wrote and the bot sealed, then the checkpoints read.
+    trail = load_trail(raw, keys)
+    trail.entries = list(trail.entries)
+    client.submit("Meanwhile", "later", {}, timeout=30)
+    assert seal(prefix) == 2
+    result = verify(trail)
+    assert (result.verdict, result.checked, result.unsealed) == (Verdict.OK, 7, 0), result.message
+
+
 def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: redis.Redis,
                                         keys: Keys, prefix: str, redis_url: str):
     _decided_pair(client, store)
