@@ -19,7 +19,7 @@ import redis
 
 from hitl_slack import HITLClient, Status
 from hitl_slack.audit import Verdict, entry_hash, load_trail, read_checkpoints, read_entries, verify
-from hitl_slack.chain import GENESIS
+from hitl_slack.chain import GENESIS, stream_id
 from hitl_slack.keys import Keys
 from hitl_slack.models import AuditEvent, digest
 from hitl_slack.sealer import Sealer
@@ -261,16 +261,16 @@ def _rewrite_entry(raw: redis.Redis, keys: Keys, index: int, fields: dict[str, s
         raw.xadd(keys.audit, fields if i == index else kept, id=entry_id)
 
 
-@pytest.mark.parametrize("field", ["checkpoint count", "head entry", "legacy prev"])
+@pytest.mark.parametrize("field", ["checkpoint entry", "head entry", "legacy prev"])
 def test_a_malformed_checkpoint_head_or_entry_field_is_a_break_not_a_crash(
         client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
         redis_url: str, field: str):
     _decided_pair(client, store)
     seal(prefix)
-    if field == "checkpoint count":
+    if field == "checkpoint entry":
         last = raw.xrange(keys.audit)[-1][0]
         raw.delete(keys.audit_seals)
-        raw.xadd(keys.audit_seals, {"entry": last, "hash": "ab" * 32, "n": "seven"})
+        raw.xadd(keys.audit_seals, {"entry": last + "x", "hash": "ab" * 32, "n": "7"})
     elif field == "head entry":
         raw.hset(keys.audit_sealed, "entry", "garbage")
     else:
@@ -526,3 +526,18 @@ def test_checkpoints_follow_the_chain_hash_formula(client: HITLClient, raw: redi
     entries = list(read_entries(raw, keys))
     hashes = list(itertools.accumulate((e.body for e in entries), entry_hash, initial=GENESIS))
     assert [c.hash for c in read_checkpoints(raw, keys)] == [hashes[2], hashes[4], hashes[6]]
+
+
+def test_a_trim_while_verify_reads_is_not_a_break(prefix: str, raw: redis.Redis, keys: Keys):
+    body = AuditEvent(event="created", request_id="req_busy", actor="agent:a").model_dump_json()
+    for _ in range(30):
+        raw.xadd(keys.audit, {"body": body})
+    seal(prefix)
+    trail = load_trail(raw, keys)  # verify has begun reading
+    for _ in range(300):  # agents keep writing; the bot seals, then trims past that head
+        raw.xadd(keys.audit, {"body": body})
+    seal(prefix, maxlen=200, batch=20, trim=True)
+    assert trail.head is not None
+    assert stream_id(raw.xrange(keys.audit, count=1)[0][0]) > stream_id(trail.head.entry)
+    result = verify(trail, maxlen=200)
+    assert (result.verdict, result.checked) == (Verdict.OK, 30), result.message
