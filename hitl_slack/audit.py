@@ -115,7 +115,8 @@ def load_trail(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Trail:
     pipe.xlen(keys.audit_seals)
     pipe.xrange(keys.audit, count=page)
     pipe.xrange(keys.audit_seals, count=page)
-    head, legacy, count, entries, seals = pipe.execute()
+    pipe.xrevrange(keys.audit_seals, count=1)
+    head, legacy, count, entries, seals, newest = pipe.execute()
     length, max_deleted, last = 0, "0-0", "0-0"
     if r.exists(keys.audit):
         info: dict[str, Any] = r.xinfo_stream(keys.audit)
@@ -126,7 +127,8 @@ def load_trail(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Trail:
                  checkpoints=read_checkpoints(r, keys, page=page, first=seals),
                  entries=read_entries(r, keys, page=page, first=entries),
                  checkpoint_count=int(count), length=length, max_deleted=max_deleted,
-                 last_entry=last, requests_exist=_requests_exist(r, keys))
+                 last_entry=last, requests_exist=_requests_exist(r, keys),
+                 newest=_checkpoint(*newest[0]) if newest else None)
 
 
 def _flat(entry: AuditEntry) -> dict[str, Any]:

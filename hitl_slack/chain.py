@@ -97,8 +97,9 @@ class Checkpoint:
 
 @dataclass
 class Trail:
-    """Everything verify reads; the sealed head first, then checkpoints, then entries, so that
-    work appended meanwhile is an unsealed tail, never a false break."""
+    """Everything verify reads. ``head`` and ``newest`` (the newest checkpoint) are read
+    together, before the rest: checkpoints sealed after the head are ignored (their entries are
+    an unsealed tail, never a false break), so the head must be the newest checkpoint then."""
 
     prefix: str
     head: Checkpoint | None
@@ -110,6 +111,7 @@ class Trail:
     max_deleted: str = "0-0"
     last_entry: str = "0-0"
     requests_exist: bool = False
+    newest: Checkpoint | None = None
 
 
 class Verdict(IntEnum):
@@ -237,6 +239,12 @@ def _xdel(trail: Trail, first: AuditEntry) -> VerifyResult | None:
 
 def _missing_head(trail: Trail, first: AuditEntry) -> VerifyResult | None:
     if trail.head is not None:
+        newest = trail.newest
+        if newest is not None and (newest.entry, newest.hash) != (trail.head.entry,
+                                                                   trail.head.hash):
+            return _fail(Verdict.NO_HEAD, f"the sealed head names entry {trail.head.entry} but "
+                         f"the newest checkpoint is at {newest.entry}: the head was rewritten",
+                         at=trail.head.entry)
         if trail.checkpoint_count:
             return None
         return _fail(Verdict.NO_HEAD, f"a sealed head is recorded under prefix {trail.prefix!r} "

@@ -115,7 +115,8 @@ VERIFY_EXIT_CODES = """exit codes of verify:
       HITL_KEY_PREFIX or REDIS_URL? (0 with --allow-empty)
   2   bad usage or configuration        3   Redis unreachable
   5   chain broken: an entry edited, removed or reordered, or a checkpoint that differs
-  6   entries exist but the sealed head or its checkpoints are missing
+  6   entries exist but the sealed head or its checkpoints are missing, or the head
+      is not the newest checkpoint (rewritten)
   7   tail truncated: entries after the newest kept one were sealed, then deleted
   8   the trail is empty but requests or a sealed head exist under the prefix
   9   --expect-head is not in the chain, which is kept whole: entries removed or rewritten

@@ -230,6 +230,26 @@ def test_sealing_while_verify_reads_is_not_a_truncation(
     assert (result.verdict, result.checked, result.unsealed) == (Verdict.OK, 7, 0), result.message
 
 
+def test_a_head_rolled_back_over_a_truncated_tail_is_caught(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    older = raw.hgetall(keys.audit_sealed)
+    client.submit("Later", "later", {}, timeout=30)
+    seal(prefix)
+    # Drop the newest sealed entries without a trace (XDEL would leave one), and put the head
+    # back where it was before they were sealed: no hash to compute, no checkpoint to forge.
+    kept = raw.xrange(keys.audit)[:-2]
+    raw.delete(keys.audit)
+    for entry_id, fields in kept:
+        raw.xadd(keys.audit, fields, id=entry_id)
+    raw.hset(keys.audit_sealed, mapping=older)
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode != 0
+    assert "the head was rewritten" in out.stderr
+
+
 def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: redis.Redis,
                                         keys: Keys, prefix: str, redis_url: str):
     _decided_pair(client, store)
@@ -261,16 +281,22 @@ def _rewrite_entry(raw: redis.Redis, keys: Keys, index: int, fields: dict[str, s
         raw.xadd(keys.audit, fields if i == index else kept, id=entry_id)
 
 
-@pytest.mark.parametrize("field", ["checkpoint entry", "head entry", "legacy prev"])
-def test_a_malformed_checkpoint_head_or_entry_field_is_a_break_not_a_crash(
+@pytest.mark.parametrize(("field", "verdict", "said"), [
+    ("checkpoint entry", Verdict.BROKEN, "malformed field"),
+    ("head entry", Verdict.NO_HEAD, "the head was rewritten"),
+    ("legacy prev", Verdict.BROKEN, "malformed field"),
+])
+def test_a_malformed_checkpoint_head_or_entry_field_is_a_failure_not_a_crash(
         client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str, field: str):
+        redis_url: str, field: str, verdict: Verdict, said: str):
     _decided_pair(client, store)
     seal(prefix)
     if field == "checkpoint entry":
-        last = raw.xrange(keys.audit)[-1][0]
+        seals = raw.xrange(keys.audit_seals)
         raw.delete(keys.audit_seals)
-        raw.xadd(keys.audit_seals, {"entry": last + "x", "hash": "ab" * 32, "n": "7"})
+        raw.xadd(keys.audit_seals, {"entry": "garbage", "hash": "ab" * 32, "n": "1"})
+        for _, fields in seals:  # the real ones after it: the head is still the newest
+            raw.xadd(keys.audit_seals, fields)
     elif field == "head entry":
         raw.hset(keys.audit_sealed, "entry", "garbage")
     else:
@@ -278,8 +304,8 @@ def test_a_malformed_checkpoint_head_or_entry_field_is_a_break_not_a_crash(
         _rewrite_entry(raw, keys, 3, {"body": body, "prev": "zz", "hash": "00" * 32})
     out = _cli(prefix, redis_url, "verify")
     # Not a traceback with exit 1, which the help says means "nothing to verify".
-    assert out.returncode == Verdict.BROKEN
-    assert "malformed field" in out.stderr
+    assert out.returncode == verdict
+    assert said in out.stderr
     assert "Traceback" not in out.stderr
 
 
