@@ -47,41 +47,51 @@ __all__ = [
 ]
 
 
+Rows = list[tuple[str, dict[str, str]]]
+
+
+def _rows(r: redis.Redis, key: str, start: str, page: int,
+          first: Rows | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """A stream's entries from ``start``, read in pages (``first``: the first page, read)."""
+    rows = first
+    while True:
+        if rows is None:
+            rows = r.xrange(key, min=start, count=page)  # type: ignore[assignment]
+            assert rows is not None
+        yield from rows
+        if len(rows) < page:
+            return
+        start, rows = "(" + rows[-1][0], None
+
+
+def _entry(entry_id: str, fields: dict[str, str]) -> AuditEntry:
+    return AuditEntry(entry_id, fields.get("body", ""), fields.get("prev", ""),
+                      fields.get("hash", ""))
+
+
+def _checkpoint(seal_id: str, fields: dict[str, str]) -> Checkpoint:
+    n = fields.get("n") or "0"  # only the sealer counts on it; verify checks ids and hashes
+    return Checkpoint(fields.get("entry", seal_id), fields.get("hash", ""),
+                      int(n) if n.isdigit() else -1)
+
+
 def read_entries(r: redis.Redis, keys: Keys, *, since: datetime | None = None,
-                 page: int = 1000) -> Iterator[AuditEntry]:
+                 page: int = 1000, first: Rows | None = None) -> Iterator[AuditEntry]:
     """Every audit entry, oldest first, read in pages (``since`` by stream time)."""
     start = f"{int(since.timestamp() * 1000)}-0" if since else "-"
-    while True:
-        rows: list[tuple[str, dict[str, str]]] = r.xrange(  # type: ignore[assignment]
-            keys.audit, min=start, count=page)
-        for entry_id, fields in rows:
-            yield AuditEntry(entry_id, fields.get("body", ""), fields.get("prev", ""),
-                             fields.get("hash", ""))
-        if len(rows) < page:
-            return
-        start = "(" + rows[-1][0]
+    return (_entry(*row) for row in _rows(r, keys.audit, start, page, first))
 
 
-def read_checkpoints(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Iterator[Checkpoint]:
+def read_checkpoints(r: redis.Redis, keys: Keys, *, page: int = 1000,
+                     first: Rows | None = None) -> Iterator[Checkpoint]:
     """Every checkpoint of the chain, oldest first, read in pages."""
-    start = "-"
-    while True:
-        rows: list[tuple[str, dict[str, str]]] = r.xrange(  # type: ignore[assignment]
-            keys.audit_seals, min=start, count=page)
-        for seal_id, fields in rows:
-            yield Checkpoint(fields.get("entry", seal_id), fields.get("hash", ""),
-                             int(fields.get("n") or 0))
-        if len(rows) < page:
-            return
-        start = "(" + rows[-1][0]
+    return (_checkpoint(*row) for row in _rows(r, keys.audit_seals, "-", page, first))
 
 
 def sealed_head(r: redis.Redis, keys: Keys) -> Checkpoint | None:
     """The newest checkpoint as recorded in the sealed head, if any."""
     fields: dict[str, str] = r.hgetall(keys.audit_sealed)  # type: ignore[assignment]
-    if not fields.get("entry"):
-        return None
-    return Checkpoint(fields["entry"], fields.get("hash", ""), int(fields.get("n") or 0))
+    return _checkpoint("", fields) if fields.get("entry") else None
 
 
 def _requests_exist(r: redis.Redis, keys: Keys) -> bool:
@@ -91,21 +101,34 @@ def _requests_exist(r: redis.Redis, keys: Keys) -> bool:
     return next(iter(r.scan_iter(match=keys.request("*"), count=1000)), None) is not None
 
 
-def load_trail(r: redis.Redis, keys: Keys) -> Trail:
-    """What :func:`~hitl_slack.chain.verify` needs, read head first (so entries appended while
-    reading are an unsealed tail, not a break); entries and checkpoints are read lazily."""
-    head = sealed_head(r, keys)
-    legacy: str | None = r.get(keys.audit_head)  # type: ignore[assignment]
-    count = int(r.xlen(keys.audit_seals))
+def load_trail(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Trail:
+    """What :func:`~hitl_slack.chain.verify` needs.
+
+    The head and the first pages of entries and checkpoints are read in one transaction: the
+    bot seals and trims while verify reads, and a head read before a trim moved the start of
+    the trail past it would look like a deleted checkpoint. Later pages are read lazily (a
+    trim only removes entries before them); entries appended meanwhile are an unsealed tail.
+    """
+    pipe = r.pipeline(transaction=True)
+    pipe.hgetall(keys.audit_sealed)
+    pipe.get(keys.audit_head)
+    pipe.xlen(keys.audit_seals)
+    pipe.xrange(keys.audit, count=page)
+    pipe.xrange(keys.audit_seals, count=page)
+    pipe.xrevrange(keys.audit_seals, count=1)
+    head, legacy, count, entries, seals, newest = pipe.execute()
     length, max_deleted, last = 0, "0-0", "0-0"
     if r.exists(keys.audit):
         info: dict[str, Any] = r.xinfo_stream(keys.audit)
         length, max_deleted = int(info["length"]), str(info.get("max-deleted-entry-id", "0-0"))
         last = str(info["last-entry"][0]) if info.get("last-entry") else "0-0"
-    return Trail(prefix=keys.prefix, head=head, legacy_head=legacy or None,
-                 checkpoints=read_checkpoints(r, keys), entries=read_entries(r, keys),
-                 checkpoint_count=count, length=length, max_deleted=max_deleted, last_entry=last,
-                 requests_exist=_requests_exist(r, keys))
+    return Trail(prefix=keys.prefix, head=_checkpoint("", head) if head.get("entry") else None,
+                 legacy_head=legacy or None,
+                 checkpoints=read_checkpoints(r, keys, page=page, first=seals),
+                 entries=read_entries(r, keys, page=page, first=entries),
+                 checkpoint_count=int(count), length=length, max_deleted=max_deleted,
+                 last_entry=last, requests_exist=_requests_exist(r, keys),
+                 newest=_checkpoint(*newest[0]) if newest else None)
 
 
 def _flat(entry: AuditEntry) -> dict[str, Any]:

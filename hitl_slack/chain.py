@@ -24,8 +24,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from pydantic import ValidationError
-
 from hitl_slack.models import AuditEvent, lenient
 
 __all__ = [
@@ -33,6 +31,7 @@ __all__ = [
     "AuditEntry",
     "Checkpoint",
     "Trail",
+    "UnreadableEntry",
     "Verdict",
     "VerifyResult",
     "entry_hash",
@@ -70,9 +69,21 @@ class AuditEntry:
         return bool(self.hash)
 
     def event(self) -> AuditEvent:
-        """The event recorded, ignoring fields a newer version added (raises pydantic's
-        ValidationError if the body is not an event at all)."""
-        return lenient(AuditEvent, self.body)
+        """The event recorded, ignoring fields a newer version added.
+
+        Raises:
+            UnreadableEntry: the body is not an audit event at all.
+        """
+        try:
+            return lenient(AuditEvent, self.body)
+        except (ValueError, RecursionError) as exc:  # pydantic's ValidationError included
+            problem = str(exc).splitlines()[0][:200]
+            raise UnreadableEntry(f"audit entry {self.id} is not an audit event: {problem}") \
+                from None
+
+
+class UnreadableEntry(ValueError):
+    """An audit entry whose body is not an audit event (written by something else)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +97,9 @@ class Checkpoint:
 
 @dataclass
 class Trail:
-    """Everything verify reads; the sealed head first, then checkpoints, then entries, so that
-    work appended meanwhile is an unsealed tail, never a false break."""
+    """Everything verify reads. ``head`` and ``newest`` (the newest checkpoint) are read
+    together, before the rest: checkpoints sealed after the head are ignored (their entries are
+    an unsealed tail, never a false break), so the head must be the newest checkpoint then."""
 
     prefix: str
     head: Checkpoint | None
@@ -99,6 +111,7 @@ class Trail:
     max_deleted: str = "0-0"
     last_entry: str = "0-0"
     requests_exist: bool = False
+    newest: Checkpoint | None = None
 
 
 class Verdict(IntEnum):
@@ -163,6 +176,15 @@ def verify(trail: Trail, *, maxlen: int | None = None, expect_head: str | None =
         expect_head: a head kept outside Redis; it must be the chain hash of a kept entry.
         allow_empty: no entries, no head and no requests is fine (a fresh deployment).
     """
+    try:
+        return _verify(trail, maxlen, expect_head, allow_empty)
+    except ValueError as exc:  # an id, count or hash the bot never writes: fail closed
+        return _fail(Verdict.BROKEN, "a checkpoint, the sealed head or an entry holds a "
+                     f"malformed field ({exc}): it was not written by the bot")
+
+
+def _verify(trail: Trail, maxlen: int | None, expect_head: str | None,
+            allow_empty: bool) -> VerifyResult:
     entries = iter(trail.entries)
     first = next(entries, None)
     if first is None:
@@ -217,6 +239,12 @@ def _xdel(trail: Trail, first: AuditEntry) -> VerifyResult | None:
 
 def _missing_head(trail: Trail, first: AuditEntry) -> VerifyResult | None:
     if trail.head is not None:
+        newest = trail.newest
+        if newest is not None and (newest.entry, newest.hash) != (trail.head.entry,
+                                                                   trail.head.hash):
+            return _fail(Verdict.NO_HEAD, f"the sealed head names entry {trail.head.entry} but "
+                         f"the newest checkpoint is at {newest.entry}: the head was rewritten",
+                         at=trail.head.entry)
         if trail.checkpoint_count:
             return None
         return _fail(Verdict.NO_HEAD, f"a sealed head is recorded under prefix {trail.prefix!r} "
@@ -253,10 +281,17 @@ class _Walk:
     def _next_checkpoint(self) -> Checkpoint | None:
         if not self.pending:
             nxt = next(self._checkpoints, None)
-            if nxt is None:
+            if nxt is None or self._after_head(nxt):
                 return None
             self.pending.append(nxt)
         return self.pending[0]
+
+    def _after_head(self, cp: Checkpoint) -> bool:
+        """A checkpoint sealed after the head was read: the bot kept sealing while verify read
+        (entries and checkpoints are read in pages, in turn). Its entries count as the unsealed
+        tail, as they were when the head was read, never as a truncated trail."""
+        head = self.trail.head
+        return head is not None and stream_id(cp.entry) > stream_id(head.entry)
 
     def start(self, maxlen: int | None) -> VerifyResult | None:
         """Find the hash the kept trail starts from: a checkpoint before it, or the genesis."""
@@ -294,8 +329,8 @@ class _Walk:
             self.seen_new_format = True
         try:
             entry.event()
-        except (ValidationError, ValueError) as exc:
-            return self._broken(entry, f"body is not an audit event: {exc}")
+        except UnreadableEntry as exc:
+            return self._broken(entry, str(exc))
         self.running = entry_hash(self.running, entry.body)
         self.checked += 1
         failure = self._checkpoint(entry)

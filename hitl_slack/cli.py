@@ -24,6 +24,7 @@ from typing import NoReturn
 from redis.exceptions import RedisError
 
 from hitl_slack import __version__, audit
+from hitl_slack.chain import UnreadableEntry
 from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.logs import configure, get_logger
@@ -39,6 +40,7 @@ EXIT_CODES = (
         "file"),
     (3, "Redis unreachable"),
     (4, "no such request (audit show)"),
+    (5, "an audit entry is not an audit event (audit show, export): run audit verify"),
     (130, "serve stopped at once by a second SIGINT (143: a second SIGTERM)"),
 )
 #: ``audit verify`` has its own codes: ``hitl-slack audit verify --help``.
@@ -113,7 +115,8 @@ VERIFY_EXIT_CODES = """exit codes of verify:
       HITL_KEY_PREFIX or REDIS_URL? (0 with --allow-empty)
   2   bad usage or configuration        3   Redis unreachable
   5   chain broken: an entry edited, removed or reordered, or a checkpoint that differs
-  6   entries exist but the sealed head or its checkpoints are missing
+  6   entries exist but the sealed head or its checkpoints are missing, or the head
+      is not the newest checkpoint (rewritten)
   7   tail truncated: entries after the newest kept one were sealed, then deleted
   8   the trail is empty but requests or a sealed head exist under the prefix
   9   --expect-head is not in the chain, which is kept whole: entries removed or rewritten
@@ -224,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings, socket=args.socket, http=args.http, port=args.port,
                          host=args.host)
         return _audit(settings, args)
+    except UnreadableEntry as exc:
+        print(f"{exc} (hitl-slack audit verify tells whether the trail was tampered with)",
+              file=sys.stderr)
+        return 5
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

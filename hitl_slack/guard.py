@@ -99,14 +99,26 @@ async def guarded(what: str, body: Any, tell: Tell) -> AsyncIterator[None]:
 
 
 def teller(slack: SlackGateway, body: Any, respond: AsyncRespond | None) -> Tell:
-    """Reach the person of an interaction: ephemeral in its channel, else its response_url."""
+    """Reach the person of an interaction: ephemeral in its channel, else its response_url.
+
+    The response_url is also the way when the ephemeral fails (the bot was removed from the
+    channel, or Slack refused it): the person is told either way.
+    """
     user, channel = payloads.who(body)
+    url = respond if respond is not None and isinstance(body, dict) and \
+        body.get("response_url") else None
 
     async def tell(text: str) -> None:
         if channel and user:
-            await slack.ephemeral(channel, user, text)
-        elif respond is not None and isinstance(body, dict) and body.get("response_url"):
-            await respond(text=text, response_type="ephemeral", replace_original=False)
+            try:
+                await slack.ephemeral(channel, user, text)
+            except SlackError as exc:
+                log.warning("ephemeral_failed", extra={"error": exc.error, "user": user,
+                                                       "response_url": url is not None})
+            else:
+                return
+        if url is not None:
+            await url(text=text, response_type="ephemeral", replace_original=False)
     return tell
 
 

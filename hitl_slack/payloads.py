@@ -107,7 +107,7 @@ def malformed(body: Any) -> str | None:
     if kind is None and "command" not in body:
         return "the payload has no type"
     if kind not in ("block_actions", "view_submission", "view_closed"):
-        return None
+        return _ids_problem(body)
     user = body.get("user")
     if not isinstance(user, dict) or not isinstance(user.get("id"), str):
         return "user.id is missing or not text"
@@ -121,6 +121,19 @@ def malformed(body: Any) -> str | None:
     if not isinstance(view, dict) or not all(isinstance(view.get(k), str)
                                              for k in ("type", "callback_id")):
         return "view must be an object with a type and a callback_id"
+    return None
+
+
+#: Top-level ids Bolt's matchers compare (or search with a pattern) in the other
+#: interactions: ``interactive_message`` and ``dialog_*`` route by ``callback_id``,
+#: ``block_suggestion`` by ``action_id``; one of another type fails inside Bolt (a 500).
+_MATCHED_IDS = ("callback_id", "action_id", "block_id")
+
+
+def _ids_problem(body: dict[str, Any]) -> str | None:
+    for key in _MATCHED_IDS:
+        if key in body and not isinstance(body[key], str):
+            return f"{key} is not text"
     return None
 
 

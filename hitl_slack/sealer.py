@@ -150,10 +150,13 @@ class Sealer:
         anchor = await self._anchor(cut)
         if anchor is None:
             return 0
-        # Exact trims (redis-py defaults to "~", which cuts only whole nodes, anywhere).
-        removed = int(await self.redis.xtrim(self.keys.audit, minid=_next_id(anchor.entry),
-                                             approximate=False))
-        await self.redis.xtrim(self.keys.audit_seals, minid=anchor.seal_id, approximate=False)
+        # Exact trims (redis-py defaults to "~", which cuts only whole nodes, anywhere), both
+        # in one transaction: a reader between them would see two checkpoints before the kept
+        # start, which is what cutting entries without a trim looks like.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xtrim(self.keys.audit, minid=_next_id(anchor.entry), approximate=False)
+        pipe.xtrim(self.keys.audit_seals, minid=anchor.seal_id, approximate=False)
+        removed = int((await pipe.execute())[0])
         if removed:
             log.info("audit_trimmed", extra={"removed": removed, "after": anchor.entry})
         return removed

@@ -250,12 +250,13 @@ class SlackGateway:
         await self._call("chat.delete", channel, channel=channel, ts=ts)
 
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
-        """Tell one user something, in the channel, visible only to them (best effort)."""
-        try:
-            await self._call("chat.postEphemeral", None, retry=False, channel=channel, user=user,
-                             text=text)
-        except SlackError:
-            log.warning("ephemeral message failed", exc_info=True)
+        """Tell one user something, in the channel, visible only to them (one try).
+
+        Raises:
+            SlackError: Slack refused it (the caller may try the interaction's response_url).
+        """
+        await self._call("chat.postEphemeral", None, retry=False, channel=channel, user=user,
+                         text=text)
 
     async def open_view(self, trigger_id: str, view: View) -> None:
         """Open a modal; no retries: the trigger id lives 3 seconds."""

@@ -6,6 +6,7 @@ Pure, like :mod:`hitl_slack.blocks`: ``slack_sdk.models`` objects, untrusted tex
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -138,6 +139,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: JSON has no infinity to store it as
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
 def _parse_field(original: Any, text: str) -> tuple[Any, str | None]:
     """The edited value of one field, or the error to show under its input."""
     if isinstance(original, str):
@@ -145,7 +153,7 @@ def _parse_field(original: Any, text: str) -> tuple[Any, str | None]:
     if not text.strip():
         return original, "Enter a JSON value"
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         return original, f"Not valid JSON: {exc.msg}. Strings need double quotes."
     except ValueError as exc:

@@ -14,11 +14,12 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import pytest
 import redis
 
 from hitl_slack import HITLClient, Status
 from hitl_slack.audit import Verdict, entry_hash, load_trail, read_checkpoints, read_entries, verify
-from hitl_slack.chain import GENESIS
+from hitl_slack.chain import GENESIS, stream_id
 from hitl_slack.keys import Keys
 from hitl_slack.models import AuditEvent, digest
 from hitl_slack.sealer import Sealer
@@ -215,6 +216,40 @@ def test_entries_after_the_sealed_head_are_an_unsealed_tail_not_a_break(
     assert (check(raw, keys).checked, check(raw, keys).unsealed) == (9, 0)
 
 
+def test_sealing_while_verify_reads_is_not_a_truncation(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    # verify reads the head, then entries and checkpoints in turn, page by page: here the
+    # entries' page was read, then agents wrote and the bot sealed, then the checkpoints read.
+    trail = load_trail(raw, keys)
+    trail.entries = list(trail.entries)
+    client.submit("Meanwhile", "later", {}, timeout=30)
+    assert seal(prefix) == 2
+    result = verify(trail)
+    assert (result.verdict, result.checked, result.unsealed) == (Verdict.OK, 7, 0), result.message
+
+
+def test_a_head_rolled_back_over_a_truncated_tail_is_caught(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    older = raw.hgetall(keys.audit_sealed)
+    client.submit("Later", "later", {}, timeout=30)
+    seal(prefix)
+    # Drop the newest sealed entries without a trace (XDEL would leave one), and put the head
+    # back where it was before they were sealed: no hash to compute, no checkpoint to forge.
+    kept = raw.xrange(keys.audit)[:-2]
+    raw.delete(keys.audit)
+    for entry_id, fields in kept:
+        raw.xadd(keys.audit, fields, id=entry_id)
+    raw.hset(keys.audit_sealed, mapping=older)
+    out = _cli(prefix, redis_url, "verify")
+    assert out.returncode != 0
+    assert "the head was rewritten" in out.stderr
+
+
 def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: redis.Redis,
                                         keys: Keys, prefix: str, redis_url: str):
     _decided_pair(client, store)
@@ -237,6 +272,58 @@ def test_deleting_the_last_entries_and_the_head_fails_closed(
     out = _cli(prefix, redis_url, "verify")
     assert out.returncode == Verdict.NO_HEAD
     assert "no sealed head" in out.stderr
+
+
+def _rewrite_entry(raw: redis.Redis, keys: Keys, index: int, fields: dict[str, str]) -> None:
+    rows = raw.xrange(keys.audit)
+    raw.delete(keys.audit)
+    for i, (entry_id, kept) in enumerate(rows):
+        raw.xadd(keys.audit, fields if i == index else kept, id=entry_id)
+
+
+@pytest.mark.parametrize(("field", "verdict", "said"), [
+    ("checkpoint entry", Verdict.BROKEN, "malformed field"),
+    ("head entry", Verdict.NO_HEAD, "the head was rewritten"),
+    ("legacy prev", Verdict.BROKEN, "malformed field"),
+])
+def test_a_malformed_checkpoint_head_or_entry_field_is_a_failure_not_a_crash(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str, field: str, verdict: Verdict, said: str):
+    _decided_pair(client, store)
+    seal(prefix)
+    if field == "checkpoint entry":
+        seals = raw.xrange(keys.audit_seals)
+        raw.delete(keys.audit_seals)
+        raw.xadd(keys.audit_seals, {"entry": "garbage", "hash": "ab" * 32, "n": "1"})
+        for _, fields in seals:  # the real ones after it: the head is still the newest
+            raw.xadd(keys.audit_seals, fields)
+    elif field == "head entry":
+        raw.hset(keys.audit_sealed, "entry", "garbage")
+    else:
+        body = raw.xrange(keys.audit)[3][1]["body"]
+        _rewrite_entry(raw, keys, 3, {"body": body, "prev": "zz", "hash": "00" * 32})
+    out = _cli(prefix, redis_url, "verify")
+    # Not a traceback with exit 1, which the help says means "nothing to verify".
+    assert out.returncode == verdict
+    assert said in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_show_and_export_name_an_unreadable_entry_instead_of_a_traceback(
+        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
+        redis_url: str):
+    a, _ = _decided_pair(client, store)
+    seal(prefix)
+    bad = raw.xrange(keys.audit)[3][0]
+    _rewrite_entry(raw, keys, 3, {"body": "{not json"})
+    for args in (("show", a), ("export",), ("export", "--dataset", "--format", "csv")):
+        out = _cli(prefix, redis_url, *args)
+        assert out.returncode == 5, args
+        assert f"audit entry {bad} is not an audit event" in out.stderr
+        assert "Traceback" not in out.stderr
+    verified = _cli(prefix, redis_url, "verify")
+    assert verified.returncode == Verdict.BROKEN
+    assert f"FAILED at entry {bad}: audit entry {bad} is not an audit event" in verified.stderr
 
 
 def test_a_trail_never_sealed_is_not_called_intact(client: HITLClient, prefix: str,
@@ -465,3 +552,18 @@ def test_checkpoints_follow_the_chain_hash_formula(client: HITLClient, raw: redi
     entries = list(read_entries(raw, keys))
     hashes = list(itertools.accumulate((e.body for e in entries), entry_hash, initial=GENESIS))
     assert [c.hash for c in read_checkpoints(raw, keys)] == [hashes[2], hashes[4], hashes[6]]
+
+
+def test_a_trim_while_verify_reads_is_not_a_break(prefix: str, raw: redis.Redis, keys: Keys):
+    body = AuditEvent(event="created", request_id="req_busy", actor="agent:a").model_dump_json()
+    for _ in range(30):
+        raw.xadd(keys.audit, {"body": body})
+    seal(prefix)
+    trail = load_trail(raw, keys)  # verify has begun reading
+    for _ in range(300):  # agents keep writing; the bot seals, then trims past that head
+        raw.xadd(keys.audit, {"body": body})
+    seal(prefix, maxlen=200, batch=20, trim=True)
+    assert trail.head is not None
+    assert stream_id(raw.xrange(keys.audit, count=1)[0][0]) > stream_id(trail.head.entry)
+    result = verify(trail, maxlen=200)
+    assert (result.verdict, result.checked) == (Verdict.OK, 30), result.message

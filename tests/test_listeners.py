@@ -217,6 +217,19 @@ async def test_any_other_failure_after_the_ack_is_told_and_logged_once(
     assert await world.status(request_id) is Status.PENDING
 
 
+async def test_a_person_is_told_through_the_response_url_when_the_ephemeral_fails(
+        world: World) -> None:
+    request_id = await world.submit("refund_card")
+    message = await world.post(request_id)
+    # e.g. the bot was removed from the channel: its message and buttons stay.
+    world.fake.fail("chat.postEphemeral", status=200, error="channel_not_found",
+                    retry_after=None, times=5)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    await world.told("U0BOB", "not an approver")
+    assert world.fake.ephemerals("U0BOB")[-1].via == "response_url"
+    assert await world.status(request_id) is Status.PENDING
+
+
 # -- item 9: tampered buttons, garbled forms ---------------------------------------------------
 
 
@@ -298,6 +311,18 @@ async def test_a_signed_click_of_the_wrong_shape_gets_400_and_decides_nothing(
 async def test_a_signed_submission_of_the_wrong_shape_gets_400(world: World, how: str) -> None:
     body = view_submission_body({"type": "modal", "callback_id": "hitl.reject_modal"}, {})
     response = await world.send(_reshape(body, how))
+    assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
+
+
+@pytest.mark.parametrize("payload", [
+    {"type": "interactive_message", "callback_id": 5, "actions": [{"name": "approve"}]},
+    {"type": "dialog_submission", "callback_id": {"id": "x"}},
+    {"type": "block_suggestion", "action_id": 5, "block_id": "b"},
+])
+async def test_a_signed_legacy_interaction_with_an_id_of_the_wrong_type_gets_400(
+        world: World, payload: dict[str, Any]) -> None:
+    # Bolt's matchers compare these ids (the catch-all listener searches them with a pattern).
+    response = await world.send({**payload, "user": {"id": "U0BOB"}, "team": {"id": "T111"}})
     assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
 
 
@@ -386,6 +411,18 @@ async def test_a_deeply_nested_edit_is_flagged_inline(world: World) -> None:
         user_id="U0ALICE"))
     assert response.status == 200
     assert json.loads(response.body)["response_action"] == "errors"
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_an_infinite_number_in_an_edit_is_flagged_for_what_it_is(world: World) -> None:
+    request_id = await world.submit(payload={"amount": 5})
+    view = await _opened(world, request_id, "hitl.edit")
+    response = await world.send(view_submission_body(
+        view, {"field:0": {"value": {"type": "plain_text_input", "value": "1e999"}}},
+        user_id="U0ALICE"))
+    answer = json.loads(response.body)
+    assert answer["response_action"] == "errors"
+    assert "too large a number" in answer["errors"]["field:0"]  # not "exceed 65536 bytes"
     assert await world.status(request_id) is Status.PENDING
 
 
