@@ -10,7 +10,9 @@
   ``max_deliveries`` the entry goes to the dead-letter stream with the error. Any other
   exception sends it there at once: bad data never blocks the queue and is never lost.
 * Entries are handled concurrently (up to ``concurrency`` at once), so one that waits (a
-  rate-limited channel) does not hold up the others.
+  rate-limited channel) does not hold up the others. No more entries are read or claimed than
+  there is room for, and the loop never blocks waiting for room, so leases keep being renewed
+  while every slot is busy.
 * On stop, nothing new is read and the entries in hand are finished.
 * Redis lost (or restarted empty, its groups gone): after any Redis failure the group is
   created again from the start of the stream (``XGROUP CREATE ... 0 MKSTREAM``), so nothing
@@ -68,7 +70,8 @@ class StreamConsumer:
         self.dead_maxlen = dead_maxlen
         self._last_claim = 0.0
         self._claim_cursor = "0-0"
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._freed = asyncio.Event()  # set when an entry in hand is finished
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.accepting = accepting
         self.outage = Outage(log, f"consumer:{stream}")
@@ -115,17 +118,23 @@ class StreamConsumer:
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _room(self) -> int:
+        """How many more entries may be taken in hand now (at most one batch)."""
+        return min(self.batch, self.concurrency - len(self._in_flight))
+
     async def _own_pending(self) -> None:
         last = "0"
-        while True:
+        # Beyond the room there is, own pending entries are left idle: XAUTOCLAIM takes them
+        # (here or in another replica) once they have been idle for claim_idle.
+        while (room := self._room()) > 0:
             rows: Any = await self.redis.xreadgroup(self.group, self.consumer,
-                                                    {self.stream: last}, count=self.batch)
+                                                    {self.stream: last}, count=room)
             batch = rows[0][1] if rows else []
             if not batch:
                 break
             last = batch[-1][0]
-            await self._spawn([(i, f) for i, f in batch if f])  # deleted entries come back empty
-            if len(batch) < self.batch:
+            self._spawn([(i, f) for i, f in batch if f])  # deleted entries come back empty
+            if len(batch) < room:
                 break
 
     async def _claim(self, *, take_over: bool = True) -> None:
@@ -136,7 +145,7 @@ class StreamConsumer:
         if self._in_flight:  # renew the lease on what is in hand
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0,
                                     list(self._in_flight), justid=True)
-        if not take_over:
+        if not take_over or self._room() <= 0:
             return
         # XAUTOCLAIM scans a bounded slice of the pending list per call: carry its cursor on,
         # so entries behind a long list of live ones are reached too.
@@ -145,7 +154,7 @@ class StreamConsumer:
             result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
                                                       min_idle_time=self.claim_idle_ms,
                                                       start_id=self._claim_cursor,
-                                                      count=self.batch)
+                                                      count=self._room())
             self._claim_cursor = str(result[0]) or "0-0"
             entries = [(i, f) for i, f in result[1] if f and i not in self._in_flight]
             if entries or self._claim_cursor == "0-0":
@@ -153,23 +162,26 @@ class StreamConsumer:
         if entries:
             log.info("claimed entries from a stalled consumer",
                      extra={"stream": self.stream, "count": len(entries)})
-            await self._spawn(entries)
+            self._spawn(entries)
 
     async def _read_new(self) -> None:
-        await self._slots.acquire()  # wait for room before taking more work
-        self._slots.release()
+        room = self._room()
+        if room <= 0:
+            # Wait for room, but only as long as a lease lasts unrenewed: the loop must turn
+            # to renew the leases of the entries in hand, or another replica takes them over.
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), timeout=self.block_ms / 1000)
+            return
         rows: Any = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                                count=self.batch, block=self.block_ms)
+                                                count=room, block=self.block_ms)
         if rows:
-            await self._spawn(rows[0][1])
+            self._spawn(rows[0][1])
 
-    async def _spawn(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def _spawn(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         for entry_id, fields in entries:
-            if entry_id in self._in_flight:
-                continue
-            await self._slots.acquire()
-            task = asyncio.create_task(self._guarded(entry_id, fields))
-            self._in_flight[entry_id] = task
+            if entry_id not in self._in_flight:
+                self._in_flight[entry_id] = asyncio.create_task(self._guarded(entry_id, fields))
 
     async def _guarded(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -178,7 +190,7 @@ class StreamConsumer:
             self.outage.lost(exc)  # the entry stays pending; it is read again once Redis is back
         finally:
             self._in_flight.pop(entry_id, None)
-            self._slots.release()
+            self._freed.set()
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
