@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
@@ -158,8 +159,9 @@ class Service:
                            ("scheduler", self.scheduler.run),
                            ("sealer", Sealer.of(self.store).run)]:
             workers.append(asyncio.create_task(_supervised(name, work, stop)))
-        workers.append(asyncio.create_task(self.health.publish(
-            self.store, stop, lambda: self.client.auth_test())))
+        beats = functools.partial(self.health.publish, self.store,
+                                  recheck=lambda: self.client.auth_test())
+        workers.append(asyncio.create_task(_supervised("heartbeat", beats, stop)))
         self.health.started = True
 
     async def _listen(self, host: str, port: int, *, events: bool, health: bool,

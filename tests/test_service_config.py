@@ -60,6 +60,17 @@ def test_a_port_out_of_range_is_one_line(fake: FakeSlack, prefix: str, port: str
         "(see hitl-slack serve --help)"]
 
 
+def test_a_consumer_name_too_long_for_the_heartbeat_is_a_configuration_error(fake: FakeSlack,
+                                                                              prefix: str):
+    # It used to start and serve without ever publishing a heartbeat (agents were told that no
+    # bot serves their prefix) and without a word in the log.
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_CONSUMER_NAME": "x" * 201}
+    out = _serve(env, "--http")
+    assert out.returncode == 2
+    assert "HITL_CONSUMER_NAME: String should have at most 200 characters" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: FakeSlack,
                                                                          prefix: str):
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_DEFAULT_CHANNEL": "#approvals"}
