@@ -39,6 +39,20 @@ def test_a_redis_url_without_scheme_is_one_line(fake: FakeSlack, prefix: str):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(("url", "reason"), [
+    ("redis://:s3cret@127.0.0.1:notaport/0", "Port could not be cast to integer value as ..."),
+    ("redis://:s3cret@127.0.0.1:99999/0", "Port out of range 0-65535"),
+])
+def test_a_redis_url_that_cannot_be_parsed_is_one_line(fake: FakeSlack, prefix: str, url: str,
+                                                       reason: str):
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"REDIS_URL": url}
+    out = _serve(env, "--http")
+    assert (out.returncode, _problem_lines(out.stderr)) == (2, [
+        "configuration error: invalid settings:",
+        f"  REDIS_URL: is not a valid Redis URL ({reason}); the form is "
+        "redis://[[user]:password@]host:port/db"])
+
+
 def test_a_port_in_use_is_one_line(fake: FakeSlack, prefix: str):
     bot = BotProcess(fake, prefix, REDIS_URL)
     with socket.socket() as taken:
