@@ -45,7 +45,7 @@ class AgentSettings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix:// "
                              "(e.g. redis://localhost:6379/0)")
         try:
-            parse_url(text)
+            parse_url(text)  # type: ignore[no-untyped-call]
         except ValueError as exc:  # redis-py would raise it, with a traceback, at first use
             reason = re.sub(r"'.*'", "...", str(exc))  # nothing of the URL itself
             raise ValueError(f"is not a valid Redis URL ({reason}); the form is "
