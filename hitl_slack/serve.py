@@ -179,10 +179,7 @@ class Service:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            what = ("is already in use" if exc.errno == errno.EADDRINUSE
-                    else f"cannot be used ({exc.strerror})")
-            raise ConfigError(f"{var}: port {port} on {host} {what}; choose a free port "
-                              f"({var}{' or --port' if var == 'PORT' else ''})") from None
+            raise ConfigError(_unusable(exc, var, host, port)) from None
         return runner.cleanup
 
     async def _socket(self, closers: list[Closer]) -> None:
@@ -221,6 +218,17 @@ class Service:
         with contextlib.suppress(Exception):
             await self.store.redis.aclose()
         log.info("stopped")
+
+
+def _unusable(exc: OSError, var: str, host: str, port: int) -> str:
+    """Why ``host``:``port`` cannot be listened on, naming the setting to change."""
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return (f"--host {host} cannot be used ({exc.strerror}): give an address of this "
+                "machine (0.0.0.0 for all, 127.0.0.1 for this machine only)")
+    what = ("is already in use" if exc.errno == errno.EADDRINUSE
+            else f"cannot be used ({exc.strerror})")
+    return (f"{var}: port {port} on {host} {what}; choose a free port "
+            f"({var}{' or --port' if var == 'PORT' else ''})")
 
 
 async def _within(tasks: Sequence[asyncio.Future[None]], timeout: float) -> bool:

@@ -85,6 +85,18 @@ def test_a_consumer_name_too_long_for_the_heartbeat_is_a_configuration_error(fak
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1"])
+def test_a_host_that_cannot_be_listened_on_names_the_host_not_the_port(fake: FakeSlack,
+                                                                        prefix: str, host: str):
+    out = _serve(BotProcess(fake, prefix, REDIS_URL).env(), "--http", "--host", host)
+    assert out.returncode == 2
+    problem = [line for line in out.stderr.splitlines() if "configuration error" in line]
+    assert len(problem) == 1
+    assert problem[0].startswith(f"configuration error: --host {host} cannot be used (")
+    assert "give an address of this machine" in problem[0]
+    assert "port" not in problem[0]
+
+
 def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: FakeSlack,
                                                                          prefix: str):
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_DEFAULT_CHANNEL": "#approvals"}
