@@ -311,8 +311,12 @@ async def _accepted(call: Callable[[], Awaitable[Any]], var: str, what: str) -> 
             if error in AUTH_ERRORS:
                 raise ConfigError(f"{var} was refused by Slack ({error}): check {what}, and "
                                   "that the app is installed in the workspace") from None
-            if exc.response.status_code < 500 and exc.response.status_code != 429:
-                raise ConfigError(f"{var}: Slack answered {error or 'an error'}") from None
+            status = exc.response.status_code
+            if status < 500 and status != 429:
+                raise ConfigError(f"{var}: Slack answered {error}" if error else (
+                    f"SLACK_API_URL: {exc.response.api_url} answered HTTP {status}, not the "
+                    "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?")
+                ) from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
         await asyncio.sleep(pause)

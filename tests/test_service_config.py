@@ -97,6 +97,16 @@ def test_a_host_that_cannot_be_listened_on_names_the_host_not_the_port(fake: Fak
     assert "port" not in problem[0]
 
 
+def test_a_slack_api_url_that_is_not_the_web_api_is_named_not_the_token(fake: FakeSlack,
+                                                                        prefix: str):
+    url = fake.api_url.replace("/api/", "/")  # the base of the Web API without its /api/
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"SLACK_API_URL": url}
+    out = _serve(env, "--http")
+    assert (out.returncode, _problem_lines(out.stderr)[-1]) == (
+        2, f"configuration error: SLACK_API_URL: {url}auth.test answered HTTP 404, not the "
+        "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?")
+
+
 def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: FakeSlack,
                                                                          prefix: str):
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_DEFAULT_CHANNEL": "#approvals"}
