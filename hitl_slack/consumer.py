@@ -38,11 +38,28 @@ from redis.exceptions import RedisError, ResponseError
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.outage import Outage
 
-__all__ = ["Retry", "StreamConsumer"]
+__all__ = ["Retry", "StreamConsumer", "dead_letter"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, str]], Awaitable[None]]
+
+
+async def dead_letter(r: aredis.Redis, key: str, *, source: str, entry_id: str, error: str,
+                      fields: dict[str, Any], maxlen: int = 100_000) -> None:
+    """Keep what could not be handled in the dead-letter stream ``key``, with why.
+
+    The one writer of dead letters: queue entries, unreadable requests, malformed Slack bodies.
+
+    Args:
+        source: where it came from (a stream key, ``/slack/events``, ``socket_mode``).
+        entry_id: its id there (``-`` if none).
+        error: what is wrong with it (cut to 2,000 characters).
+        fields: what it carried.
+    """
+    await r.xadd(key, {"stream": source, "entry_id": entry_id, "error": error[:2000],
+                       "fields": json.dumps(fields, ensure_ascii=False)},
+                 maxlen=maxlen, approximate=True)
 
 
 class Retry(Exception):
@@ -223,10 +240,8 @@ class StreamConsumer:
                 await self.on_dead(fields | {"error": error})
             except Exception:  # the entry is dead-lettered whatever happens
                 log.exception("dead-letter hook failed", extra={"entry": entry_id})
-        await self.redis.xadd(self.dead_letters, {
-            "stream": self.stream, "entry_id": entry_id, "error": error[:2000],
-            "fields": json.dumps(fields, ensure_ascii=False)}, maxlen=self.dead_maxlen,
-            approximate=True)
+        await dead_letter(self.redis, self.dead_letters, source=self.stream, entry_id=entry_id,
+                          error=error, fields=fields, maxlen=self.dead_maxlen)
         await self._done(entry_id)
 
     async def _done(self, entry_id: str) -> None:

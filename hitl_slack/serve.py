@@ -52,7 +52,7 @@ from hitl_slack.sealer import Sealer
 from hitl_slack.settings import Settings
 from hitl_slack.slack import SlackGateway, web_client
 from hitl_slack.slack_watch import AUTH_ERRORS
-from hitl_slack.socket_front import SocketFront, dead_letter
+from hitl_slack.socket_front import SocketFront, keep_body
 from hitl_slack.store import AsyncStore, async_redis
 
 __all__ = ["GRACE", "Service", "serve"]
@@ -196,7 +196,7 @@ class Service:
         await front.connect_async()  # type: ignore[no-untyped-call]
 
     async def _dead(self, source: str, entry_id: str, error: str, body: str) -> None:
-        await dead_letter(self.store.redis, self.store.config.keys.dead_letters,
+        await keep_body(self.store.redis, self.store.config.keys.dead_letters,
                           source=source, entry_id=entry_id, error=error, body=body)
 
     async def _shutdown(self, workers: list[asyncio.Task[None]], closers: list[Closer]) -> None:
