@@ -7,8 +7,9 @@
   every ``claim_idle / 3`` seconds (a lease renewal), so a slow one is never taken over.
 * A handled entry is acknowledged and deleted in one round trip, so the stream stays small.
 * A handler that raises :class:`Retry` leaves the entry pending for a later attempt; after
-  ``max_deliveries`` the entry goes to the dead-letter stream with the error. Any other
-  exception sends it there at once: bad data never blocks the queue and is never lost.
+  ``max_deliveries`` the entry goes to the dead-letter stream with the error. :class:`GiveUp`
+  (a failure no retry can mend) and any other exception send it there at once: bad data
+  never blocks the queue and is never lost.
 * Entries are handled concurrently (up to ``concurrency`` at once), so one that waits (a
   rate-limited channel) does not hold up the others. No more entries are read or claimed than
   there is room for, and the loop never blocks waiting for room, so leases keep being renewed
@@ -38,7 +39,7 @@ from redis.exceptions import RedisError, ResponseError
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.outage import Outage
 
-__all__ = ["Retry", "StreamConsumer", "dead_letter"]
+__all__ = ["GiveUp", "Retry", "StreamConsumer", "dead_letter"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,11 @@ async def dead_letter(r: aredis.Redis, key: str, *, source: str, entry_id: str, 
 
 class Retry(Exception):
     """Raised by a handler: the entry could not be handled now; try it again later."""
+
+
+class GiveUp(Exception):
+    """Raised by a handler: the entry can never be handled (trying again would fail the same
+    way); it goes to the dead letters at once, with this reason, without a traceback."""
 
 
 class StreamConsumer:
@@ -220,6 +226,10 @@ class StreamConsumer:
                                                              "entry": entry_id, "why": str(exc)})
                 return
             await self._dead(entry_id, fields, f"gave up after {self.max_deliveries} tries: {exc}")
+        except GiveUp as exc:
+            log.error("entry_given_up", extra={"stream": self.stream, "entry": entry_id,  # noqa: TRY400
+                                               "why": str(exc)})
+            await self._dead(entry_id, fields, str(exc))
         except (RedisError, OSError, StoreUnavailable):
             raise
         except Exception as exc:
