@@ -132,7 +132,15 @@ class Relay:
 
     async def _record(self, state: RequestState, ref: MessageRef) -> None:
         request_id = state.request.id
-        recorded, status, kept = await self.store.mark_posted(request_id, ref)
+        try:
+            recorded, status, kept = await self.store.mark_posted(request_id, ref)
+        except RequestNotFound:
+            # Lost with Redis' data (restarted empty, a failover) while it was being posted:
+            # nobody can decide it any more, so no message may ask for a decision.
+            log.warning("request_lost_while_posting", extra={"id": request_id,
+                                                             "channel": ref.channel})
+            await self._quietly(self.slack.delete(ref.channel, ref.ts))
+            return
         since = ref.copies_since.isoformat() if ref.copies_since else None
         log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
                                   "route": ref.route, "duplicate": not recorded,
