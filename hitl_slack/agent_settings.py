@@ -7,10 +7,12 @@ from the same directory agree on ``REDIS_URL`` and ``HITL_KEY_PREFIX``. No Slack
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.connection import parse_url
 
 from hitl_slack.errors import ConfigError
 
@@ -44,6 +46,12 @@ class AgentSettings(BaseSettings):
             # Never echo the URL: it may carry a password.
             raise ValueError("must start with redis://, rediss:// or unix:// "
                              "(e.g. redis://localhost:6379/0)")
+        try:
+            parse_url(text)  # type: ignore[no-untyped-call]
+        except ValueError as exc:  # redis-py would raise it, with a traceback, at first use
+            reason = re.sub(r"'.*'", "...", str(exc))  # nothing of the URL itself
+            raise ValueError(f"is not a valid Redis URL ({reason}); the form is "
+                             "redis://[[user]:password@]host:port/db") from None
         return SecretStr(text)
 
 

@@ -7,10 +7,13 @@
   every ``claim_idle / 3`` seconds (a lease renewal), so a slow one is never taken over.
 * A handled entry is acknowledged and deleted in one round trip, so the stream stays small.
 * A handler that raises :class:`Retry` leaves the entry pending for a later attempt; after
-  ``max_deliveries`` the entry goes to the dead-letter stream with the error. Any other
-  exception sends it there at once: bad data never blocks the queue and is never lost.
+  ``max_deliveries`` the entry goes to the dead-letter stream with the error. :class:`GiveUp`
+  (a failure no retry can mend) and any other exception send it there at once: bad data
+  never blocks the queue and is never lost.
 * Entries are handled concurrently (up to ``concurrency`` at once), so one that waits (a
-  rate-limited channel) does not hold up the others.
+  rate-limited channel) does not hold up the others. No more entries are read or claimed than
+  there is room for, and the loop never blocks waiting for room, so leases keep being renewed
+  while every slot is busy.
 * On stop, nothing new is read and the entries in hand are finished.
 * Redis lost (or restarted empty, its groups gone): after any Redis failure the group is
   created again from the start of the stream (``XGROUP CREATE ... 0 MKSTREAM``), so nothing
@@ -36,15 +39,37 @@ from redis.exceptions import RedisError, ResponseError
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.outage import Outage
 
-__all__ = ["Retry", "StreamConsumer"]
+__all__ = ["GiveUp", "Retry", "StreamConsumer", "dead_letter"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, str]], Awaitable[None]]
 
 
+async def dead_letter(r: aredis.Redis, key: str, *, source: str, entry_id: str, error: str,
+                      fields: dict[str, Any], maxlen: int = 100_000) -> None:
+    """Keep what could not be handled in the dead-letter stream ``key``, with why.
+
+    The one writer of dead letters: queue entries, unreadable requests, malformed Slack bodies.
+
+    Args:
+        source: where it came from (a stream key, ``/slack/events``, ``socket_mode``).
+        entry_id: its id there (``-`` if none).
+        error: what is wrong with it (cut to 2,000 characters).
+        fields: what it carried.
+    """
+    await r.xadd(key, {"stream": source, "entry_id": entry_id, "error": error[:2000],
+                       "fields": json.dumps(fields, ensure_ascii=False)},
+                 maxlen=maxlen, approximate=True)
+
+
 class Retry(Exception):
     """Raised by a handler: the entry could not be handled now; try it again later."""
+
+
+class GiveUp(Exception):
+    """Raised by a handler: the entry can never be handled (trying again would fail the same
+    way); it goes to the dead letters at once, with this reason, without a traceback."""
 
 
 class StreamConsumer:
@@ -68,7 +93,8 @@ class StreamConsumer:
         self.dead_maxlen = dead_maxlen
         self._last_claim = 0.0
         self._claim_cursor = "0-0"
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._freed = asyncio.Event()  # set when an entry in hand is finished
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.accepting = accepting
         self.outage = Outage(log, f"consumer:{stream}")
@@ -115,17 +141,23 @@ class StreamConsumer:
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _room(self) -> int:
+        """How many more entries may be taken in hand now (at most one batch)."""
+        return min(self.batch, self.concurrency - len(self._in_flight))
+
     async def _own_pending(self) -> None:
         last = "0"
-        while True:
+        # Beyond the room there is, own pending entries are left idle: XAUTOCLAIM takes them
+        # (here or in another replica) once they have been idle for claim_idle.
+        while (room := self._room()) > 0:
             rows: Any = await self.redis.xreadgroup(self.group, self.consumer,
-                                                    {self.stream: last}, count=self.batch)
+                                                    {self.stream: last}, count=room)
             batch = rows[0][1] if rows else []
             if not batch:
                 break
             last = batch[-1][0]
-            await self._spawn([(i, f) for i, f in batch if f])  # deleted entries come back empty
-            if len(batch) < self.batch:
+            self._spawn([(i, f) for i, f in batch if f])  # deleted entries come back empty
+            if len(batch) < room:
                 break
 
     async def _claim(self, *, take_over: bool = True) -> None:
@@ -136,7 +168,7 @@ class StreamConsumer:
         if self._in_flight:  # renew the lease on what is in hand
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0,
                                     list(self._in_flight), justid=True)
-        if not take_over:
+        if not take_over or self._room() <= 0:
             return
         # XAUTOCLAIM scans a bounded slice of the pending list per call: carry its cursor on,
         # so entries behind a long list of live ones are reached too.
@@ -145,7 +177,7 @@ class StreamConsumer:
             result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
                                                       min_idle_time=self.claim_idle_ms,
                                                       start_id=self._claim_cursor,
-                                                      count=self.batch)
+                                                      count=self._room())
             self._claim_cursor = str(result[0]) or "0-0"
             entries = [(i, f) for i, f in result[1] if f and i not in self._in_flight]
             if entries or self._claim_cursor == "0-0":
@@ -153,23 +185,26 @@ class StreamConsumer:
         if entries:
             log.info("claimed entries from a stalled consumer",
                      extra={"stream": self.stream, "count": len(entries)})
-            await self._spawn(entries)
+            self._spawn(entries)
 
     async def _read_new(self) -> None:
-        await self._slots.acquire()  # wait for room before taking more work
-        self._slots.release()
+        room = self._room()
+        if room <= 0:
+            # Wait for room, but only as long as a lease lasts unrenewed: the loop must turn
+            # to renew the leases of the entries in hand, or another replica takes them over.
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), timeout=self.block_ms / 1000)
+            return
         rows: Any = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                                count=self.batch, block=self.block_ms)
+                                                count=room, block=self.block_ms)
         if rows:
-            await self._spawn(rows[0][1])
+            self._spawn(rows[0][1])
 
-    async def _spawn(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def _spawn(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         for entry_id, fields in entries:
-            if entry_id in self._in_flight:
-                continue
-            await self._slots.acquire()
-            task = asyncio.create_task(self._guarded(entry_id, fields))
-            self._in_flight[entry_id] = task
+            if entry_id not in self._in_flight:
+                self._in_flight[entry_id] = asyncio.create_task(self._guarded(entry_id, fields))
 
     async def _guarded(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -178,7 +213,7 @@ class StreamConsumer:
             self.outage.lost(exc)  # the entry stays pending; it is read again once Redis is back
         finally:
             self._in_flight.pop(entry_id, None)
-            self._slots.release()
+            self._freed.set()
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -191,6 +226,10 @@ class StreamConsumer:
                                                              "entry": entry_id, "why": str(exc)})
                 return
             await self._dead(entry_id, fields, f"gave up after {self.max_deliveries} tries: {exc}")
+        except GiveUp as exc:
+            log.error("entry_given_up", extra={"stream": self.stream, "entry": entry_id,  # noqa: TRY400
+                                               "why": str(exc)})
+            await self._dead(entry_id, fields, str(exc))
         except (RedisError, OSError, StoreUnavailable):
             raise
         except Exception as exc:
@@ -211,10 +250,8 @@ class StreamConsumer:
                 await self.on_dead(fields | {"error": error})
             except Exception:  # the entry is dead-lettered whatever happens
                 log.exception("dead-letter hook failed", extra={"entry": entry_id})
-        await self.redis.xadd(self.dead_letters, {
-            "stream": self.stream, "entry_id": entry_id, "error": error[:2000],
-            "fields": json.dumps(fields, ensure_ascii=False)}, maxlen=self.dead_maxlen,
-            approximate=True)
+        await dead_letter(self.redis, self.dead_letters, source=self.stream, entry_id=entry_id,
+                          error=error, fields=fields, maxlen=self.dead_maxlen)
         await self._done(entry_id)
 
     async def _done(self, entry_id: str) -> None:

@@ -1,10 +1,10 @@
 """What a replica knows of its own health: ``/healthz``, ``/readyz``, ``/metrics``, heartbeats.
 
 * ``/healthz``: liveness. 200 while the process runs its event loop; nothing else.
-* ``/readyz``: 200 when this replica takes work: started, not stopping, Redis reachable,
-  its consumer groups present, and its Slack token not refused. A slow or failing Slack
-  does not count (it would pull every replica out of a load balancer at once); it is in
-  the JSON body with the Slack auth state, the age of each loop's last turn and the last
+* ``/readyz``: 200 when this replica takes work: started, not stopping, Redis reachable and
+  taking writes, its consumer groups present, and its Slack token not refused. A slow or
+  failing Slack does not count (it would pull every replica out of a load balancer at once);
+  it is in the JSON body with the Slack auth state, the age of each loop's last turn and the last
   errors.
 * ``/metrics``: see :mod:`hitl_slack.metrics`.
 * Heartbeat: every :data:`~hitl_slack.heartbeat.BEAT_INTERVAL` seconds the same facts go to
@@ -122,12 +122,17 @@ class Health:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 pipe = r.pipeline(transaction=False)
                 pipe.ping()
+                # A write: a Redis that answers but refuses writes (a replica after a failover,
+                # out of memory) cannot take a click or a post either.
+                pipe.set(f"{self.keys.prefix}:probe:{self.name}", "1", px=10_000)
                 for stream, _ in self.groups:
                     pipe.xinfo_groups(stream)
                 results = await pipe.execute(raise_on_error=False)
             if isinstance(results[0], Exception):
                 raise results[0]
-            for (stream, group), rows in zip(self.groups, results[1:], strict=True):
+            if isinstance(results[1], Exception):
+                redis_state = f"refuses writes: {type(results[1]).__name__}: {results[1]}"[:300]
+            for (stream, group), rows in zip(self.groups, results[2:], strict=True):
                 present[f"{stream} {group}"] = isinstance(rows, list) and any(
                     isinstance(row, dict) and row.get("name") == group for row in rows)
         except (RedisError, OSError, TimeoutError) as exc:

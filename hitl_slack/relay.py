@@ -33,19 +33,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from hitl_slack.blocks import approval_message, decided_message
-from hitl_slack.consumer import Retry
+from hitl_slack.consumer import GiveUp, Retry
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.routing import ResolvedRoute, RoutesConfig, resolve
 from hitl_slack.slack import SlackGateway, SlackOutcomeUnknown, Tagged
 from hitl_slack.store import AsyncStore
 
-__all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "Relay"]
+__all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "REFUSED_CONTENT", "Relay"]
 
 log = logging.getLogger(__name__)
 
 #: Errors after which a message goes to the default channel instead.
 FALLBACK_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+#: Errors by which Slack refuses the message itself: posting it again can only fail again, so
+#: the request is cancelled at once with the reason (other errors are retried: a channel can be
+#: fixed, a policy changed, meanwhile).
+REFUSED_CONTENT = frozenset({
+    "invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "too_many_attachments",
+    "invalid_attachments", "invalid_metadata_format", "invalid_metadata_schema",
+    "metadata_too_large", "invalid_arguments", "invalid_charset"})
 #: Slack message metadata ``event_type`` of approval messages.
 EVENT_TYPE: Final = "hitl_request"
 #: Slack's clock and the bot's may differ: history is read from this long before an attempt.
@@ -62,6 +69,12 @@ def _fallback_note(channel: str, error: str) -> str:
             "Invite the bot there or fix the route.")
 
 
+def _failed(exc: SlackError) -> Retry | GiveUp:
+    """What a refused post means for its queue entry: try again later, or never."""
+    what = f"chat.postMessage: {exc.error}"
+    return GiveUp(what) if exc.error in REFUSED_CONTENT else Retry(what)
+
+
 @dataclass
 class Relay:
     """Posts requests and keeps their messages up to date."""
@@ -76,6 +89,7 @@ class Relay:
 
         Raises:
             Retry: Slack or Redis failed for now; the entry is tried again later.
+            GiveUp: Slack refused the message itself (:data:`REFUSED_CONTENT`).
             InvalidRequest: the entry or the stored request is malformed (dead letter).
         """
         now = datetime.now(UTC)
@@ -118,7 +132,15 @@ class Relay:
 
     async def _record(self, state: RequestState, ref: MessageRef) -> None:
         request_id = state.request.id
-        recorded, status, kept = await self.store.mark_posted(request_id, ref)
+        try:
+            recorded, status, kept = await self.store.mark_posted(request_id, ref)
+        except RequestNotFound:
+            # Lost with Redis' data (restarted empty, a failover) while it was being posted:
+            # nobody can decide it any more, so no message may ask for a decision.
+            log.warning("request_lost_while_posting", extra={"id": request_id,
+                                                             "channel": ref.channel})
+            await self._quietly(self.slack.delete(ref.channel, ref.ts))
+            return
         since = ref.copies_since.isoformat() if ref.copies_since else None
         log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
                                   "route": ref.route, "duplicate": not recorded,
@@ -145,7 +167,7 @@ class Relay:
             fallback = self.routes.defaults.channel or self.default_channel
             if exc.error not in FALLBACK_ERRORS or not fallback or fallback == channel:
                 await self._record_error(state, f"posting to {channel} failed: {exc.error}")
-                raise Retry(f"chat.postMessage: {exc.error}") from None
+                raise _failed(exc) from None
             note = _fallback_note(channel, exc.error)
             log.error("route channel unusable; posting to the default channel",  # noqa: TRY400
                       extra={"id": state.request.id, "channel": channel, "error": exc.error})
@@ -155,7 +177,7 @@ class Relay:
                                                                  uncertain)
             except SlackError as again:
                 await self._record_error(state, f"posting to {fallback} failed: {again.error}")
-                raise Retry(f"chat.postMessage: {again.error}") from None
+                raise _failed(again) from None
         return MessageRef(channel=posted_in, ts=ts, note=note, route=route.name,
                           approvers=route.approvers,
                           reject_reason_required=route.reject_reason_required,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from hitl_slack.consumer import dead_letter
 from hitl_slack.errors import InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.ops import NotDue
 from hitl_slack.outage import Outage
@@ -68,9 +68,8 @@ class Scheduler:
     async def _set_aside(self, request_id: str, error: str) -> None:
         keys = self.store.config.keys
         log.error("unreadable request set aside", extra={"id": request_id, "error": error})
-        await self.store.redis.xadd(keys.dead_letters, {
-            "stream": keys.deadlines, "entry_id": request_id, "error": error[:2000],
-            "fields": json.dumps({"id": request_id})}, maxlen=100_000, approximate=True)
+        await dead_letter(self.store.redis, keys.dead_letters, source=keys.deadlines,
+                          entry_id=request_id, error=error, fields={"id": request_id})
         await self.store.redis.zrem(keys.deadlines, request_id)
 
     async def _until_next(self) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
@@ -51,7 +52,7 @@ from hitl_slack.sealer import Sealer
 from hitl_slack.settings import Settings
 from hitl_slack.slack import SlackGateway, web_client
 from hitl_slack.slack_watch import AUTH_ERRORS
-from hitl_slack.socket_front import SocketFront, dead_letter
+from hitl_slack.socket_front import SocketFront, keep_body
 from hitl_slack.store import AsyncStore, async_redis
 
 __all__ = ["GRACE", "Service", "serve"]
@@ -158,8 +159,9 @@ class Service:
                            ("scheduler", self.scheduler.run),
                            ("sealer", Sealer.of(self.store).run)]:
             workers.append(asyncio.create_task(_supervised(name, work, stop)))
-        workers.append(asyncio.create_task(self.health.publish(
-            self.store, stop, lambda: self.client.auth_test())))
+        beats = functools.partial(self.health.publish, self.store,
+                                  recheck=lambda: self.client.auth_test())
+        workers.append(asyncio.create_task(_supervised("heartbeat", beats, stop)))
         self.health.started = True
 
     async def _listen(self, host: str, port: int, *, events: bool, health: bool,
@@ -177,10 +179,7 @@ class Service:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            what = ("is already in use" if exc.errno == errno.EADDRINUSE
-                    else f"cannot be used ({exc.strerror})")
-            raise ConfigError(f"{var}: port {port} on {host} {what}; choose a free port "
-                              f"({var}{' or --port' if var == 'PORT' else ''})") from None
+            raise ConfigError(_unusable(exc, var, host, port)) from None
         return runner.cleanup
 
     async def _socket(self, closers: list[Closer]) -> None:
@@ -197,7 +196,7 @@ class Service:
         await front.connect_async()  # type: ignore[no-untyped-call]
 
     async def _dead(self, source: str, entry_id: str, error: str, body: str) -> None:
-        await dead_letter(self.store.redis, self.store.config.keys.dead_letters,
+        await keep_body(self.store.redis, self.store.config.keys.dead_letters,
                           source=source, entry_id=entry_id, error=error, body=body)
 
     async def _shutdown(self, workers: list[asyncio.Task[None]], closers: list[Closer]) -> None:
@@ -219,6 +218,17 @@ class Service:
         with contextlib.suppress(Exception):
             await self.store.redis.aclose()
         log.info("stopped")
+
+
+def _unusable(exc: OSError, var: str, host: str, port: int) -> str:
+    """Why ``host``:``port`` cannot be listened on, naming the setting to change."""
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return (f"--host {host} cannot be used ({exc.strerror}): give an address of this "
+                "machine (0.0.0.0 for all, 127.0.0.1 for this machine only)")
+    what = ("is already in use" if exc.errno == errno.EADDRINUSE
+            else f"cannot be used ({exc.strerror})")
+    return (f"{var}: port {port} on {host} {what}; choose a free port "
+            f"({var}{' or --port' if var == 'PORT' else ''})")
 
 
 async def _within(tasks: Sequence[asyncio.Future[None]], timeout: float) -> bool:
@@ -301,8 +311,12 @@ async def _accepted(call: Callable[[], Awaitable[Any]], var: str, what: str) -> 
             if error in AUTH_ERRORS:
                 raise ConfigError(f"{var} was refused by Slack ({error}): check {what}, and "
                                   "that the app is installed in the workspace") from None
-            if exc.response.status_code < 500 and exc.response.status_code != 429:
-                raise ConfigError(f"{var}: Slack answered {error or 'an error'}") from None
+            status = exc.response.status_code
+            if status < 500 and status != 429:
+                raise ConfigError(f"{var}: Slack answered {error}" if error else (
+                    f"SLACK_API_URL: {exc.response.api_url} answered HTTP {status}, not the "
+                    "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?")
+                ) from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
         await asyncio.sleep(pause)

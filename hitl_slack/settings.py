@@ -53,7 +53,8 @@ class Settings(AgentSettings):
     hitl_slack_timeout: int = Field(10, ge=1, le=120, description="seconds per Web API call")
     hitl_default_channel: str | None = None
     hitl_routes_file: Path | None = None
-    hitl_consumer_name: str | None = None
+    hitl_consumer_name: str | None = Field(None, max_length=200, description="this replica's "
+                                           "name in the consumer groups and its heartbeat")
     hitl_claim_idle: float = Field(60.0, gt=0, description="seconds before another replica "
                                    "takes over an unfinished queue entry")
     port: int = Field(3000, ge=1, le=65535)

@@ -135,14 +135,13 @@ class SlackGateway:
 
     async def _attempt(self, call: _Call, lane: _Lane | None) -> dict[str, Any]:
         failures = limited = 0
-        method, retry, kwargs = call.method, call.retry, call.kwargs
+        method, retry = call.method, call.retry
         fn = getattr(self.client, method.replace(".", "_"))
         while True:
             if lane is not None and (wait := lane.until - time.monotonic()) > 0:
                 await self._sleep(wait)  # the channel is rate limited: wait with the others
             try:
-                async with asyncio.timeout(call.timeout):
-                    response = await fn(**kwargs)
+                response = await self._send(fn, call)
                 return dict(response.data) if isinstance(response.data, dict) else {}
             except SlackApiError as exc:
                 status = exc.response.status_code
@@ -174,6 +173,20 @@ class SlackGateway:
                     await self._sleep(self._delay(failures))
                     continue
                 raise SlackError(method, _describe(exc, call.timeout)) from None
+
+    async def _send(self, fn: Callable[..., Awaitable[Any]], call: _Call) -> Any:
+        """One try of ``call``, within its timeout."""
+        deadline = asyncio.timeout(call.timeout)
+        try:
+            async with deadline:
+                return await fn(**call.kwargs)
+        except TimeoutError:
+            # The client saw only a cancellation: tell its watcher that Slack did not answer
+            # (a Slack slower than the timeout is an outage to /readyz, /metrics and the log).
+            if deadline.expired() and isinstance(self.client, WatchedWebClient):
+                self.client.watcher.slack_unreachable(
+                    call.method, TimeoutError(f"no answer within {call.timeout:g} s"))
+            raise
 
     def _delay(self, failures: int) -> float:
         return float(min(self._max_backoff, self._backoff * 2 ** (failures - 1)))

@@ -27,9 +27,10 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.bodies import payload_problem
+from hitl_slack.consumer import dead_letter
 from hitl_slack.slack_watch import AUTH_ERRORS
 
-__all__ = ["QuietReconnects", "SocketFront", "dead_letter"]
+__all__ = ["QuietReconnects", "SocketFront", "keep_body"]
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,11 @@ DeadLetter = Callable[[str, str, str, str], Awaitable[None]]
 _ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"\\]{1,200})"')
 
 
-async def dead_letter(r: aredis.Redis, stream: str, *, source: str, entry_id: str, error: str,
-                      body: str) -> None:
+async def keep_body(r: aredis.Redis, stream: str, *, source: str, entry_id: str, error: str,
+                    body: str) -> None:
     """Keep a malformed Slack body in the dead-letter stream with what is wrong with it."""
-    await r.xadd(stream, {"stream": source, "entry_id": entry_id, "error": error[:2000],
-                          "fields": json.dumps({"body": body[:MAX_KEPT]}, ensure_ascii=False)},
-                 maxlen=100_000, approximate=True)
+    await dead_letter(r, stream, source=source, entry_id=entry_id, error=error,
+                      fields={"body": body[:MAX_KEPT]})
 
 
 class QuietReconnects(logging.Filter):

@@ -86,7 +86,7 @@ def async_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float
         socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
         retry=async_retry_policy(), client_name=client_name,
     )
-    return aredis.Redis(connection_pool=pool)
+    return aredis.Redis.from_pool(pool)  # owns it: aclose() closes every connection
 
 
 @contextmanager

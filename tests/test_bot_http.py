@@ -355,6 +355,18 @@ def test_request_that_cannot_be_posted_is_cancelled_with_the_reason(
     assert time.monotonic() - started < 30  # not at the 120 s deadline
 
 
+def test_a_message_slack_refuses_is_cancelled_at_once_not_posted_again(
+        bot: BotProcess, fake: FakeSlack, agent: HITLClient):
+    fake.fail("chat.postMessage", status=200, error="invalid_blocks", retry_after=None,
+              times=5, channel="C0DOOMED")
+    ticket = agent.submit("Refused", "doomed_task", {}, timeout=120)
+    decision = ticket.wait()
+    assert decision.status is Status.CANCELLED
+    assert decision.reason == "could not be posted to Slack: chat.postMessage: invalid_blocks"
+    tries = [c for c in fake.calls("chat.postMessage") if ticket.request_id in json.dumps(c.params)]
+    assert len(tries) == 1  # the same message would be refused the same way
+
+
 def test_missing_channel_falls_back_to_the_default_with_a_note(bot: BotProcess, fake: FakeSlack,
                                                                agent: HITLClient):
     ticket = agent.submit("Lost", "lost_thing", {}, timeout=60)

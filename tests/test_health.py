@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aredis
+from harness import free_port
+from redisproc import RedisServer
 
 from hitl_slack.bodies import body_problem, payload_problem, signature_ok
 from hitl_slack.consumer import Retry, StreamConsumer
@@ -113,6 +115,25 @@ async def test_redis_unreachable_is_not_ready():
     assert report["ready"] is False
     assert report["redis"].startswith("unreachable: ConnectionError")
     await r.aclose()
+
+
+async def test_a_redis_that_refuses_writes_is_not_ready(prefix: str,
+                                                       redis_server: RedisServer):
+    r = aredis.Redis.from_url(redis_server.url, decode_responses=True)
+    health = _health(prefix)
+    health.started = True
+    try:
+        for stream, group in health.groups:
+            await r.xgroup_create(stream, group, id="0", mkstream=True)
+        assert (await health.probe(r))["ready"] is True
+        # What a node demoted by a failover looks like: it answers, reads, refuses writes.
+        await r.replicaof("127.0.0.1", str(free_port()))
+        report = await health.probe(r)
+        assert (report["ready"], report["redis"].split(":")[0]) == (False, "refuses writes")
+        assert "READONLY" in report["redis"] or "read only" in report["redis"]
+        assert health.beat_of(report).reason.startswith("Redis refuses writes")
+    finally:
+        await r.aclose()
 
 
 def test_an_outage_is_one_warning_and_one_info(caplog: pytest.LogCaptureFixture):

@@ -13,6 +13,8 @@ from fakeslack import FakeSlack
 
 from hitl_slack.blocks import Message
 from hitl_slack.errors import SlackError
+from hitl_slack.health import Health
+from hitl_slack.keys import Keys
 from hitl_slack.slack import SlackGateway, SlackOutcomeUnknown, Tagged, web_client
 
 TOKEN = "xoxb-test-token"
@@ -118,3 +120,20 @@ async def test_every_call_goes_through_one_keep_alive_session(fake: FakeSlack,
     await slack.aclose()
     assert slack.client.session is not None
     assert slack.client.session.closed
+
+
+async def test_slack_slower_than_the_timeout_is_reported_as_unreachable(fake: FakeSlack):
+    health = Health(name="bot-1", keys=Keys("unused"), mode="http", version="test")
+    gateway = SlackGateway(web_client(TOKEN, fake.api_url, 1, watcher=health), backoff=0.01,
+                           sleep=_no_wait)
+    fake.fail("chat.postMessage", status=200, delay=1.5, channel="C0APPROVALS")
+    try:
+        with pytest.raises(SlackOutcomeUnknown):
+            await gateway.post("C0APPROVALS", HELLO)
+    finally:
+        await gateway.aclose()
+    assert health.slack_outage.down  # /readyz: "slack_reachable": false, one warning logged
+    assert [e.split(" ", 1)[1] for e in health.last_errors] == [
+        "slack chat.postMessage: TimeoutError"]
+    assert 'hitl_slack_errors_total{error="unreachable",method="chat.postMessage"} 1.0' in \
+        health.metrics.render().decode()

@@ -43,3 +43,24 @@ async def test_10000_concurrent_waits_use_a_bounded_number_of_connections(
     assert _connections(raw, name) <= POOL
     assert client._hub.channels == 0  # every subscription released
     await client.aclose()
+
+
+async def test_aclose_closes_every_connection_of_the_client(prefix: str, redis_url: str,
+                                                            raw: redis.Redis):
+    client = AsyncHITLClient(redis_url, prefix, max_connections=POOL)
+    name = f"hitl-agent:{prefix}"
+    tickets = await asyncio.gather(*(client.submit(f"request {i}", "act", {"i": i}, timeout=60)
+                                     for i in range(3 * POOL)))
+    waits = [asyncio.create_task(t.wait()) for t in tickets]
+    while client._hub.channels < len(tickets):
+        await asyncio.sleep(0.02)
+    assert _connections(raw, name) > 1
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+    await client.aclose()
+    for _ in range(100):  # the server notices each close a moment later
+        if _connections(raw, name) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert _connections(raw, name) == 0

@@ -39,6 +39,20 @@ def test_a_redis_url_without_scheme_is_one_line(fake: FakeSlack, prefix: str):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(("url", "reason"), [
+    ("redis://:s3cret@127.0.0.1:notaport/0", "Port could not be cast to integer value as ..."),
+    ("redis://:s3cret@127.0.0.1:99999/0", "Port out of range 0-65535"),
+])
+def test_a_redis_url_that_cannot_be_parsed_is_one_line(fake: FakeSlack, prefix: str, url: str,
+                                                       reason: str):
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"REDIS_URL": url}
+    out = _serve(env, "--http")
+    assert (out.returncode, _problem_lines(out.stderr)) == (2, [
+        "configuration error: invalid settings:",
+        f"  REDIS_URL: is not a valid Redis URL ({reason}); the form is "
+        "redis://[[user]:password@]host:port/db"])
+
+
 def test_a_port_in_use_is_one_line(fake: FakeSlack, prefix: str):
     bot = BotProcess(fake, prefix, REDIS_URL)
     with socket.socket() as taken:
@@ -58,6 +72,39 @@ def test_a_port_out_of_range_is_one_line(fake: FakeSlack, prefix: str, port: str
     assert _problem_lines(out.stderr) == [
         f"hitl-slack serve: argument --port: {port!r} is not a port number (1-65535) "
         "(see hitl-slack serve --help)"]
+
+
+def test_a_consumer_name_too_long_for_the_heartbeat_is_a_configuration_error(fake: FakeSlack,
+                                                                              prefix: str):
+    # It used to start and serve without ever publishing a heartbeat (agents were told that no
+    # bot serves their prefix) and without a word in the log.
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_CONSUMER_NAME": "x" * 201}
+    out = _serve(env, "--http")
+    assert out.returncode == 2
+    assert "HITL_CONSUMER_NAME: String should have at most 200 characters" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1"])
+def test_a_host_that_cannot_be_listened_on_names_the_host_not_the_port(fake: FakeSlack,
+                                                                        prefix: str, host: str):
+    out = _serve(BotProcess(fake, prefix, REDIS_URL).env(), "--http", "--host", host)
+    assert out.returncode == 2
+    problem = [line for line in out.stderr.splitlines() if "configuration error" in line]
+    assert len(problem) == 1
+    assert problem[0].startswith(f"configuration error: --host {host} cannot be used (")
+    assert "give an address of this machine" in problem[0]
+    assert "port" not in problem[0]
+
+
+def test_a_slack_api_url_that_is_not_the_web_api_is_named_not_the_token(fake: FakeSlack,
+                                                                        prefix: str):
+    url = fake.api_url.replace("/api/", "/")  # the base of the Web API without its /api/
+    env = BotProcess(fake, prefix, REDIS_URL).env() | {"SLACK_API_URL": url}
+    out = _serve(env, "--http")
+    assert (out.returncode, _problem_lines(out.stderr)[-1]) == (
+        2, f"configuration error: SLACK_API_URL: {url}auth.test answered HTTP 404, not the "
+        "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?")
 
 
 def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: FakeSlack,

@@ -76,6 +76,31 @@ def test_redis_restarted_empty_the_bot_recreates_its_groups_and_posts_again(
         assert bot.stop() == 0, bot.logs()
 
 
+def test_a_request_lost_with_redis_while_it_was_being_posted_leaves_no_live_message(
+        fake: FakeSlack, prefix: str, redis_server: RedisServer):
+    bot = BotProcess(fake, prefix, redis_server.url, extra_env={"HITL_SLACK_TIMEOUT": "20"})
+    bot.start()
+    client = HITLClient(redis_server.url, prefix)
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        fake.fail("chat.postMessage", status=200, delay=6)  # Slack holds the post...
+        ticket = client.submit("Lost", "deploy", {}, timeout=60)
+        deadline = time.monotonic() + 10
+        while not r.hget(Keys(prefix).request(ticket.request_id), "post_attempt"):
+            assert time.monotonic() < deadline, bot.logs()
+            time.sleep(0.02)
+        redis_server.restart(empty=True)  # ... while Redis comes back without the request
+        fake.wait_for_call("chat.postMessage", timeout=10)
+        fake.wait_for_call("chat.delete", timeout=20)
+        tagged = [m for m in fake.messages() if ticket.request_id in json.dumps(m.metadata)]
+        assert tagged == []  # no Approve button for a request nobody can decide any more
+        assert "Traceback" not in bot.logs()
+    finally:
+        r.close()
+        client.close()
+        assert bot.stop() == 0, bot.logs()
+
+
 def test_redis_down_for_8_seconds_logs_one_warning_and_one_info_per_component(
         fake: FakeSlack, prefix: str, redis_server: RedisServer):
     bot = BotProcess(fake, prefix, redis_server.url).start()
