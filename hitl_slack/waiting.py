@@ -72,11 +72,13 @@ WHERE = LuaScript("where", """
 -- KEYS = request hashes
 -- returns, per key: 0 (missing) | the decision JSON (decided) | the deadline in ms (pending)
 --                   | -1 (no deadline: not a request this version wrote)
+-- A decision still waiting for HITL_REDIS_MIN_REPLICAS replicas ('unconfirmed') reads as
+-- pending: it is published once confirmed, and a failover before that could undo it.
 local out = {}
 for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 'status', 'decision', 'deadline')
+  local v = redis.call('HMGET', key, 'status', 'decision', 'deadline', 'unconfirmed')
   if not v[1] then out[i] = 0
-  elseif v[2] then out[i] = v[2]
+  elseif v[2] and v[4] ~= '1' then out[i] = v[2]
   else out[i] = tonumber(v[3]) or -1 end
 end
 return out

@@ -62,7 +62,9 @@ def _waiting(client: HITLClient, request_id: str, out: list[object],
     t.start()
     channel = Keys(PREFIX).decided_channel(request_id)
     probe = client.store.redis
+    end = time.monotonic() + 10
     while probe.pubsub_numsub(channel)[0][1] == 0:  # the agent is listening
+        assert time.monotonic() < end, f"the wait never subscribed (it returned {out})"
         time.sleep(0.005)
     return t
 
