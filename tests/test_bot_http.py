@@ -428,6 +428,8 @@ def test_click_on_a_message_after_the_request_is_gone(bot: BotProcess, fake: Fak
                                                       agent: HITLClient):
     ticket = agent.submit("Gone soon", "gone", {}, timeout=60)
     msg = posted(fake, ticket.request_id)
+    # Once the bot has recorded its message (a request lost before that has it deleted).
+    fake.wait_until(lambda: agent.get(ticket.request_id).message is not None)
     agent.store.redis.delete(Keys(bot.prefix).request(ticket.request_id))
     bot.send(block_actions_body(msg, "hitl.approve", user_id="U0GONE"))
     fake.wait_until(lambda: any("no longer exists" in t for t in ephemeral_texts(fake, "U0GONE")))
