@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -102,26 +103,26 @@ class Listeners:
     async def reject(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Reject: opens the modal asking for the reason."""
         await ack()
-        tell = teller(self.bot.slack, body, respond)
-        async with guarded("click", body, tell):
-            click = payloads.click(body)
-            state = await self._check(click.request_id, click.user, tell)
-            if state is not None:
-                await self._open(click, "Reject", tell, views.reject_modal(
-                    state.request, reason_required=self.bot.reason_required(state),
-                    private_metadata=payloads.metadata(click.request_id, click.channel)))
+        await self._modal(body, respond, "Reject", lambda state, meta: views.reject_modal(
+            state.request, reason_required=self.bot.reason_required(state),
+            private_metadata=meta))
 
     async def edit(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Edit: opens the modal with one input per argument."""
         await ack()
+        await self._modal(body, respond, "Edit", lambda state, meta: views.edit_modal(
+            state.request, private_metadata=meta))
+
+    async def _modal(self, body: dict[str, Any], respond: AsyncRespond, button: str,
+                     build: Callable[[RequestState, str], Any]) -> None:
+        """After the ack of a button that opens a modal: check the clicker, then open it."""
         tell = teller(self.bot.slack, body, respond)
         async with guarded("click", body, tell):
             click = payloads.click(body)
             state = await self._check(click.request_id, click.user, tell)
             if state is not None:
-                await self._open(click, "Edit", tell, views.edit_modal(
-                    state.request,
-                    private_metadata=payloads.metadata(click.request_id, click.channel)))
+                meta = payloads.metadata(click.request_id, click.channel)
+                await self._open(click, button, tell, build(state, meta))
 
     async def _open(self, click: Click, button: str, tell: Tell, view: Any) -> None:
         if click.trigger_id is None:
