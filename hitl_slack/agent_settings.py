@@ -37,6 +37,10 @@ class AgentSettings(BaseSettings):
     hitl_queue_maxlen: int = Field(100_000, ge=100)
     hitl_redis_grace: float | None = Field(None, gt=0, le=86_400,
                                            description="seconds of outage a wait rides out")
+    hitl_redis_min_replicas: int = Field(0, ge=0, le=16, description="replicas that must "
+                                         "confirm a decision (WAIT) before it is announced")
+    hitl_redis_replica_timeout: float = Field(1.0, gt=0, le=30, description="seconds WAIT may "
+                                              "take before a decision counts as unconfirmed")
 
     @field_validator("redis_url", mode="after")
     @classmethod

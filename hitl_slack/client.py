@@ -94,13 +94,14 @@ def _gate(route: str | None, channel: str | None, summary: str | Callable[..., s
 
 class _Base:
     def __init__(self, key_prefix: str, retention: float | None, queue_maxlen: int,
-                 max_connections: int) -> None:
+                 max_connections: int, min_replicas: int, replica_timeout: float) -> None:
         if max_connections < 2:  # the pub/sub connection holds one for good
             raise ConfigError(f"max_connections must be at least 2, not {max_connections}")
         # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
         self.config = StoreConfig(keys=Keys(key_prefix), audit_maxlen=0,
                                   retention=retention or DEFAULT_RETENTION,
-                                  queue_maxlen=queue_maxlen)
+                                  queue_maxlen=queue_maxlen, min_replicas=min_replicas,
+                                  replica_timeout=replica_timeout)
         self._bot_warned = False
         self._next_bot_check = 0.0
         self._bot_lock = threading.Lock()  # submits from many threads warn once
@@ -133,6 +134,8 @@ class _Base:
             "retention": s.hitl_retention,
             "queue_maxlen": s.hitl_queue_maxlen,
             "redis_grace": s.hitl_redis_grace,
+            "min_replicas": s.hitl_redis_min_replicas,
+            "replica_timeout": s.hitl_redis_replica_timeout,
         }
 
 
@@ -150,6 +153,9 @@ class HITLClient(_Base):
             included, however many threads use it (they queue for a connection).
         redis_grace: seconds of Redis outage after which a wait raises ``StoreUnavailable``
             (``HITL_REDIS_GRACE``); None (default) rides out an outage until the wait's end.
+        min_replicas: Redis replicas that must confirm this client's own decisions (cancel,
+            expiry) before they are announced (``HITL_REDIS_MIN_REPLICAS``, as the bot's);
+            short of them, ``NotReplicated``. ``replica_timeout`` bounds that ``WAIT``.
 
     Thread-safe: share one client across threads. All waits are multiplexed over ONE pub/sub
     connection read by a listener thread, so 1,000 threads waiting at once use at most
@@ -160,8 +166,10 @@ class HITLClient(_Base):
     def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
                  connect_timeout: float = 2.0, retention: float | None = None,
                  queue_maxlen: int = 100_000, max_connections: int = 20,
-                 redis_grace: float | None = None) -> None:
-        super().__init__(key_prefix, retention, queue_maxlen, max_connections)
+                 redis_grace: float | None = None, min_replicas: int = 0,
+                 replica_timeout: float = 1.0) -> None:
+        super().__init__(key_prefix, retention, queue_maxlen, max_connections, min_replicas,
+                         replica_timeout)
         self.store = Store(sync_redis(redis_url, connect_timeout=connect_timeout,
                                       max_connections=max_connections,
                                       client_name=f"hitl-agent:{key_prefix}"), self.config)
@@ -346,8 +354,10 @@ class AsyncHITLClient(_Base):
     def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
                  connect_timeout: float = 2.0, retention: float | None = None,
                  queue_maxlen: int = 100_000, max_connections: int = 20,
-                 redis_grace: float | None = None) -> None:
-        super().__init__(key_prefix, retention, queue_maxlen, max_connections)
+                 redis_grace: float | None = None, min_replicas: int = 0,
+                 replica_timeout: float = 1.0) -> None:
+        super().__init__(key_prefix, retention, queue_maxlen, max_connections, min_replicas,
+                         replica_timeout)
         self.store = AsyncStore(
             async_redis(redis_url, connect_timeout=connect_timeout,
                         max_connections=max_connections,

@@ -41,10 +41,6 @@ class Settings(AgentSettings):
     """
 
     hitl_audit_maxlen: int = Field(1_000_000, ge=1000)
-    hitl_redis_min_replicas: int = Field(0, ge=0, le=16, description="replicas that must "
-                                         "confirm a decision (WAIT) before it is announced")
-    hitl_redis_replica_timeout: float = Field(1.0, gt=0, le=30, description="seconds WAIT may "
-                                              "take before a decision counts as unconfirmed")
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

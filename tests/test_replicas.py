@@ -133,3 +133,23 @@ def test_without_min_replicas_the_decision_is_announced_at_once(
     assert isinstance(got[0], Decision)
     assert got[0].status is Status.REJECTED
     client.close()
+
+
+def test_an_agents_own_cancel_waits_for_the_replicas_too(pair: tuple[RedisServer, RedisServer]):
+    primary, replica = pair
+    agent = HITLClient(primary.url, PREFIX, min_replicas=1, replica_timeout=10)  # loaded machine
+    first = agent.submit("Refund", "refund", {"amount": 5}, timeout=60)
+    cancelled = agent.cancel(first.request_id, reason="changed my mind")
+    on_replica = redis.Redis(port=replica.port, decode_responses=True)
+    assert on_replica.hget(Keys(PREFIX).request(first.request_id), "status") == "cancelled"
+    assert cancelled.status is Status.CANCELLED
+
+    second = agent.submit("Refund", "refund", {"amount": 6}, timeout=60)
+    replica.kill()
+    hasty = HITLClient(primary.url, PREFIX, min_replicas=1, replica_timeout=0.3)
+    with pytest.raises(NotReplicated):
+        hasty.cancel(second.request_id)
+    assert agent.get(second.request_id).pending  # not announced while unconfirmed
+    on_replica.close()
+    hasty.close()
+    agent.close()
