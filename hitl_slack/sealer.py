@@ -30,6 +30,7 @@ from hitl_slack.chain import GENESIS, entry_hash
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.lua import SEAL
+from hitl_slack.outage import Outage
 from hitl_slack.store import AsyncStore
 
 __all__ = ["Sealer"]
@@ -177,8 +178,14 @@ class Sealer:
             low = "(" + rows[-1][0]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Seal and trim until ``stop`` is set."""
-        down = False
+        """Seal and trim until ``stop`` is set.
+
+        A Redis outage is one ``redis_lost`` warning and one ``redis_restored`` line. Stored
+        chain state that does not parse (a tampered head or checkpoint) stops sealing, which
+        ``audit verify`` then reports; it is logged once, not on every round.
+        """
+        outage = Outage(log, "sealer")
+        unreadable = False
         while not stop.is_set():
             wait = self.interval
             try:
@@ -186,13 +193,15 @@ class Sealer:
                     wait = 0  # a backlog: keep sealing
                 else:
                     await self.trim()
-                if down:
-                    log.info("audit_sealer_redis_restored")
-                    down = False
-            except (RedisError, OSError, StoreUnavailable):
-                if not down:  # one line per outage, the traceback only at DEBUG
-                    log.warning("audit_sealer_lost_redis",
-                                exc_info=log.isEnabledFor(logging.DEBUG))
-                down = True
+                outage.restored()
+                unreadable = False
+            except (RedisError, OSError, StoreUnavailable) as exc:
+                outage.lost(exc)
+            except (KeyError, ValueError) as exc:
+                if not unreadable:
+                    log.error("audit_chain_unreadable",  # noqa: TRY400 (no traceback: data)
+                              extra={"error": f"{type(exc).__name__}: {exc}",
+                                     "hint": "run hitl-slack audit verify"})
+                unreadable = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -567,3 +567,30 @@ def test_a_trim_while_verify_reads_is_not_a_break(prefix: str, raw: redis.Redis,
     assert stream_id(raw.xrange(keys.audit, count=1)[0][0]) > stream_id(trail.head.entry)
     result = verify(trail, maxlen=200)
     assert (result.verdict, result.checked) == (Verdict.OK, 30), result.message
+
+
+def test_a_tampered_head_stops_sealing_with_one_error_line_not_a_crash_loop(
+        client: HITLClient, prefix: str, caplog: pytest.LogCaptureFixture):
+    client.submit("Refund", "refund", {"amount": 1})
+    seal(prefix)
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    r.hset(Keys(prefix).audit_sealed, "n", "not-a-number")  # someone edits the head
+    client.submit("Refund", "refund", {"amount": 2})  # an entry that would be sealed next
+
+    async def run_briefly() -> None:
+        ar = async_redis(REDIS_URL)
+        stop = asyncio.Event()
+        task = asyncio.create_task(Sealer(ar, Keys(prefix), maxlen=1_000_000, owner="test",
+                                          interval=0.02).run(stop))
+        await asyncio.sleep(0.5)  # many rounds
+        stop.set()
+        await task  # it kept running: no exception escaped to the supervisor
+        await ar.aclose()
+
+    with caplog.at_level("INFO", logger="hitl_slack.sealer"):
+        asyncio.run(run_briefly())
+    events = [rec.getMessage() for rec in caplog.records if rec.name == "hitl_slack.sealer"]
+    assert events == ["audit_chain_unreadable"]
+    assert [rec.levelname for rec in caplog.records if rec.name == "hitl_slack.sealer"] == [
+        "ERROR"]
+    r.close()
