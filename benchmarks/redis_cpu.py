@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from redisproc import RedisServer
 
 from hitl_slack.keys import Keys
-from hitl_slack.lua import LuaScript
+from hitl_slack.lifecycle.lua import LuaScript
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import Store, async_redis
 from hitl_slack.models import ApprovalRequest, AuditEvent, Status
-from hitl_slack.ops import StoreConfig
-from hitl_slack.sealer import Sealer
-from hitl_slack.store import Store, async_redis
+from hitl_slack.service.sealer import Sealer
 
 TOP_LEVEL = ("evalsha", "eval", "hgetall")
 TRIVIAL = LuaScript("trivial", "return 1")

@@ -38,11 +38,11 @@ from fakeslack import FakeSlack
 from harness import BotProcess
 
 from hitl_slack import HITLClient
-from hitl_slack.blocks import approval_message
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, async_redis
 from hitl_slack.models import ApprovalRequest, MessageRef, RequestState, Status
-from hitl_slack.ops import StoreConfig
-from hitl_slack.store import AsyncStore, async_redis
+from hitl_slack.slack.blocks import approval_message
 
 IN_FLIGHT = 100  # concurrent posts in the baselines (the bot has up to 1,000 entries in hand)
 

@@ -28,8 +28,8 @@ from common import REDIS_URL
 
 from hitl_slack import AsyncHITLClient, HITLClient, NoBotWarning, Status
 from hitl_slack.keys import Keys
-from hitl_slack.ops import StoreConfig
-from hitl_slack.store import Store
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import Store
 
 
 def _ready(hub: Any) -> int:

@@ -17,8 +17,8 @@ from common import REDIS_URL, bare_redis_wake, summary
 
 from hitl_slack import AsyncHITLClient, HITLClient, Status, Ticket
 from hitl_slack.keys import Keys
-from hitl_slack.ops import StoreConfig
-from hitl_slack.store import AsyncStore, Store
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, Store
 
 
 def _subscribed(r: redis.Redis, channel: str) -> None:

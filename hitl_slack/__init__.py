@@ -4,11 +4,11 @@ The agent-facing API::
 
     from hitl_slack import HITLClient, AsyncHITLClient, Decision
 
-Importing this package loads no Slack or Bolt code; the bot lives in ``hitl_slack.app`` and
+Importing this package loads no Slack or Bolt code; the bot lives in ``hitl_slack.slack.app`` and
 friends and is started with ``hitl-slack serve``.
 """
 
-from hitl_slack.client import RAISE, AsyncHITLClient, AsyncTicket, HITLClient, Ticket
+from hitl_slack.agent.client import RAISE, AsyncHITLClient, AsyncTicket, HITLClient, Ticket
 from hitl_slack.errors import (
     AlreadyDecided,
     ApprovalDenied,
@@ -20,7 +20,7 @@ from hitl_slack.errors import (
     StoreUnavailable,
     WaitTimeout,
 )
-from hitl_slack.heartbeat import Heartbeat, NoBotWarning
+from hitl_slack.lifecycle.heartbeat import Heartbeat, NoBotWarning
 from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
 
 __all__ = [

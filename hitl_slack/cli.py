@@ -23,13 +23,14 @@ from typing import NoReturn
 
 from redis.exceptions import RedisError
 
-from hitl_slack import __version__, audit
-from hitl_slack.chain import UnreadableEntry
+from hitl_slack import __version__
+from hitl_slack.audit import trail as audit
+from hitl_slack.audit.chain import UnreadableEntry
 from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.store import sync_redis
 from hitl_slack.logs import configure, get_logger
 from hitl_slack.settings import Settings, load_settings
-from hitl_slack.store import sync_redis
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure(settings.log_level, settings.log_format)
         if args.command == "serve":
-            from hitl_slack.serve import serve  # Bolt and aiohttp load only for the service
+            from hitl_slack.service.serve import serve  # Bolt and aiohttp load only for the service
 
             return serve(settings, socket=args.socket, http=args.http, port=args.port,
                          host=args.host)

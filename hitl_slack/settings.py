@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from hitl_slack.agent_settings import AgentSettings, load
+from hitl_slack.agent.settings import AgentSettings, load
 from hitl_slack.errors import ConfigError
 
 __all__ = ["NO_TOKENS", "Settings", "load_settings"]

@@ -12,8 +12,8 @@ from redisproc import RedisServer
 
 from hitl_slack import AsyncHITLClient, HITLClient
 from hitl_slack.keys import Keys
-from hitl_slack.ops import StoreConfig
-from hitl_slack.store import AsyncStore, Store, async_redis
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, Store, async_redis
 
 REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -23,8 +23,8 @@ from hitl_slack import (
     StoreUnavailable,
 )
 from hitl_slack.keys import Keys
-from hitl_slack.ops import StoreConfig
-from hitl_slack.store import AsyncStore, Store, async_redis, sync_redis
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, Store, async_redis, sync_redis
 
 N = 20
 
@@ -242,7 +242,7 @@ def test_a_create_retried_after_its_reply_was_lost_finds_its_own_first_attempt(
     from datetime import UTC, datetime
 
     from hitl_slack import InvalidRequest
-    from hitl_slack.client import build_request
+    from hitl_slack.agent.client import build_request
 
     request = build_request("s", "act", {"a": 1}, id="req_retried", created_at=datetime.now(UTC))
     first, created = store.create(request)

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from hitl_slack import AsyncHITLClient, HITLClient, NoBotWarning
-from hitl_slack.heartbeat import Heartbeat, beat
-from hitl_slack.store import Store
+from hitl_slack.lifecycle.heartbeat import Heartbeat, beat
+from hitl_slack.lifecycle.store import Store
 
 _VARS = ("REDIS_URL", "HITL_KEY_PREFIX", "HITL_REDIS_GRACE", "HITL_REDIS_CONNECT_TIMEOUT")
 

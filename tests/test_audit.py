@@ -18,12 +18,19 @@ import pytest
 import redis
 
 from hitl_slack import HITLClient, Status
-from hitl_slack.audit import Verdict, entry_hash, load_trail, read_checkpoints, read_entries, verify
-from hitl_slack.chain import GENESIS, stream_id
+from hitl_slack.audit.chain import GENESIS, stream_id
+from hitl_slack.audit.trail import (
+    Verdict,
+    entry_hash,
+    load_trail,
+    read_checkpoints,
+    read_entries,
+    verify,
+)
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.store import Store, async_redis
 from hitl_slack.models import AuditEvent, digest
-from hitl_slack.sealer import Sealer
-from hitl_slack.store import Store, async_redis
+from hitl_slack.service.sealer import Sealer
 
 REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -587,10 +594,10 @@ def test_a_tampered_head_stops_sealing_with_one_error_line_not_a_crash_loop(
         await task  # it kept running: no exception escaped to the supervisor
         await ar.aclose()
 
-    with caplog.at_level("INFO", logger="hitl_slack.sealer"):
+    with caplog.at_level("INFO", logger="hitl_slack.service.sealer"):
         asyncio.run(run_briefly())
-    events = [rec.getMessage() for rec in caplog.records if rec.name == "hitl_slack.sealer"]
+    events = [rec.getMessage() for rec in caplog.records if rec.name == "hitl_slack.service.sealer"]
     assert events == ["audit_chain_unreadable"]
-    assert [rec.levelname for rec in caplog.records if rec.name == "hitl_slack.sealer"] == [
+    assert [rec.levelname for rec in caplog.records if rec.name == "hitl_slack.service.sealer"] == [
         "ERROR"]
     r.close()

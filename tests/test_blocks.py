@@ -1,4 +1,4 @@
-"""Tests for hitl_slack.blocks: pure Block Kit builders, checked against Slack's limits."""
+"""Tests for hitl_slack.slack.blocks: pure Block Kit builders, checked against Slack's limits."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from hitl_slack import blocks as B
-from hitl_slack import mrkdwn as M
-from hitl_slack import views as V
-from hitl_slack.listing import Listed
+from hitl_slack.lifecycle.listing import Listed
 from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
+from hitl_slack.slack import blocks as B
+from hitl_slack.slack import mrkdwn as M
+from hitl_slack.slack import views as V
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 NOW = T0 + timedelta(seconds=60)

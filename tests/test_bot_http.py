@@ -36,7 +36,7 @@ from harness import (
 )
 
 from hitl_slack import Decision, HITLClient, Status
-from hitl_slack.audit import read_entries
+from hitl_slack.audit.trail import read_entries
 from hitl_slack.keys import Keys
 
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from hitl_slack.chain import (
+from hitl_slack.audit.chain import (
     GENESIS,
     AuditEntry,
     Checkpoint,

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aredis
 
-from hitl_slack.consumer import StreamConsumer
 from hitl_slack.keys import RELAY_GROUP, Keys
+from hitl_slack.service.consumer import StreamConsumer
 
 
 async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -17,11 +17,11 @@ import redis.asyncio as aredis
 from harness import free_port
 from redisproc import RedisServer
 
-from hitl_slack.bodies import body_problem, payload_problem, signature_ok
-from hitl_slack.consumer import Retry, StreamConsumer
-from hitl_slack.health import Health
 from hitl_slack.keys import RELAY_GROUP, UPDATER_GROUP, Keys
-from hitl_slack.outage import Outage
+from hitl_slack.service.consumer import Retry, StreamConsumer
+from hitl_slack.service.health import Health
+from hitl_slack.service.outage import Outage
+from hitl_slack.slack.bodies import body_problem, payload_problem, signature_ok
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -226,7 +226,7 @@ def test_slack_lost_and_restored_is_one_warning_and_one_info(caplog: pytest.LogC
                                                               prefix: str):
     health = _health(prefix)
     health.started = True
-    with caplog.at_level(logging.INFO, logger="hitl_slack.health"):
+    with caplog.at_level(logging.INFO, logger="hitl_slack.service.health"):
         for _ in range(3):
             health.slack_unreachable("chat.postMessage", TimeoutError())
             health.slack_failed("chat.update", 503, "service_unavailable")

@@ -25,7 +25,7 @@ from hitl_slack import (
     WaitTimeout,
 )
 from hitl_slack.keys import Keys
-from hitl_slack.store import AsyncStore, Store
+from hitl_slack.lifecycle.store import AsyncStore, Store
 
 _threads: list[threading.Thread] = []
 
@@ -225,7 +225,7 @@ def test_decide_racing_expire_has_exactly_one_outcome(client: HITLClient, store:
 
 
 def _expire(store: Store, rid: str) -> Any:
-    from hitl_slack.ops import NotDue
+    from hitl_slack.lifecycle.ops import NotDue
 
     try:
         return store.expire(rid)

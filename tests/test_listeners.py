@@ -34,14 +34,14 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack import AsyncHITLClient, Status
-from hitl_slack.app import Bot, build_app
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, async_redis
 from hitl_slack.models import ApprovalRequest
-from hitl_slack.ops import StoreConfig
-from hitl_slack.relay import Relay
 from hitl_slack.routing import parse_routes
-from hitl_slack.slack import SlackGateway
-from hitl_slack.store import AsyncStore, async_redis
+from hitl_slack.service.relay import Relay
+from hitl_slack.slack.app import Bot, build_app
+from hitl_slack.slack.gateway import SlackGateway
 
 SECRET = "0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4"
 FORM = "application/x-www-form-urlencoded"

@@ -12,11 +12,11 @@ import pytest
 from fakeslack import FakeSlack
 
 from hitl_slack import AsyncHITLClient, Status
-from hitl_slack.blocks import approval_message
-from hitl_slack.relay import Relay
+from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.routing import load_routes
-from hitl_slack.slack import SlackGateway, web_client
-from hitl_slack.store import AsyncStore
+from hitl_slack.service.relay import Relay
+from hitl_slack.slack.blocks import approval_message
+from hitl_slack.slack.gateway import SlackGateway, web_client
 
 TOKEN = "xoxb-test-token"
 

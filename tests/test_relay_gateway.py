@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from fakeslack import FakeSlack
 
-from hitl_slack.blocks import Message
 from hitl_slack.errors import SlackError
-from hitl_slack.health import Health
 from hitl_slack.keys import Keys
-from hitl_slack.slack import SlackGateway, SlackOutcomeUnknown, Tagged, web_client
+from hitl_slack.service.health import Health
+from hitl_slack.slack.blocks import Message
+from hitl_slack.slack.gateway import SlackGateway, SlackOutcomeUnknown, Tagged, web_client
 
 TOKEN = "xoxb-test-token"
 HELLO = Message("hello", [])

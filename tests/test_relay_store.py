@@ -9,8 +9,8 @@ import redis
 
 from hitl_slack import HITLClient, RequestNotFound, Status
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.store import Store
 from hitl_slack.models import MessageRef
-from hitl_slack.store import Store
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from redisproc import RedisServer
 from hitl_slack import AlreadyDecided, HITLClient, Status, WaitTimeout
 from hitl_slack.errors import NotReplicated, StoreUnavailable
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import Store
 from hitl_slack.models import Decision
-from hitl_slack.ops import StoreConfig
-from hitl_slack.store import Store
 
 PREFIX = "repl"
 

@@ -7,7 +7,7 @@ import asyncio
 import redis
 
 from hitl_slack import AsyncHITLClient, Status
-from hitl_slack.store import AsyncStore
+from hitl_slack.lifecycle.store import AsyncStore
 
 N = 10_000
 POOL = 10

@@ -9,8 +9,8 @@ import redis
 
 from hitl_slack import HITLClient, Status
 from hitl_slack.keys import Keys
-from hitl_slack.scheduler import Scheduler
-from hitl_slack.store import AsyncStore
+from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.service.scheduler import Scheduler
 
 
 async def test_due_requests_expire_and_unreadable_ones_are_set_aside(

@@ -16,8 +16,8 @@ from harness import BotProcess, free_port, posted
 from redisproc import RedisServer
 
 from hitl_slack import HITLClient, Status
-from hitl_slack.heartbeat import Heartbeat
 from hitl_slack.keys import RELAY_GROUP, Keys
+from hitl_slack.lifecycle.heartbeat import Heartbeat
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hitl_slack.agent.subscriptions import CHUNK, Subscriptions, parse_push
 from hitl_slack.keys import Keys
-from hitl_slack.subscriptions import CHUNK, Subscriptions, parse_push
 
 K = Keys("p")
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from hitl_slack import HITLClient, InvalidRequest
-from hitl_slack.client import build_request
+from hitl_slack.agent.client import build_request
 from hitl_slack.models import MAX_PAYLOAD_DEPTH, normalize_tags
 from hitl_slack.routing import RouteMatch
 

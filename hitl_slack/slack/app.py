@@ -1,6 +1,6 @@
 """The Bolt app: what the listeners need (:class:`Bot`) and :func:`build_app`.
 
-The listeners themselves are in :mod:`hitl_slack.listeners`; who may decide is the one rule of
+The listeners themselves are in :mod:`hitl_slack.slack.listeners`; who may decide is the one rule of
 :mod:`hitl_slack.authz`, fed here with user-group members read from Slack.
 """
 
@@ -14,11 +14,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.authz import approver_groups, is_user_id, may_decide
 from hitl_slack.errors import SlackError
-from hitl_slack.listeners import register
+from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.models import RequestState
 from hitl_slack.routing import RoutesConfig, resolve, selectable_summary
-from hitl_slack.slack import SlackGateway
-from hitl_slack.store import AsyncStore
+from hitl_slack.slack.gateway import SlackGateway
+from hitl_slack.slack.listeners import register
 
 __all__ = ["Bot", "GroupCache", "build_app"]
 

@@ -1,6 +1,6 @@
 """Modals and lists: the reject and edit modals, the pending list, the App Home tab.
 
-Pure, like :mod:`hitl_slack.blocks`: ``slack_sdk.models`` objects, untrusted text escaped.
+Pure, like :mod:`hitl_slack.slack.blocks`: ``slack_sdk.models`` objects, untrusted text escaped.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from hitl_slack.listing import Listed
+from hitl_slack.lifecycle.listing import Listed
 from hitl_slack.models import ApprovalRequest
-from hitl_slack.mrkdwn import (
+from hitl_slack.slack.mrkdwn import (
     clip,
     compact,
     context,

@@ -1,6 +1,7 @@
 """The Redis side of ``/hitl pending`` and the App Home: the pending index, read once per listing.
 
-Sans-I/O generators like :mod:`hitl_slack.ops`, run by :meth:`AsyncStore.run`. The count comes
+Sans-I/O generators like :mod:`hitl_slack.lifecycle.ops`, run by :meth:`AsyncStore.run`. The count
+comes
 from the index (the ``deadlines`` sorted set holds exactly the pending requests), not from a
 page. A listing reads at most :data:`SCAN_BUDGET` requests, soonest deadline first, so the
 approver filter runs before paging on everything it read; beyond the budget the listing says
@@ -15,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hitl_slack.errors import InvalidRequest
-from hitl_slack.lua import LuaScript
+from hitl_slack.lifecycle.lua import LuaScript
+from hitl_slack.lifecycle.ops import Batch, Command, Eval, Gen, StoreConfig, parse_state
 from hitl_slack.models import RequestState
-from hitl_slack.ops import Batch, Command, Eval, Gen, StoreConfig, parse_state
 
 __all__ = ["CACHE_PERMALINK", "CHUNK", "SCAN_BUDGET", "Listed", "Scan", "cache_permalink", "scan"]
 

@@ -6,9 +6,9 @@ the relay from the outcomes stream, so a click, an expiry and a cancellation all
 the same way.
 
 No listener fails silently after its ack: the work after it runs inside
-:func:`hitl_slack.guard.guarded`, which tells the person and logs one line. Modal submissions
+:func:`hitl_slack.slack.guard.guarded`, which tells the person and logs one line. Modal submissions
 read what they need before acking, and answer a failure by replacing the modal with a notice.
-Listings are in :mod:`hitl_slack.pending`.
+Listings are in :mod:`hitl_slack.slack.listings`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from hitl_slack import blocks, mrkdwn, payloads, views
 from hitl_slack.errors import AlreadyDecided, SlackError
-from hitl_slack.guard import RejectMalformed, Tell, failure_text, guarded, log_failure, teller
 from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, Decision, RequestState, Status
 from hitl_slack.models import canonical_json as _canonical_json
-from hitl_slack.payloads import BadPayload, Click
-from hitl_slack.pending import Listings
+from hitl_slack.slack import blocks, mrkdwn, payloads, views
+from hitl_slack.slack.guard import RejectMalformed, Tell, failure_text, guarded, log_failure, teller
+from hitl_slack.slack.listings import Listings
+from hitl_slack.slack.payloads import BadPayload, Click
 
 if TYPE_CHECKING:
-    from hitl_slack.app import Bot
+    from hitl_slack.slack.app import Bot
 
 __all__ = ["Listeners", "existing", "register", "unknown_view"]
 
@@ -52,7 +52,7 @@ def existing(decision: Decision) -> str:
 
 
 class Listeners:
-    """The Bolt listeners, as methods over the :class:`~hitl_slack.app.Bot` they serve."""
+    """The Bolt listeners, as methods over the :class:`~hitl_slack.slack.app.Bot` they serve."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot

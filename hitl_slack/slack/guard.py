@@ -20,15 +20,15 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from hitl_slack import mrkdwn, payloads
 from hitl_slack.errors import InvalidRequest, RequestNotFound, SlackError, StoreUnavailable
-from hitl_slack.payloads import BadPayload
-from hitl_slack.slack import SlackGateway
+from hitl_slack.slack import mrkdwn, payloads
+from hitl_slack.slack.gateway import SlackGateway
+from hitl_slack.slack.payloads import BadPayload
 
 __all__ = ["RejectMalformed", "Tell", "failure_text", "guarded", "log_failure", "responder",
            "teller"]
 
-log = logging.getLogger("hitl_slack.listeners")
+log = logging.getLogger("hitl_slack.slack.listeners")
 
 #: Says something to the person a listener serves.
 Tell = Callable[[str], Awaitable[None]]
@@ -132,7 +132,7 @@ def responder(respond: AsyncRespond) -> Tell:
 
 class RejectMalformed(AsyncMiddleware):
     """Answer 400 to a signed interaction whose shape Bolt cannot route (see
-    :func:`hitl_slack.payloads.malformed`); it runs after Bolt's signature check.
+    :func:`hitl_slack.slack.payloads.malformed`); it runs after Bolt's signature check.
 
     A class, not a function: Bolt builds a function middleware's arguments from the payload
     (``actions[0]`` and the like), which is exactly what fails on such a body.

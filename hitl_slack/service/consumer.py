@@ -37,7 +37,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from hitl_slack.errors import StoreUnavailable
-from hitl_slack.outage import Outage
+from hitl_slack.service.outage import Outage
 
 __all__ = ["GiveUp", "Retry", "StreamConsumer", "dead_letter"]
 

@@ -6,11 +6,12 @@
   failing Slack does not count (it would pull every replica out of a load balancer at once);
   it is in the JSON body with the Slack auth state, the age of each loop's last turn and the last
   errors.
-* ``/metrics``: see :mod:`hitl_slack.metrics`.
-* Heartbeat: every :data:`~hitl_slack.heartbeat.BEAT_INTERVAL` seconds the same facts go to
+* ``/metrics``: see :mod:`hitl_slack.service.metrics`.
+* Heartbeat: every :data:`~hitl_slack.lifecycle.heartbeat.BEAT_INTERVAL` seconds the same facts go
+to
   ``{p}:bot:{name}`` so agents can tell whether a bot serves their prefix, and why not.
 
-:class:`Health` is also the :class:`~hitl_slack.slack_watch.SlackWatcher` of the service's
+:class:`Health` is also the :class:`~hitl_slack.slack.watch.SlackWatcher` of the service's
 Slack client: a token refused at run time (``invalid_auth``, ``token_revoked``...) makes the
 replica stop taking new work, fail ``/readyz`` and say why in its heartbeat; work in flight
 is not cancelled and queued entries stay for a healthy replica. It re-checks the token
@@ -33,13 +34,13 @@ import redis.asyncio as aredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from hitl_slack import heartbeat
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
-from hitl_slack.metrics import CONTENT_TYPE, Metrics
-from hitl_slack.outage import Outage
-from hitl_slack.slack_watch import AUTH_ERRORS, token_variable
-from hitl_slack.store import AsyncStore
+from hitl_slack.lifecycle import heartbeat
+from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.service.metrics import CONTENT_TYPE, Metrics
+from hitl_slack.service.outage import Outage
+from hitl_slack.slack.watch import AUTH_ERRORS, token_variable
 
 __all__ = ["AUTH_RECHECK", "Health", "add_health_routes"]
 

@@ -4,7 +4,7 @@ A replica writes ``{p}:bot:{name}`` (JSON, TTL :data:`BEAT_TTL`) and scores itse
 ``{p}:bots`` every :data:`BEAT_INTERVAL` seconds. Agents read them (``hitl.health()``, and a
 warning at submit time when no replica has beaten recently): a request under a prefix no bot
 serves would wait in a queue nobody reads. Pure generators of Redis commands, like
-:mod:`hitl_slack.ops`, so the sync and the async client share them.
+:mod:`hitl_slack.lifecycle.ops`, so the sync and the async client share them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_slack.keys import Keys
-from hitl_slack.ops import Batch, Command, Gen
+from hitl_slack.lifecycle.ops import Batch, Command, Gen
 
 __all__ = ["BEAT_INTERVAL", "BEAT_TTL", "Heartbeat", "NoBotWarning", "beat", "read"]
 

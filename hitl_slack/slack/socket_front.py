@@ -26,9 +26,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from hitl_slack.bodies import payload_problem
-from hitl_slack.consumer import dead_letter
-from hitl_slack.slack_watch import AUTH_ERRORS
+from hitl_slack.service.consumer import dead_letter
+from hitl_slack.slack.bodies import payload_problem
+from hitl_slack.slack.watch import AUTH_ERRORS
 
 __all__ = ["QuietReconnects", "SocketFront", "keep_body"]
 

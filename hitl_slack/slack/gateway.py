@@ -29,9 +29,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from hitl_slack.blocks import Message
 from hitl_slack.errors import SlackError
-from hitl_slack.slack_watch import SlackWatcher, WatchedWebClient
+from hitl_slack.slack.blocks import Message
+from hitl_slack.slack.watch import SlackWatcher, WatchedWebClient
 
 __all__ = ["SlackGateway", "SlackOutcomeUnknown", "Tagged", "web_client"]
 
@@ -68,7 +68,7 @@ def web_client(token: str | None, base_url: str, timeout: float, *,
     Must be called inside the running event loop (aiohttp binds the session to it). The session
     timeout is only a ceiling: :class:`SlackGateway` times each call itself. Close it with
     :meth:`SlackGateway.aclose`. With a ``watcher``, every call's outcome is reported to it
-    (:class:`~hitl_slack.slack_watch.WatchedWebClient`).
+    (:class:`~hitl_slack.slack.watch.WatchedWebClient`).
     """
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_patient(timeout)))
     kwargs: dict[str, Any] = {"token": token, "base_url": base_url, "timeout": int(timeout),

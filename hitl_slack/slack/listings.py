@@ -1,7 +1,7 @@
 """The Bolt side of listings: ``/hitl pending``, its "next page", and the App Home tab.
 
 Ack first, then list (the listing reads Redis and maybe Slack). The approver filter runs on
-everything :func:`hitl_slack.listing.scan` read, then the page is cut: an approver whose
+everything :func:`hitl_slack.lifecycle.listing.scan` read, then the page is cut: an approver whose
 requests come after many others' still sees them, with the true count. Each page's links to
 the requests' messages are fetched once (``chat.getPermalink``) and cached on the request.
 """
@@ -14,22 +14,23 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from hitl_slack import listing, mrkdwn, payloads, views
 from hitl_slack.errors import SlackError, StoreUnavailable
-from hitl_slack.guard import Tell, guarded, responder
+from hitl_slack.lifecycle import listing
 from hitl_slack.models import RequestState
-from hitl_slack.payloads import BadPayload
+from hitl_slack.slack import mrkdwn, payloads, views
+from hitl_slack.slack.guard import Tell, guarded, responder
+from hitl_slack.slack.payloads import BadPayload
 
 if TYPE_CHECKING:
-    from hitl_slack.app import Bot, GroupCache
+    from hitl_slack.slack.app import Bot, GroupCache
 
 __all__ = ["Listings"]
 
-log = logging.getLogger("hitl_slack.listeners")
+log = logging.getLogger("hitl_slack.slack.listeners")
 
 
 class Listings:
-    """The listing listeners, over the :class:`~hitl_slack.app.Bot` they serve."""
+    """The listing listeners, over the :class:`~hitl_slack.slack.app.Bot` they serve."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot

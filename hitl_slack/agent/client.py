@@ -1,7 +1,8 @@
 """The agent side: ask a human, get the decision back the moment it is made.
 
 :class:`HITLClient` (blocking) and :class:`AsyncHITLClient` (asyncio) have the same methods;
-both build requests with :func:`build_request` and run the lifecycle in :mod:`hitl_slack.ops`.
+both build requests with :func:`build_request` and run the lifecycle in
+:mod:`hitl_slack.lifecycle.ops`.
 Only the I/O differs. This module imports no Slack, no Bolt and no settings: an agent needs a
 Redis URL and nothing else.
 
@@ -29,12 +30,16 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 
-from hitl_slack.agent_settings import AgentSettings, load
-from hitl_slack.async_hub import DecisionHub
+from hitl_slack.agent.async_hub import DecisionHub
+from hitl_slack.agent.gate import RAISE, Gate, gate_async, gate_sync
+from hitl_slack.agent.settings import AgentSettings, load
+from hitl_slack.agent.sync_hub import SyncDecisionHub
+from hitl_slack.agent.waiting import EXPIRY_SLACK
 from hitl_slack.errors import ConfigError, StoreUnavailable, WaitTimeout
-from hitl_slack.gate import RAISE, Gate, gate_async, gate_sync
-from hitl_slack.heartbeat import BEAT_INTERVAL, BEAT_TTL, Heartbeat, NoBotWarning
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle.heartbeat import BEAT_INTERVAL, BEAT_TTL, Heartbeat, NoBotWarning
+from hitl_slack.lifecycle.ops import DEFAULT_RETENTION, NotDue, StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, Store, async_redis, sync_redis
 from hitl_slack.models import (
     ApprovalRequest,
     Decision,
@@ -43,10 +48,6 @@ from hitl_slack.models import (
     normalize_tags,
     validation_message,
 )
-from hitl_slack.ops import DEFAULT_RETENTION, NotDue, StoreConfig
-from hitl_slack.store import AsyncStore, Store, async_redis, sync_redis
-from hitl_slack.sync_hub import SyncDecisionHub
-from hitl_slack.waiting import EXPIRY_SLACK
 
 __all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket",
            "build_request"]
@@ -160,7 +161,7 @@ class HITLClient(_Base):
     Thread-safe: share one client across threads. All waits are multiplexed over ONE pub/sub
     connection read by a listener thread, so 1,000 threads waiting at once use at most
     ``max_connections`` connections (20 by default) and every one gets its decision. Waits
-    survive Redis restarts and failovers: see :mod:`hitl_slack.waiting`.
+    survive Redis restarts and failovers: see :mod:`hitl_slack.agent.waiting`.
     """
 
     def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
@@ -233,7 +234,8 @@ class HITLClient(_Base):
         """The bot replicas serving this key prefix, newest beat first; empty if none has
         beaten within ``BEAT_TTL`` seconds (then requests wait in a queue no bot reads).
 
-        Each :class:`~hitl_slack.heartbeat.Heartbeat` says whether the replica is ready and
+        Each :class:`~hitl_slack.lifecycle.heartbeat.Heartbeat` says whether the replica is ready
+        and
         accepting work, its Slack auth state and, if not, why (e.g. a revoked token).
 
         Raises:

@@ -1,13 +1,14 @@
 """Lua scripts: every state change of a request is one of these, atomically.
 
 Each script is a string constant with a ``KEYS`` / ``ARGV`` header and one typed wrapper in
-:mod:`hitl_slack.store` that maps its return code to a value or an exception. Every script that
+:mod:`hitl_slack.lifecycle.store` that maps its return code to a value or an exception. Every
+script that
 writes an audit entry appends it to the audit stream in the same atomic step, so a decision and
 its audit entry are never apart and concurrent writers (bot replicas, agents) share one order.
 
 The step fixes the ORDER only; the hash chain over that order is computed outside Redis' single
-thread by the bot's sealer (:mod:`hitl_slack.sealer`), which records checkpoints with
-:data:`SEAL`. See :mod:`hitl_slack.chain`.
+thread by the bot's sealer (:mod:`hitl_slack.service.sealer`), which records checkpoints with
+:data:`SEAL`. See :mod:`hitl_slack.audit.chain`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class LuaScript:
 
 # Audit entries are appended in stream order inside the atomic step; nothing is hashed here
 # (sha256 in Lua cost ~300 µs of Redis' single thread per create). The chain is computed by the
-# bot's sealer (:mod:`hitl_slack.sealer`) from the bodies, outside Redis. No MAXLEN either:
+# bot's sealer (:mod:`hitl_slack.service.sealer`) from the bodies, outside Redis. No MAXLEN either:
 # the sealer trims at a checkpoint, so the kept trail always starts where a checkpoint vouches.
 _AUDIT_LUA = r"""
 local function audit_all(audit_key, first)

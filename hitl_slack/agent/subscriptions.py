@@ -1,6 +1,6 @@
 """Which decided channels one pub/sub connection should be on, and which are in force (pure).
 
-The sync and the async decision hubs (:mod:`hitl_slack.waiting`) drive this bookkeeping with
+The sync and the async decision hubs (:mod:`hitl_slack.agent.waiting`) drive this bookkeeping with
 their own I/O; it holds no socket, no lock and no clock. Its rules:
 
 * A channel is wanted while at least one wait is on it. The driver asks :meth:`take_commands`

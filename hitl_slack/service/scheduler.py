@@ -17,11 +17,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from hitl_slack.consumer import dead_letter
 from hitl_slack.errors import InvalidRequest, RequestNotFound, StoreUnavailable
-from hitl_slack.ops import NotDue
-from hitl_slack.outage import Outage
-from hitl_slack.store import AsyncStore
+from hitl_slack.lifecycle.ops import NotDue
+from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.service.consumer import dead_letter
+from hitl_slack.service.outage import Outage
 
 __all__ = ["Scheduler"]
 

@@ -1,7 +1,8 @@
 """The audit hash chain: what it covers, and how ``audit verify`` checks it (pure, no I/O).
 
 The atomic steps append each event's body to ``{prefix}:audit`` in stream order; nothing is
-hashed inside Redis. The bot's sealer (:mod:`hitl_slack.sealer`) reads the new entries in that
+hashed inside Redis. The bot's sealer (:mod:`hitl_slack.service.sealer`) reads the new entries in
+that
 order, recomputes every body's digest itself and extends the chain::
 
     hash(entry) = sha256(bytes.fromhex(hash(entry before)) + sha256(body))  # first: after 0*64
@@ -170,7 +171,7 @@ def verify(trail: Trail, *, maxlen: int | None = None, expect_head: str | None =
     """Recompute the chain over the kept entries and check it against every checkpoint.
 
     Args:
-        trail: what was read from Redis (see :func:`hitl_slack.audit.load_trail`).
+        trail: what was read from Redis (see :func:`hitl_slack.audit.trail.load_trail`).
         maxlen: the retention (``HITL_AUDIT_MAXLEN``): a trail starting mid-way while holding
             fewer entries was cut by someone, not by retention.
         expect_head: a head kept outside Redis; it must be the chain hash of a kept entry.

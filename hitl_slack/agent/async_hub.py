@@ -1,5 +1,5 @@
 """The asyncio decision hub: every wait of an :class:`~hitl_slack.AsyncHITLClient` over ONE
-pub/sub connection (see :mod:`hitl_slack.waiting` for the design both hubs share)."""
+pub/sub connection (see :mod:`hitl_slack.agent.waiting` for the design both hubs share)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from hitl_slack.errors import StoreUnavailable
-from hitl_slack.models import Decision
-from hitl_slack.store import AsyncStore
-from hitl_slack.waiting import (
+from hitl_slack.agent.waiting import (
     IDLE,
     MAX_BACKOFF,
     Hub,
@@ -25,10 +22,13 @@ from hitl_slack.waiting import (
     resolve,
     settle,
 )
+from hitl_slack.errors import StoreUnavailable
+from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.models import Decision
 
 __all__ = ["DecisionHub"]
 
-log = logging.getLogger("hitl_slack.waiting")
+log = logging.getLogger("hitl_slack.agent.waiting")
 
 
 #: What an async wait's future gets when its time is up.

@@ -1,7 +1,9 @@
-"""Redis side of the lifecycle: the sync and async stores that drive :mod:`hitl_slack.ops`.
+"""Redis side of the lifecycle: the sync and async stores that drive
+:mod:`hitl_slack.lifecycle.ops`.
 
 :class:`Store` and :class:`AsyncStore` have the same methods; the logic of each is one
-generator in :mod:`hitl_slack.ops`, run here against ``redis.Redis`` or ``redis.asyncio.Redis``.
+generator in :mod:`hitl_slack.lifecycle.ops`, run here against ``redis.Redis`` or
+``redis.asyncio.Redis``.
 Connection failures become :class:`~hitl_slack.errors.StoreUnavailable`.
 """
 
@@ -20,9 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
-from hitl_slack import heartbeat, ops
 from hitl_slack.errors import StoreUnavailable
-from hitl_slack.heartbeat import Heartbeat
+from hitl_slack.lifecycle import heartbeat, ops
+from hitl_slack.lifecycle.heartbeat import Heartbeat
+from hitl_slack.lifecycle.ops import Batch, Command, Gen, Op, StoreConfig
 from hitl_slack.models import (
     ApprovalRequest,
     AuditEvent,
@@ -31,7 +34,6 @@ from hitl_slack.models import (
     RequestState,
     Status,
 )
-from hitl_slack.ops import Batch, Command, Gen, Op, StoreConfig
 
 __all__ = ["RETRIES", "AsyncStore", "Store", "StoreConfig", "async_redis", "async_retry_policy",
            "retry_policy", "sync_redis"]
@@ -162,11 +164,11 @@ class Store:
         self.config = config or StoreConfig()
 
     def run(self, gen: Gen[T]) -> T:
-        """Drive any command generator (see :mod:`hitl_slack.ops`) against this Redis."""
+        """Drive any command generator (see :mod:`hitl_slack.lifecycle.ops`) against this Redis."""
         return _run_sync(self.redis, gen)
 
     def heartbeats(self) -> list[Heartbeat]:
-        """See :func:`hitl_slack.heartbeat.read`."""
+        """See :func:`hitl_slack.lifecycle.heartbeat.read`."""
         return _run_sync(self.redis, heartbeat.read(self.config.keys))
 
     def close(self) -> None:
@@ -175,40 +177,40 @@ class Store:
         self.redis.connection_pool.disconnect()
 
     def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
-        """See :func:`hitl_slack.ops.create`."""
+        """See :func:`hitl_slack.lifecycle.ops.create`."""
         return _run_sync(self.redis, ops.create(self.config, request))
 
     def get(self, request_id: str) -> RequestState:
-        """See :func:`hitl_slack.ops.get`."""
+        """See :func:`hitl_slack.lifecycle.ops.get`."""
         return _run_sync(self.redis, ops.get(self.config, request_id))
 
     def decide(self, request_id: str, status: Status, **kw: Any) -> Decision:
-        """See :func:`hitl_slack.ops.decide`."""
+        """See :func:`hitl_slack.lifecycle.ops.decide`."""
         return _run_sync(self.redis, ops.decide(self.config, request_id, status, **kw))
 
     def expire(self, request_id: str) -> Decision:
-        """See :func:`hitl_slack.ops.expire`."""
+        """See :func:`hitl_slack.lifecycle.ops.expire`."""
         return _run_sync(self.redis, ops.expire(self.config, request_id))
 
     def read_posting(self, request_id: str,
                      mark: datetime | None = None) -> tuple[RequestState, datetime | None]:
-        """See :func:`hitl_slack.ops.read_posting`."""
+        """See :func:`hitl_slack.lifecycle.ops.read_posting`."""
         return _run_sync(self.redis, ops.read_posting(self.config, request_id, mark))
 
     def mark_posted(self, request_id: str, message: MessageRef) -> tuple[bool, Status, MessageRef]:
-        """See :func:`hitl_slack.ops.mark_posted`."""
+        """See :func:`hitl_slack.lifecycle.ops.mark_posted`."""
         return _run_sync(self.redis, ops.mark_posted(self.config, request_id, message))
 
     def audit(self, *events: AuditEvent) -> None:
-        """See :func:`hitl_slack.ops.audit`."""
+        """See :func:`hitl_slack.lifecycle.ops.audit`."""
         _run_sync(self.redis, ops.audit(self.config, *events))
 
     def due(self, limit: int = 100) -> list[str]:
-        """See :func:`hitl_slack.ops.due`."""
+        """See :func:`hitl_slack.lifecycle.ops.due`."""
         return _run_sync(self.redis, ops.due(self.config, limit))
 
     def pending(self, limit: int = 50) -> list[RequestState]:
-        """See :func:`hitl_slack.ops.pending`."""
+        """See :func:`hitl_slack.lifecycle.ops.pending`."""
         return _run_sync(self.redis, ops.pending(self.config, limit))
 
 
@@ -220,11 +222,11 @@ class AsyncStore:
         self.config = config or StoreConfig()
 
     async def run(self, gen: Gen[T]) -> T:
-        """Drive any command generator (see :mod:`hitl_slack.ops`) against this Redis."""
+        """Drive any command generator (see :mod:`hitl_slack.lifecycle.ops`) against this Redis."""
         return await _run_async(self.redis, gen)
 
     async def heartbeats(self) -> list[Heartbeat]:
-        """See :func:`hitl_slack.heartbeat.read`."""
+        """See :func:`hitl_slack.lifecycle.heartbeat.read`."""
         return await _run_async(self.redis, heartbeat.read(self.config.keys))
 
     async def aclose(self) -> None:
@@ -234,45 +236,45 @@ class AsyncStore:
         await self.redis.connection_pool.disconnect()
 
     async def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
-        """See :func:`hitl_slack.ops.create`."""
+        """See :func:`hitl_slack.lifecycle.ops.create`."""
         return await _run_async(self.redis, ops.create(self.config, request))
 
     async def get(self, request_id: str) -> RequestState:
-        """See :func:`hitl_slack.ops.get`."""
+        """See :func:`hitl_slack.lifecycle.ops.get`."""
         return await _run_async(self.redis, ops.get(self.config, request_id))
 
     async def decide(self, request_id: str, status: Status, **kw: Any) -> Decision:
-        """See :func:`hitl_slack.ops.decide`."""
+        """See :func:`hitl_slack.lifecycle.ops.decide`."""
         return await _run_async(self.redis, ops.decide(self.config, request_id, status, **kw))
 
     async def expire(self, request_id: str) -> Decision:
-        """See :func:`hitl_slack.ops.expire`."""
+        """See :func:`hitl_slack.lifecycle.ops.expire`."""
         return await _run_async(self.redis, ops.expire(self.config, request_id))
 
     async def read_posting(self, request_id: str, mark: datetime | None = None
                            ) -> tuple[RequestState, datetime | None]:
-        """See :func:`hitl_slack.ops.read_posting`."""
+        """See :func:`hitl_slack.lifecycle.ops.read_posting`."""
         return await _run_async(self.redis, ops.read_posting(self.config, request_id, mark))
 
     async def mark_posted(self, request_id: str,
                           message: MessageRef) -> tuple[bool, Status, MessageRef]:
-        """See :func:`hitl_slack.ops.mark_posted`."""
+        """See :func:`hitl_slack.lifecycle.ops.mark_posted`."""
         return await _run_async(self.redis, ops.mark_posted(self.config, request_id, message))
 
     async def shorten_deadline(self, request_id: str, deadline: datetime) -> datetime:
-        """See :func:`hitl_slack.ops.shorten_deadline`."""
+        """See :func:`hitl_slack.lifecycle.ops.shorten_deadline`."""
         return await _run_async(self.redis,
                                 ops.shorten_deadline(self.config, request_id, deadline))
 
     async def audit(self, *events: AuditEvent) -> None:
-        """See :func:`hitl_slack.ops.audit`."""
+        """See :func:`hitl_slack.lifecycle.ops.audit`."""
         await _run_async(self.redis, ops.audit(self.config, *events))
 
     async def due(self, limit: int = 100) -> list[str]:
-        """See :func:`hitl_slack.ops.due`."""
+        """See :func:`hitl_slack.lifecycle.ops.due`."""
         return await _run_async(self.redis, ops.due(self.config, limit))
 
     async def pending(self, limit: int = 50) -> list[RequestState]:
-        """See :func:`hitl_slack.ops.pending`."""
+        """See :func:`hitl_slack.lifecycle.ops.pending`."""
         return await _run_async(self.redis, ops.pending(self.config, limit))
 

@@ -2,7 +2,7 @@
 
 :meth:`Relay.post_request` handles an entry of the request queue, :meth:`Relay.show_outcome`
 an entry of the outcomes stream (every decision, however it was made: a click, the clock,
-the agent's cancel). Both run under :class:`~hitl_slack.consumer.StreamConsumer`, so several
+the agent's cancel). Both run under :class:`~hitl_slack.service.consumer.StreamConsumer`, so several
 bot replicas share the work and a crashed replica's entries are taken over.
 
 **One live message per request.** A post is not idempotent and its answer can be lost (Slack
@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from hitl_slack.blocks import approval_message, decided_message
-from hitl_slack.consumer import GiveUp, Retry
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
+from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.routing import ResolvedRoute, RoutesConfig, resolve
-from hitl_slack.slack import SlackGateway, SlackOutcomeUnknown, Tagged
-from hitl_slack.store import AsyncStore
+from hitl_slack.service.consumer import GiveUp, Retry
+from hitl_slack.slack.blocks import approval_message, decided_message
+from hitl_slack.slack.gateway import SlackGateway, SlackOutcomeUnknown, Tagged
 
 __all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "REFUSED_CONTENT", "Relay"]
 

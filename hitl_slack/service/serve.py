@@ -2,7 +2,8 @@
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (or ``--socket``), else HTTP (``--http``) on
 ``$PORT`` at ``/slack/events`` on aiohttp's production server. ``/healthz``, ``/readyz`` and
-``/metrics`` (:mod:`hitl_slack.health`) are served on ``HITL_HEALTH_PORT`` (default ``PORT``),
+``/metrics`` (:mod:`hitl_slack.service.health`) are served on ``HITL_HEALTH_PORT`` (default
+``PORT``),
 in both modes.
 
 Start: listen, reach Redis, have Slack accept the bot token (``auth.test``) and, in Socket
@@ -38,26 +39,26 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack import __version__
-from hitl_slack.app import Bot, build_app
-from hitl_slack.bodies import bolt_request, signature_ok
-from hitl_slack.consumer import StreamConsumer
 from hitl_slack.errors import ConfigError, HITLError
-from hitl_slack.health import Health, add_health_routes
 from hitl_slack.keys import RELAY_GROUP, UPDATER_GROUP, Keys
-from hitl_slack.ops import StoreConfig
-from hitl_slack.relay import Relay
+from hitl_slack.lifecycle.ops import StoreConfig
+from hitl_slack.lifecycle.store import AsyncStore, async_redis
 from hitl_slack.routing import RoutesConfig, load_routes
-from hitl_slack.scheduler import Scheduler
-from hitl_slack.sealer import Sealer
+from hitl_slack.service.consumer import StreamConsumer
+from hitl_slack.service.health import Health, add_health_routes
+from hitl_slack.service.relay import Relay
+from hitl_slack.service.scheduler import Scheduler
+from hitl_slack.service.sealer import Sealer
 from hitl_slack.settings import Settings
-from hitl_slack.slack import SlackGateway, web_client
-from hitl_slack.slack_watch import AUTH_ERRORS
-from hitl_slack.socket_front import SocketFront, keep_body
-from hitl_slack.store import AsyncStore, async_redis
+from hitl_slack.slack.app import Bot, build_app
+from hitl_slack.slack.bodies import bolt_request, signature_ok
+from hitl_slack.slack.gateway import SlackGateway, web_client
+from hitl_slack.slack.socket_front import SocketFront, keep_body
+from hitl_slack.slack.watch import AUTH_ERRORS
 
 __all__ = ["GRACE", "Service", "serve"]
 
-log = logging.getLogger("hitl_slack.serve")
+log = logging.getLogger("hitl_slack.service.serve")
 
 #: Seconds the work in hand may take to finish after SIGTERM / SIGINT.
 GRACE = 8.0

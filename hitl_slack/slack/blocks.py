@@ -1,9 +1,9 @@
 """Block Kit for the approval message: pending (with buttons) and decided.
 
 Pure: builds ``slack_sdk.models`` objects, so the SDK checks Slack's limits when ``.to_dict()``
-runs; it never talks to Slack or Redis. Untrusted text is escaped by :mod:`hitl_slack.mrkdwn`
+runs; it never talks to Slack or Redis. Untrusted text is escaped by :mod:`hitl_slack.slack.mrkdwn`
 before it reaches any ``mrkdwn`` text; ``plain_text`` is not parsed by Slack. Modals and lists
-are in :mod:`hitl_slack.views`.
+are in :mod:`hitl_slack.slack.views`.
 
 A message is kept under every limit Slack enforces: 50 blocks, 3000 characters per section,
 2000 per field, 150 per header, and a total (``msg_blocks_too_long``, undocumented, seen near
@@ -21,7 +21,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock, SectionBlock
 
 from hitl_slack.models import RequestState, Status, canonical_json
-from hitl_slack.mrkdwn import (
+from hitl_slack.slack.mrkdwn import (
     clip,
     code,
     compact,

@@ -3,9 +3,9 @@
 Every decision is PUBLISHed on ``{prefix}:decided:{id}`` by the same Lua step that writes it.
 Each client has ONE hub, and each hub ONE pub/sub connection, whatever the number of waits:
 
-* :class:`~hitl_slack.async_hub.DecisionHub` (asyncio): a reader, a writer and a watchdog task
+* :class:`~hitl_slack.agent.async_hub.DecisionHub` (asyncio): a reader, a writer and a watchdog task
   on the event loop.
-* :class:`~hitl_slack.sync_hub.SyncDecisionHub` (threads): a listener thread reads; waiting
+* :class:`~hitl_slack.agent.sync_hub.SyncDecisionHub` (threads): a listener thread reads; waiting
   threads send their own (batched) ``SUBSCRIBE`` commands under a lock and block on a future.
 
 This module holds what both share: the read of where waited requests stand, the waits' bounds,
@@ -14,7 +14,8 @@ and :class:`Hub` (dispatching pub/sub replies, applying reads, the outage grace)
 The pub/sub connection is taken from the client's bounded pool, so a client never holds more
 than its ``max_connections`` (20 by default), however many waits or threads.
 
-Both drive the same bookkeeping (:class:`hitl_slack.subscriptions.Subscriptions`): every channel
+Both drive the same bookkeeping (:class:`hitl_slack.agent.subscriptions.Subscriptions`): every
+channel
 that became wanted goes into one ``SUBSCRIBE``; a channel's state is read only once its
 subscription is confirmed, so a decision is either in the state read or arrives as a message.
 The hub reads the states of a batch of waits in one read-only Lua step (:data:`WHERE`: the
@@ -39,13 +40,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hitl_slack import ops
+from hitl_slack.agent.subscriptions import Entry, Subscriptions, parse_push
 from hitl_slack.errors import HITLError, InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.keys import Keys
-from hitl_slack.lua import LuaScript
+from hitl_slack.lifecycle import ops
+from hitl_slack.lifecycle.lua import LuaScript
+from hitl_slack.lifecycle.ops import Eval, Gen
 from hitl_slack.models import MAX_TIMEOUT_SECONDS, Decision
-from hitl_slack.ops import Eval, Gen
-from hitl_slack.subscriptions import Entry, Subscriptions, parse_push
 
 __all__ = ["EXPIRY_SLACK", "IDLE", "MAX_BACKOFF", "READ_BATCH", "WHERE", "Hub", "Waiter", "final",
            "read_outcomes", "resolve", "settle"]

@@ -1,6 +1,6 @@
 """The blocking decision hub: every wait of a :class:`~hitl_slack.HITLClient`, from any number
 of threads, over ONE pub/sub connection read by a listener thread (see
-:mod:`hitl_slack.waiting` for the design both hubs share)."""
+:mod:`hitl_slack.agent.waiting` for the design both hubs share)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from hitl_slack.errors import StoreUnavailable
-from hitl_slack.models import Decision
-from hitl_slack.store import Store
-from hitl_slack.waiting import (
+from hitl_slack.agent.waiting import (
     IDLE,
     MAX_BACKOFF,
     Hub,
@@ -26,10 +23,13 @@ from hitl_slack.waiting import (
     resolve,
     settle,
 )
+from hitl_slack.errors import StoreUnavailable
+from hitl_slack.lifecycle.store import Store
+from hitl_slack.models import Decision
 
 __all__ = ["SyncDecisionHub"]
 
-log = logging.getLogger("hitl_slack.waiting")
+log = logging.getLogger("hitl_slack.agent.waiting")
 
 
 class _SyncWaiter(Waiter):

@@ -1,9 +1,11 @@
 """The audit trail: read, export and load it for verification.
 
-Entries are appended by the Lua scripts in :mod:`hitl_slack.lua`, in the same atomic step as
+Entries are appended by the Lua scripts in :mod:`hitl_slack.lifecycle.lua`, in the same atomic step
+as
 the state change they record; each stream entry holds ``body`` (canonical JSON of an
 :class:`~hitl_slack.models.AuditEvent`). The hash chain over them, its checkpoints and how a
-trail is verified are in :mod:`hitl_slack.chain`; the bot's :mod:`hitl_slack.sealer` seals it.
+trail is verified are in :mod:`hitl_slack.audit.chain`; the bot's :mod:`hitl_slack.service.sealer`
+seals it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import redis
 
-from hitl_slack.chain import (
+from hitl_slack.audit.chain import (
     AuditEntry,
     Checkpoint,
     Trail,
@@ -102,7 +104,7 @@ def _requests_exist(r: redis.Redis, keys: Keys) -> bool:
 
 
 def load_trail(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Trail:
-    """What :func:`~hitl_slack.chain.verify` needs.
+    """What :func:`~hitl_slack.audit.chain.verify` needs.
 
     The head and the first pages of entries and checkpoints are read in one transaction: the
     bot seals and trims while verify reads, and a head read before a trim moved the start of

@@ -3,8 +3,9 @@
 The atomic steps only append bodies, in order, to ``{prefix}:audit``. This worker (one per bot
 replica, started by ``serve``) reads the entries after the sealed head in stream order,
 recomputes each body's digest itself (never trusting a digest an agent could have written),
-extends the chain (:func:`hitl_slack.chain.entry_hash`) and records a checkpoint with the
-:data:`~hitl_slack.lua.SEAL` script, which is a compare-and-set on the sealed head: replicas
+extends the chain (:func:`hitl_slack.audit.chain.entry_hash`) and records a checkpoint with the
+:data:`~hitl_slack.lifecycle.lua.SEAL` script, which is a compare-and-set on the sealed head:
+replicas
 sealing at once cannot fork the checkpoints, the loser re-reads and goes on. A short lease
 (``{prefix}:audit:sealer``) keeps the others from repeating the hashing meanwhile.
 
@@ -26,12 +27,12 @@ from typing import Any, cast
 import redis.asyncio as aredis
 from redis.exceptions import NoScriptError, RedisError
 
-from hitl_slack.chain import GENESIS, entry_hash
+from hitl_slack.audit.chain import GENESIS, entry_hash
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
-from hitl_slack.lua import SEAL
-from hitl_slack.outage import Outage
-from hitl_slack.store import AsyncStore
+from hitl_slack.lifecycle.lua import SEAL
+from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.service.outage import Outage
 
 __all__ = ["Sealer"]
 

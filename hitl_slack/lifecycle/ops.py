@@ -1,7 +1,8 @@
 """The request lifecycle as pure generators of Redis commands (sans-I/O).
 
 Each operation is written once, as a generator that yields :class:`Command`, :class:`Batch` or
-:class:`Eval` values and receives their results; :mod:`hitl_slack.store` drives it with a sync
+:class:`Eval` values and receives their results; :mod:`hitl_slack.lifecycle.store` drives it with a
+sync
 or an async Redis client. So the sync and the async clients share every line of logic and
 differ only in how a command is sent.
 """
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, NotReplicated, RequestNotFound
 from hitl_slack.keys import Keys
-from hitl_slack.lua import (
+from hitl_slack.lifecycle.lua import (
     AUDIT_APPEND,
     CREATE,
     MARK_POSTED,

@@ -1,0 +1,1 @@
+"""The audit trail: the hash chain's verdicts, reading and exporting the trail."""

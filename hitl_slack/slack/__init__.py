@@ -1,0 +1,1 @@
+"""The Slack edge: the Web API gateway, Bolt listeners, Block Kit rendering and payload parsing."""
