@@ -23,8 +23,10 @@ def summary(samples_s: list[float]) -> str:
     """p50 / p99 / max in milliseconds."""
     ms = sorted(s * 1000 for s in samples_s)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return (f"p50 {statistics.median(ms):7.3f} ms   p99 {p99:7.3f} ms   max {ms[-1]:7.3f} ms"
-            f"   (n={len(ms)})")
+    return (
+        f"p50 {statistics.median(ms):7.3f} ms   p99 {p99:7.3f} ms   max {ms[-1]:7.3f} ms"
+        f"   (n={len(ms)})"
+    )
 
 
 def bare_redis_wake(n: int) -> list[float]:
@@ -56,8 +58,10 @@ def _blpop(c: redis.Redis, key: str, woke: list[float]) -> None:
 def _until_blocked(r: redis.Redis, client_id: int) -> None:
     """Wait until that connection is blocked in BLPOP (so the push really wakes it)."""
     for _ in range(5000):
-        if any(int(c["id"]) == client_id and c.get("cmd") == "blpop" and "b" in c["flags"]
-               for c in r.client_list()):
+        if any(
+            int(c["id"]) == client_id and c.get("cmd") == "blpop" and "b" in c["flags"]
+            for c in r.client_list()
+        ):
             return
         time.sleep(0.0002)
     raise RuntimeError("the BLPOP waiter never blocked")

@@ -54,15 +54,26 @@ approvers = ["U0ALICE"]
 
 async def _fill(store: AsyncStore, n: int) -> None:
     for start in range(0, n, 200):
-        await asyncio.gather(*(store.create(ApprovalRequest(
-            summary=f"Item {i}", action="refund_card" if i % 2 else "deploy", timeout=3600))
-            for i in range(start, min(n, start + 200))))
+        await asyncio.gather(
+            *(
+                store.create(
+                    ApprovalRequest(
+                        summary=f"Item {i}",
+                        action="refund_card" if i % 2 else "deploy",
+                        timeout=3600,
+                    )
+                )
+                for i in range(start, min(n, start + 200))
+            )
+        )
 
 
 async def _ack(app: object, text: str) -> float:
     body = slash_command_body(text, user_id="U0CAROL")
-    headers = {"content-type": ["application/x-www-form-urlencoded"],
-               **{k.lower(): [v] for k, v in sign(SECRET, body).items()}}
+    headers = {
+        "content-type": ["application/x-www-form-urlencoded"],
+        **{k.lower(): [v] for k, v in sign(SECRET, body).items()},
+    }
     start = time.perf_counter()
     await app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))  # type: ignore[attr-defined]
     return time.perf_counter() - start
@@ -84,8 +95,9 @@ async def main(n: int, rounds: int = 20) -> None:
         fake.usergroups["S0FIN"] = ["U0CAROL"]
         client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
         store = AsyncStore(async_redis(REDIS_URL), StoreConfig(keys=Keys(prefix)))
-        bot = Bot(store, SlackGateway(client), parse_routes(ROUTES, source="bench",
-                                                            default_channel=None))
+        bot = Bot(
+            store, SlackGateway(client), parse_routes(ROUTES, source="bench", default_channel=None)
+        )
         app, listings = build_app(bot, client, SECRET), Listings(bot)
         await _fill(store, n)
         help_acks = [await _ack(app, "help") for _ in range(rounds)]

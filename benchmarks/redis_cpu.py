@@ -52,24 +52,42 @@ def phase(r: redis.Redis, label: str, n: int, run: Any, *, baseline: float | Non
 
 
 def new_version(r: redis.Redis, url: str, n: int, baseline: float) -> None:
-    store = Store(redis.Redis.from_url(url, decode_responses=True),
-                  StoreConfig(keys=Keys(f"bench-{uuid.uuid4().hex[:8]}")))
+    store = Store(
+        redis.Redis.from_url(url, decode_responses=True),
+        StoreConfig(keys=Keys(f"bench-{uuid.uuid4().hex[:8]}")),
+    )
     ids = [f"req_{uuid.uuid4().hex}" for _ in range(n)]
-    reqs = [ApprovalRequest(id=i, summary="Refund", action="refund", payload={"amount": 42},
-                            agent="billing", timeout=600) for i in ids]
-    phase(r, "create (this version)", n, lambda: [store.create(q) for q in reqs],
-          baseline=baseline)
-    phase(r, "decision (this version)", n, lambda: [
-        store.decide(i, Status.APPROVED, decided_by=("U0ALICE",)) for i in ids],
-        baseline=baseline)
+    reqs = [
+        ApprovalRequest(
+            id=i,
+            summary="Refund",
+            action="refund",
+            payload={"amount": 42},
+            agent="billing",
+            timeout=600,
+        )
+        for i in ids
+    ]
+    phase(r, "create (this version)", n, lambda: [store.create(q) for q in reqs], baseline=baseline)
+    phase(
+        r,
+        "decision (this version)",
+        n,
+        lambda: [store.decide(i, Status.APPROVED, decided_by=("U0ALICE",)) for i in ids],
+        baseline=baseline,
+    )
     r.config_resetstat()
     sealed = asyncio.run(_seal(url, store.config.keys))
     s = stats(r)
-    usec = sum(v.get("usec", 0.0) for k, v in s.items() if k in ("evalsha", "eval", "xrange",
-                                                                  "hgetall", "set", "get",
-                                                                  "xrevrange", "pexpire"))
-    print(f"{'sealer (bot, once per batch)':<42} {usec / max(sealed, 1):7.2f} µs per entry "
-          f"({sealed} entries; hashing runs in the bot, not in Redis)")
+    usec = sum(
+        v.get("usec", 0.0)
+        for k, v in s.items()
+        if k in ("evalsha", "eval", "xrange", "hgetall", "set", "get", "xrevrange", "pexpire")
+    )
+    print(
+        f"{'sealer (bot, once per batch)':<42} {usec / max(sealed, 1):7.2f} µs per entry "
+        f"({sealed} entries; hashing runs in the bot, not in Redis)"
+    )
 
 
 async def _seal(url: str, keys: Keys) -> int:
@@ -84,8 +102,13 @@ async def _seal(url: str, keys: Keys) -> int:
 
 def old_scripts(rev: str) -> dict[str, Any] | None:
     try:
-        src = subprocess.run(["git", "show", f"{rev}:hitl_slack/lua.py"], capture_output=True,
-                             text=True, check=True, cwd=Path(__file__).parent).stdout
+        src = subprocess.run(
+            ["git", "show", f"{rev}:hitl_slack/lua.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     module = types.ModuleType("old_lua")
@@ -111,23 +134,68 @@ def old_version(r: redis.Redis, n: int, baseline: float, lua: dict[str, Any]) ->
 
     def creates() -> None:
         for i in ids:
-            req = ApprovalRequest(id=i, summary="Refund", action="refund",
-                                  payload={"amount": 42}, agent="billing", timeout=600)
-            r.evalsha(create.sha, 6, k.request(i), k.request(i), k.queue, k.deadlines, k.audit,
-                      k.audit_head, i, req.model_dump_json(), 600_000, 700_000, 100_000,
-                      1_000_000, "0", *entries(
-                          AuditEvent(event="created", request_id=i, actor="agent:billing",
-                                     data={"payload": {"amount": 42}}),
-                          AuditEvent(event="queued", request_id=i, actor="agent:billing")))
+            req = ApprovalRequest(
+                id=i,
+                summary="Refund",
+                action="refund",
+                payload={"amount": 42},
+                agent="billing",
+                timeout=600,
+            )
+            r.evalsha(
+                create.sha,
+                6,
+                k.request(i),
+                k.request(i),
+                k.queue,
+                k.deadlines,
+                k.audit,
+                k.audit_head,
+                i,
+                req.model_dump_json(),
+                600_000,
+                700_000,
+                100_000,
+                1_000_000,
+                "0",
+                *entries(
+                    AuditEvent(
+                        event="created",
+                        request_id=i,
+                        actor="agent:billing",
+                        data={"payload": {"amount": 42}},
+                    ),
+                    AuditEvent(event="queued", request_id=i, actor="agent:billing"),
+                ),
+            )
 
     def decisions() -> None:
         for i in ids:
             r.hgetall(k.request(i))
-            r.evalsha(transition.sha, 6, k.request(i), k.deadlines, k.outcomes, k.audit,
-                      k.audit_head, k.decided_channel(i), i, "approved", '{"status":"approved"}',
-                      "decide", 100_000, 1_000_000, *entries(
-                          AuditEvent(event="approved", request_id=i, actor="slack:U0ALICE",
-                                     data={"payload": {"amount": 42}, "edited": False})))
+            r.evalsha(
+                transition.sha,
+                6,
+                k.request(i),
+                k.deadlines,
+                k.outcomes,
+                k.audit,
+                k.audit_head,
+                k.decided_channel(i),
+                i,
+                "approved",
+                '{"status":"approved"}',
+                "decide",
+                100_000,
+                1_000_000,
+                *entries(
+                    AuditEvent(
+                        event="approved",
+                        request_id=i,
+                        actor="slack:U0ALICE",
+                        data={"payload": {"amount": 42}, "edited": False},
+                    )
+                ),
+            )
 
     r.script_load(create.source)
     r.script_load(transition.source)
@@ -141,8 +209,12 @@ def main() -> None:
     with RedisServer() as server:
         r = redis.Redis(port=server.port, decode_responses=True)
         r.script_load(TRIVIAL.source)
-        baseline = phase(r, "baseline: trivial script (return 1)", n,
-                         lambda: [r.evalsha(TRIVIAL.sha, 0) for _ in range(n)])
+        baseline = phase(
+            r,
+            "baseline: trivial script (return 1)",
+            n,
+            lambda: [r.evalsha(TRIVIAL.sha, 0) for _ in range(n)],
+        )
         new_version(r, server.url, n, baseline)
         lua = old_scripts(rev)
         if lua is None:

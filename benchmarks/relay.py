@@ -57,9 +57,15 @@ def _cpu_seconds(pid: int) -> float:
 def _queue(prefix: str, n: int) -> list[str]:
     client = HITLClient(REDIS_URL, prefix)
     try:
-        return [client.submit(f"bench {i}", "deploy", {"service": "api", "version": i,
-                                                       "reason": "benchmark " * 5},
-                              timeout=600).request_id for i in range(n)]
+        return [
+            client.submit(
+                f"bench {i}",
+                "deploy",
+                {"service": "api", "version": i, "reason": "benchmark " * 5},
+                timeout=600,
+            ).request_id
+            for i in range(n)
+        ]
     finally:
         client.close()
 
@@ -116,9 +122,12 @@ async def _aiohttp_posts(url: str, token: str, body: dict[str, Any], n: int) -> 
     slots = asyncio.Semaphore(IN_FLIGHT)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as session:
+
         async def one() -> None:
-            async with slots, session.post(url + "chat.postMessage", json=body,
-                                           headers=headers) as r:
+            async with (
+                slots,
+                session.post(url + "chat.postMessage", json=body, headers=headers) as r,
+            ):
                 assert (await r.json())["ok"]
 
         start = time.perf_counter()
@@ -132,9 +141,12 @@ def _aiohttp_child(url: str, token: str, body: dict[str, Any], n: int, out: Any)
 
 def aiohttp_baseline(fake: FakeSlack, n: int) -> float:
     """Posts/s of a bare aiohttp client in its own process (so the fake keeps this one)."""
-    request = ApprovalRequest(summary="bench", action="deploy",
-                              payload={"service": "api", "version": 1,
-                                       "reason": "benchmark " * 5}, timeout=600)
+    request = ApprovalRequest(
+        summary="bench",
+        action="deploy",
+        payload={"service": "api", "version": 1, "reason": "benchmark " * 5},
+        timeout=600,
+    )
     message = approval_message(RequestState(request=request, status=Status.PENDING))
     body = {"channel": "C0APPROVALS", **message.to_kwargs()}
     ctx = multiprocessing.get_context("spawn")
@@ -157,8 +169,9 @@ async def _redis_path(n: int) -> float:
     async def one(request_id: str, i: int) -> None:
         async with slots:
             await store.get(request_id)
-            await store.mark_posted(request_id, MessageRef(channel="C0APPROVALS",
-                                                           ts=f"1700000000.{i:06d}"))
+            await store.mark_posted(
+                request_id, MessageRef(channel="C0APPROVALS", ts=f"1700000000.{i:06d}")
+            )
             pipe = store.redis.pipeline(transaction=True)
             pipe.xack(keys.queue, "bench", "0-1")
             pipe.xdel(keys.queue, "0-1")
@@ -185,13 +198,17 @@ def main() -> None:
             rate, cpu_ms = bot_run(fake, n)
             relay.append(rate)
             cpu.append(cpu_ms)
-    print(f"relay: {n} queued requests posted by one hitl-slack serve (fake Slack, no delay); "
-          f"best of {rounds} rounds (median in brackets)")
+    print(
+        f"relay: {n} queued requests posted by one hitl-slack serve (fake Slack, no delay); "
+        f"best of {rounds} rounds (median in brackets)"
+    )
     print(f"  baseline  raw aiohttp, one session, {IN_FLIGHT} in flight   {_fig(raw)} posts/s")
     print(f"  baseline  Redis steps of the post path only     {_fig(redis_only)} posts/s")
     print(f"  relay     hitl-slack serve                      {_fig(relay)} posts/s")
-    print(f"  bot CPU per post                                {min(cpu):8.2f} ms"
-          f"   [{statistics.median(cpu):.2f}]")
+    print(
+        f"  bot CPU per post                                {min(cpu):8.2f} ms"
+        f"   [{statistics.median(cpu):.2f}]"
+    )
 
 
 def _fig(values: list[float]) -> str:

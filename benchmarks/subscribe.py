@@ -66,8 +66,12 @@ async def hitl_async(n: int, prefix: str) -> tuple[float, float]:
     client = AsyncHITLClient(REDIS_URL, prefix)
     ids = []
     for start in range(0, n, 500):
-        ids += [t.request_id for t in await asyncio.gather(*(
-            client.submit(f"r {i}", "act", timeout=300) for i in range(start, start + 500)))]
+        ids += [
+            t.request_id
+            for t in await asyncio.gather(
+                *(client.submit(f"r {i}", "act", timeout=300) for i in range(start, start + 500))
+            )
+        ]
     start = time.perf_counter()
     waits = [asyncio.create_task(client.wait(rid)) for rid in ids]
     while _ready(client._hub) < n:  # noqa: ASYNC110 (a probe; the hub has no such event)
@@ -88,8 +92,9 @@ def _until(check: Callable[[], bool]) -> None:
 
 def hitl_sync_threads(n: int, prefix: str) -> tuple[float, float, int]:
     client = HITLClient(REDIS_URL, prefix, max_connections=20)
-    store = Store(redis.Redis.from_url(REDIS_URL, decode_responses=True),
-                  StoreConfig(keys=Keys(prefix)))
+    store = Store(
+        redis.Redis.from_url(REDIS_URL, decode_responses=True), StoreConfig(keys=Keys(prefix))
+    )
     tickets = [client.submit(f"r {i}", "act", timeout=300) for i in range(n)]
     raw = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     name = f"hitl-agent:{prefix}"

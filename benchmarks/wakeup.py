@@ -36,8 +36,9 @@ def _wait(ticket: Ticket, woke: list[float]) -> None:
 
 def sync_wake(n: int, prefix: str) -> tuple[list[float], list[float]]:
     client = HITLClient(REDIS_URL, prefix)
-    store = Store(redis.Redis.from_url(REDIS_URL, decode_responses=True),
-                  StoreConfig(keys=Keys(prefix)))
+    store = Store(
+        redis.Redis.from_url(REDIS_URL, decode_responses=True), StoreConfig(keys=Keys(prefix))
+    )
     wakes, decides = [], []
     for _ in range(n):
         ticket = client.submit("bench", "bench", {"n": 1}, timeout=60)

@@ -13,8 +13,12 @@ from hitl_slack import ApprovalDenied, HITLClient
 hitl = HITLClient.from_env()
 
 
-@hitl.require_approval(risk="high", tags=["finance"], timeout=600,
-                       summary=lambda customer, amount: f"Refund ${amount} to {customer}")
+@hitl.require_approval(
+    risk="high",
+    tags=["finance"],
+    timeout=600,
+    summary=lambda customer, amount: f"Refund ${amount} to {customer}",
+)
 def refund_payment(customer: str, amount: int) -> str:
     # The real side effect goes here; it runs only once a human approved,
     # with the arguments as they approved them (possibly edited).

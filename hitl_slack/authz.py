@@ -29,8 +29,9 @@ def approver_groups(approvers: Iterable[str]) -> tuple[str, ...]:
     return tuple(a for a in approvers if is_usergroup_id(a))
 
 
-def may_decide(approvers: Collection[str], user_id: str,
-               members: Mapping[str, Collection[str]]) -> bool:
+def may_decide(
+    approvers: Collection[str], user_id: str, members: Mapping[str, Collection[str]]
+) -> bool:
     """Whether ``user_id`` may decide a request with these approvers.
 
     Args:

@@ -37,8 +37,7 @@ __all__ = ["EXIT_CODES", "main"]
 #: What each exit status means (printed by ``--help``).
 EXIT_CODES = (
     (0, "ok (serve: stopped by SIGTERM or SIGINT)"),
-    (2, "bad usage or configuration: a setting, a port, a refused Slack token, the routes "
-        "file"),
+    (2, "bad usage or configuration: a setting, a port, a refused Slack token, the routes file"),
     (3, "Redis unreachable"),
     (4, "no such request (audit show)"),
     (5, "an audit entry is not an audit event (audit show, export): run audit verify"),
@@ -74,8 +73,10 @@ ENVIRONMENT = (
 
 def _epilog() -> str:
     width = max(len(name) for name, _, _ in ENVIRONMENT)
-    env = "\n".join(f"  {name:<{width}}  {what}" + (f" (default {default})" if default else "")
-                    for name, default, what in ENVIRONMENT)
+    env = "\n".join(
+        f"  {name:<{width}}  {what}" + (f" (default {default})" if default else "")
+        for name, default, what in ENVIRONMENT
+    )
     codes = "\n".join(f"  {code}  {what}" for code, what in EXIT_CODES)
     return f"environment variables (or .env):\n{env}\n\nexit codes:\n{codes}"
 
@@ -133,15 +134,22 @@ def _hex64(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hitl-slack", description="Human-in-the-loop approvals for AI "
-                     "agents, in Slack: the service and operator commands.", epilog=_epilog(),
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="hitl-slack",
+        description="Human-in-the-loop approvals for AI "
+        "agents, in Slack: the service and operator commands.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"hitl-slack {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    serve = sub.add_parser("serve", help="run the Slack bot, the relay and the scheduler",
-                           description="Run the Slack bot, the relay and the scheduler until "
-                           "SIGTERM or SIGINT.", epilog=_epilog(),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve = sub.add_parser(
+        "serve",
+        help="run the Slack bot, the relay and the scheduler",
+        description="Run the Slack bot, the relay and the scheduler until SIGTERM or SIGINT.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
     mode.add_argument("--http", action="store_true", help="HTTP mode on $PORT at /slack/events")
@@ -155,30 +163,48 @@ def _parser() -> argparse.ArgumentParser:
     export = asub.add_parser("export", help="events as JSON lines or CSV")
     export.add_argument("--since", type=iso_time, help="ISO date or time (UTC unless given)")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    export.add_argument("--dataset", action="store_true",
-                        help="one row per decided request: original and final payload, outcome")
+    export.add_argument(
+        "--dataset",
+        action="store_true",
+        help="one row per decided request: original and final payload, outcome",
+    )
     verify = asub.add_parser(
-        "verify", help="check the hash chain against its checkpoints",
+        "verify",
+        help="check the hash chain against its checkpoints",
         description="Recompute the audit hash chain from the entries and check it against every "
         "checkpoint the bot sealed. Entries after the sealed head are reported as an unsealed "
         "tail (not a failure). Keep the printed head outside Redis and pass it back with "
         "--expect-head: whoever can write Redis could rewrite the whole chain.",
-        epilog=VERIFY_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    verify.add_argument("--expect-head", metavar="HASH", type=_hex64,
-                        help="a head printed by an earlier verify; it must still be in the chain")
-    verify.add_argument("--allow-empty", action="store_true",
-                        help="no entries, no head and no requests is ok (a new deployment)")
+        epilog=VERIFY_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        type=_hex64,
+        help="a head printed by an earlier verify; it must still be in the chain",
+    )
+    verify.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="no entries, no head and no requests is ok (a new deployment)",
+    )
     return parser
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    r = sync_redis(settings.redis_url.get_secret_value(),
-                   connect_timeout=settings.hitl_redis_connect_timeout)
+    r = sync_redis(
+        settings.redis_url.get_secret_value(), connect_timeout=settings.hitl_redis_connect_timeout
+    )
     keys = Keys(settings.hitl_key_prefix)
     out = sys.stdout
     if args.audit_command == "verify":
-        result = audit.verify(audit.load_trail(r, keys), maxlen=settings.hitl_audit_maxlen,
-                              expect_head=args.expect_head, allow_empty=args.allow_empty)
+        result = audit.verify(
+            audit.load_trail(r, keys),
+            maxlen=settings.hitl_audit_maxlen,
+            expect_head=args.expect_head,
+            allow_empty=args.allow_empty,
+        )
         print(result.describe(), file=out if result.ok else sys.stderr)
         if result.ok and result.head:
             # Keep this outside Redis: whoever can write Redis could rewrite the whole chain.
@@ -191,8 +217,11 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
             if event.request_id == args.request_id:
                 found += 1
                 reason = f" reason={event.reason!r}" if event.reason else ""
-                print(f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
-                      f"digest={event.args_digest or '-'} entry={entry.id}", file=out)
+                print(
+                    f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
+                    f"digest={event.args_digest or '-'} entry={entry.id}",
+                    file=out,
+                )
         if not found:
             print(f"no audit events for {args.request_id}", file=sys.stderr)
             return 4
@@ -200,8 +229,11 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     entries = audit.read_entries(r, keys, since=args.since)
     if args.dataset:
         rows = audit.dataset_rows(entries)
-        lines = audit.dataset_csv(rows) if args.format == "csv" else (
-            json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+        lines = (
+            audit.dataset_csv(rows)
+            if args.format == "csv"
+            else (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+        )
     elif args.format == "csv":
         lines = audit.to_csv(entries)
     else:
@@ -225,12 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from hitl_slack.service.serve import serve  # Bolt and aiohttp load only for the service
 
-            return serve(settings, socket=args.socket, http=args.http, port=args.port,
-                         host=args.host)
+            return serve(
+                settings, socket=args.socket, http=args.http, port=args.port, host=args.host
+            )
         return _audit(settings, args)
     except UnreadableEntry as exc:
-        print(f"{exc} (hitl-slack audit verify tells whether the trail was tampered with)",
-              file=sys.stderr)
+        print(
+            f"{exc} (hitl-slack audit verify tells whether the trail was tampered with)",
+            file=sys.stderr,
+        )
         return 5
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

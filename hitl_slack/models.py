@@ -95,8 +95,9 @@ def new_request_id() -> str:
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the same value always gives the same text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def digest(value: Any) -> str:
@@ -112,8 +113,9 @@ def _unicode(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("contains characters that are not valid Unicode (lone surrogates)") \
-            from None
+        raise ValueError(
+            "contains characters that are not valid Unicode (lone surrogates)"
+        ) from None
     return value
 
 
@@ -139,12 +141,14 @@ def _check_scalar(value: Any, path: str) -> None:
             raise ValueError(f"has an integer that does not fit in 64 bits {_where(path)}")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"must be JSON-serialisable: {value} {_where(path)} "
-                             "(JSON has no NaN or infinity)")
+            raise ValueError(
+                f"must be JSON-serialisable: {value} {_where(path)} (JSON has no NaN or infinity)"
+            )
     else:
         raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
             f"must be JSON-serialisable: a {type(value).__name__} {_where(path)} is not "
-            "(use str, int, float, bool, None, lists and dicts with str keys)")
+            "(use str, int, float, bool, None, lists and dicts with str keys)"
+        )
 
 
 def check_json(value: Any, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:
@@ -164,7 +168,8 @@ def check_json(value: Any, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:
                     if not isinstance(key, str):
                         raise ValueError(  # noqa: TRY004 (a pydantic validator's error)
                             f"has a key of type {type(key).__name__} {_where(path)}; "
-                            "keys must be strings")
+                            "keys must be strings"
+                        )
                     _check_scalar(key, path)
                     stack.append((child, depth + 1, f"{path}.{key}" if path else key))
             else:
@@ -180,8 +185,7 @@ def _tags_tuple(tags: Any) -> tuple[Any, ...]:
         return tuple(tags)
     if isinstance(tags, set | frozenset):  # sorted, so equal sets make equal requests
         return tuple(sorted(tags)) if all(isinstance(t, str) for t in tags) else tuple(tags)
-    raise ValueError("must be a string (one tag) or a list of strings, "
-                     f"not {type(tags).__name__}")
+    raise ValueError(f"must be a string (one tag) or a list of strings, not {type(tags).__name__}")
 
 
 def normalize_tags(tags: Any) -> tuple[str, ...]:
@@ -193,8 +197,9 @@ def normalize_tags(tags: Any) -> tuple[str, ...]:
     try:
         value = _tags_tuple(tags)
     except ValueError as exc:
-        raise InvalidRequest(f"invalid approval request: tags: {exc}", [("tags", str(exc))]) \
-            from None
+        raise InvalidRequest(
+            f"invalid approval request: tags: {exc}", [("tags", str(exc))]
+        ) from None
     for i, tag in enumerate(value):
         if not isinstance(tag, str):
             msg = f"must be a string, not {type(tag).__name__}"
@@ -230,8 +235,9 @@ class ApprovalRequest(_Model):
     details: Annotated[Text | None, Field(max_length=MAX_DETAILS_CHARS)] = None
     agent: Annotated[Text | None, Field(max_length=200)] = None
     risk: Risk = Risk.MEDIUM
-    tags: Annotated[tuple[Annotated[Text, Field(min_length=1, max_length=64)], ...],
-                    Field(max_length=20)] = ()
+    tags: Annotated[
+        tuple[Annotated[Text, Field(min_length=1, max_length=64)], ...], Field(max_length=20)
+    ] = ()
     route: Annotated[Text | None, Field(min_length=1, max_length=100)] = None
     channel: Annotated[Text | None, Field(pattern=_SLACK_CHANNEL_PATTERN)] = None
     timeout: Annotated[float, Strict()] = 300.0
@@ -243,7 +249,8 @@ class ApprovalRequest(_Model):
     def _payload_is_plain_json(cls, payload: Any) -> Any:
         if not isinstance(payload, dict):
             raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
-                f"must be a dict (a JSON object), not {type(payload).__name__}")
+                f"must be a dict (a JSON object), not {type(payload).__name__}"
+            )
         check_json(payload)
         return payload
 
@@ -253,8 +260,8 @@ class ApprovalRequest(_Model):
         # Checked before the enum sees it: Enum() reprs its input (deep or odd objects fail).
         if not isinstance(risk, str):
             raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
-                "must be 'low', 'medium', 'high' or 'critical', not a "
-                f"{type(risk).__name__}")
+                f"must be 'low', 'medium', 'high' or 'critical', not a {type(risk).__name__}"
+            )
         return risk
 
     @field_validator("tags", mode="before")
@@ -367,8 +374,18 @@ class RequestState(_Model):
 
 
 AuditEventType = Literal[
-    "created", "queued", "posted", "approved", "rejected", "edited", "expired", "cancelled",
-    "escalated", "reminded", "unauthorized", "error",
+    "created",
+    "queued",
+    "posted",
+    "approved",
+    "rejected",
+    "edited",
+    "expired",
+    "cancelled",
+    "escalated",
+    "reminded",
+    "unauthorized",
+    "error",
 ]
 
 

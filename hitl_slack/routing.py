@@ -64,8 +64,19 @@ from hitl_slack.errors import ConfigError
 from hitl_slack.models import ApprovalRequest, Risk
 
 __all__ = [
-    "Defaults", "Policy", "ResolvedRoute", "Route", "RouteMatch", "RoutesConfig", "allowed",
-    "is_user_id", "is_usergroup_id", "load_routes", "parse_duration", "parse_routes", "resolve",
+    "Defaults",
+    "Policy",
+    "ResolvedRoute",
+    "Route",
+    "RouteMatch",
+    "RoutesConfig",
+    "allowed",
+    "is_user_id",
+    "is_usergroup_id",
+    "load_routes",
+    "parse_duration",
+    "parse_routes",
+    "resolve",
     "selectable_summary",
 ]
 
@@ -73,8 +84,9 @@ _NUM = r"\d+(?:\.\d+)?"
 _DURATION_RE = re.compile(rf"(?:({_NUM})d)?(?:({_NUM})h)?(?:({_NUM})m)?(?:({_NUM})s)?")
 _UNIT_SECONDS = (86400, 3600, 60, 1)
 _DURATION_HINT = "use e.g. 90s, 30m, 1h, 1d"
-_NO_CHANNEL = ("no channel configured: "
-               "set HITL_DEFAULT_CHANNEL or [defaults] channel in the routes file")
+_NO_CHANNEL = (
+    "no channel configured: set HITL_DEFAULT_CHANNEL or [defaults] channel in the routes file"
+)
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -112,8 +124,10 @@ def _channel_id(value: str) -> str:
 
 def _approver_id(value: str) -> str:
     if not (is_user_id(value) or is_usergroup_id(value)):
-        raise ValueError(f"invalid approver id {value!r} (user ids start with U or W, "
-                         "user group ids with S, e.g. U0123ABCD)")
+        raise ValueError(
+            f"invalid approver id {value!r} (user ids start with U or W, "
+            "user group ids with S, e.g. U0123ABCD)"
+        )
     return value
 
 
@@ -147,9 +161,12 @@ class RouteMatch(_Config):
     def matches(self, request: ApprovalRequest) -> bool:
         """Whether every given key fits ``request`` (an empty match fits every request)."""
         agents = (request.agent,) if request.agent is not None else ()
-        return (_fits(self.action, (request.action,)) and _fits(self.agent, agents)
-                and (self.risk is None or request.risk in self.risk)
-                and _fits(self.tags, request.tags))
+        return (
+            _fits(self.action, (request.action,))
+            and _fits(self.agent, agents)
+            and (self.risk is None or request.risk in self.risk)
+            and _fits(self.tags, request.tags)
+        )
 
 
 def _fits(globs: tuple[str, ...] | None, values: Iterable[str]) -> bool:
@@ -212,8 +229,10 @@ def _duplicates(names: Iterable[tuple[int, object]]) -> list[str]:
         if not isinstance(name, str):
             continue
         if name.strip() in first:
-            problems.append(f"{_label(i, name)}: name: duplicate route name "
-                            f"(already used by routes[{first[name.strip()]}])")
+            problems.append(
+                f"{_label(i, name)}: name: duplicate route name "
+                f"(already used by routes[{first[name.strip()]}])"
+            )
         else:
             first[name.strip()] = i
     return problems
@@ -222,9 +241,12 @@ def _duplicates(names: Iterable[tuple[int, object]]) -> list[str]:
 def _uncovered(channel: str | None, routes: Sequence[tuple[int, Route]]) -> list[str]:
     if channel is not None:
         return []
-    problems = [f"{_label(i, r.name)}: channel: not set and no default channel: "
-                "set it here, [defaults] channel or HITL_DEFAULT_CHANNEL"
-                for i, r in routes if r.channel is None]
+    problems = [
+        f"{_label(i, r.name)}: channel: not set and no default channel: "
+        "set it here, [defaults] channel or HITL_DEFAULT_CHANNEL"
+        for i, r in routes
+        if r.channel is None
+    ]
     if not any(r.match == RouteMatch() for _, r in routes):
         problems.append(_NO_CHANNEL + " (for requests that match no rule)")
     return problems
@@ -284,17 +306,24 @@ def parse_routes(text: str, *, source: str, default_channel: str | None) -> Rout
         raise ConfigError(f"invalid routes file {source}: not valid TOML: {exc}") from None
     problems: list[str] = []
     env_channel = _env_channel(default_channel, problems)
-    problems += [f"{key}: unknown top-level key (allowed: defaults, routes)"
-                 for key in data if key not in ("defaults", "routes")]
+    problems += [
+        f"{key}: unknown top-level key (allowed: defaults, routes)"
+        for key in data
+        if key not in ("defaults", "routes")
+    ]
     defaults = _validate(Defaults, data.get("defaults", {}), "defaults", problems)
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
         problems.append("routes: must be an array of tables, written [[routes]]")
         raw_routes = []
-    names = [(i, raw.get("name") if isinstance(raw, dict) else None)
-             for i, raw in enumerate(raw_routes)]
-    routes = [(i, route) for (i, name), raw in zip(names, raw_routes, strict=True)
-              if (route := _validate(Route, raw, _label(i, name), problems)) is not None]
+    names = [
+        (i, raw.get("name") if isinstance(raw, dict) else None) for i, raw in enumerate(raw_routes)
+    ]
+    routes = [
+        (i, route)
+        for (i, name), raw in zip(names, raw_routes, strict=True)
+        if (route := _validate(Route, raw, _label(i, name), problems)) is not None
+    ]
     problems += _duplicates(names)
     if defaults is not None and defaults.channel is None and env_channel is not None:
         defaults = defaults.model_copy(update={"channel": env_channel})
@@ -357,8 +386,9 @@ class ResolvedRoute:
     note: str | None = None
 
 
-def _chosen_route(config: RoutesConfig,
-                  request: ApprovalRequest) -> tuple[Route | None, str | None]:
+def _chosen_route(
+    config: RoutesConfig, request: ApprovalRequest
+) -> tuple[Route | None, str | None]:
     """The route an explicit ``route=`` picks, if the operator lets agents pick it, and a note."""
     if request.route is None:
         return None, None
@@ -370,8 +400,9 @@ def _chosen_route(config: RoutesConfig,
     return route, None
 
 
-def _channel(request: ApprovalRequest, route: Route | None, defaults: Defaults,
-             notes: list[str]) -> str:
+def _channel(
+    request: ApprovalRequest, route: Route | None, defaults: Defaults, notes: list[str]
+) -> str:
     home = (route.channel if route is not None else None) or defaults.channel
     if home is None:  # unreachable: RoutesConfig checks that every request has a channel
         raise ConfigError(_NO_CHANNEL)
@@ -384,8 +415,10 @@ def _channel(request: ApprovalRequest, route: Route | None, defaults: Defaults,
         selectable = defaults.channel_selectable
     if (route is not None and route.approvers) or selectable:
         return wanted
-    notes.append(f"channel {wanted} cannot be chosen for this request (its route names no "
-                 f"approvers, so the channel decides who may click): posted in {home}")
+    notes.append(
+        f"channel {wanted} cannot be chosen for this request (its route names no "
+        f"approvers, so the channel decides who may click): posted in {home}"
+    )
     return home
 
 
@@ -427,8 +460,16 @@ def selectable_summary(config: RoutesConfig) -> dict[str, list[str]]:
         match no rule.
     """
     defaults = config.defaults
-    movable = [r.name for r in config.routes if r.approvers or (
-        r.channel_selectable if r.channel_selectable is not None else defaults.channel_selectable)]
+    movable = [
+        r.name
+        for r in config.routes
+        if r.approvers
+        or (
+            r.channel_selectable
+            if r.channel_selectable is not None
+            else defaults.channel_selectable
+        )
+    ]
     if defaults.channel_selectable:
         movable.append("(defaults)")
     return {"route": [r.name for r in config.routes if r.selectable], "channel": movable}

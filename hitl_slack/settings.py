@@ -19,7 +19,8 @@ __all__ = ["NO_TOKENS", "Settings", "load_settings"]
 
 # Whole-word placeholder shapes only: a real token's random part must never trip it.
 _PLACEHOLDER = re.compile(
-    r"(\byour\b|\byour[-_]|change.?me|placeholder|\bexample\b|\.\.\.|<|>|-x{4,}\b|^x+$)", re.I)
+    r"(\byour\b|\byour[-_]|change.?me|placeholder|\bexample\b|\.\.\.|<|>|-x{4,}\b|^x+$)", re.I
+)
 _PREFIXES = {"slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 
@@ -31,7 +32,8 @@ NO_TOKENS = (
     "  HTTP mode (--http; Slack calls https://<your host>/slack/events): SLACK_BOT_TOKEN and "
     "SLACK_SIGNING_SECRET\n"
     "  Copy .env.example to .env and fill in one of the two sets (the README's Slack app "
-    "section says where each value is).")
+    "section says where each value is)."
+)
 
 
 class Settings(AgentSettings):
@@ -49,13 +51,20 @@ class Settings(AgentSettings):
     hitl_slack_timeout: int = Field(10, ge=1, le=120, description="seconds per Web API call")
     hitl_default_channel: str | None = None
     hitl_routes_file: Path | None = None
-    hitl_consumer_name: str | None = Field(None, max_length=200, description="this replica's "
-                                           "name in the consumer groups and its heartbeat")
-    hitl_claim_idle: float = Field(60.0, gt=0, description="seconds before another replica "
-                                   "takes over an unfinished queue entry")
+    hitl_consumer_name: str | None = Field(
+        None,
+        max_length=200,
+        description="this replica's name in the consumer groups and its heartbeat",
+    )
+    hitl_claim_idle: float = Field(
+        60.0,
+        gt=0,
+        description="seconds before another replica takes over an unfinished queue entry",
+    )
     port: int = Field(3000, ge=1, le=65535)
-    hitl_health_port: int | None = Field(None, ge=1, le=65535, description="port of /healthz, "
-                                         "/readyz and /metrics; default PORT")
+    hitl_health_port: int | None = Field(
+        None, ge=1, le=65535, description="port of /healthz, /readyz and /metrics; default PORT"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -66,12 +75,16 @@ class Settings(AgentSettings):
         if value is None or _CHANNEL_ID.match(value.strip()):
             return value.strip() if value else None
         text = value.strip()
-        what = "a channel name" if text.startswith("#") or not text[:1].isupper() \
+        what = (
+            "a channel name"
+            if text.startswith("#") or not text[:1].isupper()
             else "not a channel id"
+        )
         raise ValueError(
             f"{value.strip()[:40]!r} is {what}; give the channel's id (C... or G...): in Slack, "
             "open the channel, click its name and copy the Channel ID at the bottom of the "
-            "About tab, or copy the channel's link (the id is its last part)")
+            "About tab, or copy the channel's link (the id is its last part)"
+        )
 
     def require_slack(self, *, socket_mode: bool) -> None:
         """Fail at start, naming the variable, when a Slack secret is missing or a placeholder.
@@ -80,8 +93,9 @@ class Settings(AgentSettings):
             ConfigError: names the variable and what is wrong (never its value); with no
                 Slack credential at all, explains both modes and what each needs.
         """
-        if not any(getattr(self, n) for n in ("slack_bot_token", "slack_app_token",
-                                               "slack_signing_secret")):
+        if not any(
+            getattr(self, n) for n in ("slack_bot_token", "slack_app_token", "slack_signing_secret")
+        ):
             raise ConfigError(NO_TOKENS)
         needed = ["slack_bot_token", "slack_app_token" if socket_mode else "slack_signing_secret"]
         problems = []
@@ -90,8 +104,9 @@ class Settings(AgentSettings):
             secret = value.get_secret_value().strip() if value else ""
             var = name.upper()
             if not secret and name == "slack_signing_secret":
-                problems.append(f"{var} is not set (HTTP mode; for Socket Mode set "
-                                "SLACK_APP_TOKEN instead)")
+                problems.append(
+                    f"{var} is not set (HTTP mode; for Socket Mode set SLACK_APP_TOKEN instead)"
+                )
             elif not secret:
                 problems.append(f"{var} is not set")
             elif _PLACEHOLDER.search(secret):

@@ -26,7 +26,7 @@ def prefix() -> Iterator[str]:
     r = redis.Redis.from_url(REDIS_URL)
     keys = list(r.scan_iter(match=f"{name}:*", count=1000))
     for i in range(0, len(keys), 500):
-        r.delete(*keys[i:i + 500])
+        r.delete(*keys[i : i + 500])
     r.close()
 
 
@@ -65,8 +65,9 @@ async def aclient(prefix: str) -> AsyncIterator[AsyncHITLClient]:
 @pytest.fixture
 def store(prefix: str) -> Iterator[Store]:
     """The store the bot uses (sync flavour)."""
-    s = Store(redis.Redis.from_url(REDIS_URL, decode_responses=True),
-              StoreConfig(keys=Keys(prefix)))
+    s = Store(
+        redis.Redis.from_url(REDIS_URL, decode_responses=True), StoreConfig(keys=Keys(prefix))
+    )
     yield s
     s.redis.close()
 

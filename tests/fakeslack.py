@@ -90,9 +90,15 @@ class PostedMessage:
         ``metadata``: include the message metadata (``conversations.history`` with
         ``include_all_metadata``).
         """
-        out: JSON = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
-                     "app_id": self.app_id, "team": self.team_id, "text": self.text or "",
-                     "ts": self.ts}
+        out: JSON = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "text": self.text or "",
+            "ts": self.ts,
+        }
         for key in ("blocks", "attachments", "thread_ts"):
             if getattr(self, key) is not None:
                 out[key] = copy.deepcopy(getattr(self, key))
@@ -103,8 +109,12 @@ class PostedMessage:
     @property
     def live(self) -> bool:
         """True while the message still has a button someone could click."""
-        return any(e.get("type") == "button" for b in self.blocks or []
-                   for e in [b.get("accessory"), *b.get("elements", [])] if isinstance(e, dict))
+        return any(
+            e.get("type") == "button"
+            for b in self.blocks or []
+            for e in [b.get("accessory"), *b.get("elements", [])]
+            if isinstance(e, dict)
+        )
 
 
 @dataclass
@@ -158,9 +168,17 @@ async def _read_params(request: web.Request) -> JSON:
 class FakeSlack:
     """Slack's Web API + Socket Mode on 127.0.0.1:<free port>, served from a background thread."""
 
-    def __init__(self, *, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token",
-                 team_id: str = "T111", bot_user_id: str = "U0BOT", bot_id: str = "B0BOT",
-                 app_id: str = "A111", known_channels: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",
+        app_token: str = "xapp-test-token",
+        team_id: str = "T111",
+        bot_user_id: str = "U0BOT",
+        bot_id: str = "B0BOT",
+        app_id: str = "A111",
+        known_channels: Iterable[str] | None = None,
+    ) -> None:
         self.bot_token, self.app_token = bot_token, app_token
         self.team_id, self.bot_user_id = team_id, bot_user_id
         self.bot_id, self.app_id = bot_id, app_id
@@ -212,8 +230,9 @@ class FakeSlack:
         self._port = sock.getsockname()[1]
         loop = self._loop = asyncio.new_event_loop()
         started = asyncio.run_coroutine_threadsafe(self._serve(sock), loop)
-        self._thread = threading.Thread(target=loop.run_forever, name=f"fakeslack-{self._port}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=loop.run_forever, name=f"fakeslack-{self._port}", daemon=True
+        )
         self._thread.start()
         started.result(10)
         _ACTIVE = self
@@ -233,6 +252,7 @@ class FakeSlack:
         global _ACTIVE
         if self._loop is None or self._thread is None:
             return
+
         async def shutdown() -> None:
             for ws in list(self._sockets):
                 await ws.close()
@@ -242,6 +262,7 @@ class FakeSlack:
             for task in pending:  # e.g. a handler still sleeping in a ``delay`` fault
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -267,8 +288,11 @@ class FakeSlack:
 
     def messages(self, channel: str | None = None) -> list[PostedMessage]:
         with self._cond:
-            return [copy.deepcopy(m) for m in self._messages.values()
-                    if channel is None or m.channel == channel]
+            return [
+                copy.deepcopy(m)
+                for m in self._messages.values()
+                if channel is None or m.channel == channel
+            ]
 
     def message(self, channel: str, ts: str) -> PostedMessage:
         with self._cond:
@@ -300,12 +324,19 @@ class FakeSlack:
             if not self._cond.wait_for(predicate, timeout):
                 raise TimeoutError(f"condition not met within {timeout}s")
 
-    def wait_for_calls(self, method: str, n: int, timeout: float = 5.0,
-                       predicate: Callable[[Call], bool] | None = None) -> list[Call]:
+    def wait_for_calls(
+        self,
+        method: str,
+        n: int,
+        timeout: float = 5.0,
+        predicate: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
         """The first ``n`` calls of ``method`` (matching ``predicate``), including past ones."""
+
         def hits() -> list[Call]:
-            return [c for c in self._calls
-                    if c.method == method and (predicate is None or predicate(c))]
+            return [
+                c for c in self._calls if c.method == method and (predicate is None or predicate(c))
+            ]
 
         with self._cond:
             if not self._cond.wait_for(lambda: len(hits()) >= n, timeout):
@@ -313,26 +344,41 @@ class FakeSlack:
                 raise TimeoutError(f"{len(hits())}/{n} {method} calls in {timeout}s; seen {seen}")
             return hits()[:n]
 
-    def wait_for_call(self, method: str, predicate: Callable[[Call], bool] | None = None,
-                      timeout: float = 5.0) -> Call:
+    def wait_for_call(
+        self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 5.0
+    ) -> Call:
         return self.wait_for_calls(method, 1, timeout, predicate)[0]
 
-    async def async_wait_for_call(self, method: str,
-                                  predicate: Callable[[Call], bool] | None = None,
-                                  timeout: float = 5.0) -> Call:
+    async def async_wait_for_call(
+        self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 5.0
+    ) -> Call:
         return await asyncio.to_thread(self.wait_for_call, method, predicate, timeout)
 
-    async def async_wait_for_calls(self, method: str, n: int, timeout: float = 5.0,
-                                   predicate: Callable[[Call], bool] | None = None) -> list[Call]:
+    async def async_wait_for_calls(
+        self,
+        method: str,
+        n: int,
+        timeout: float = 5.0,
+        predicate: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
         return await asyncio.to_thread(self.wait_for_calls, method, n, timeout, predicate)
 
     async def async_wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.to_thread(self.wait_until, predicate, timeout)
 
     # -- scripted faults ---------------------------------------------------------------------
-    def fail(self, method: str, *, status: int = 429, error: str | None = None,
-             retry_after: int | None = 1, times: int = 1, channel: str | None = None,
-             delay: float = 0.0, body: str | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        error: str | None = None,
+        retry_after: int | None = 1,
+        times: int = 1,
+        channel: str | None = None,
+        delay: float = 0.0,
+        body: str | None = None,
+    ) -> None:
         """Make the next ``times`` calls of ``method`` (to ``channel`` if given) fail.
 
         429 → ``Retry-After`` header + ``ratelimited``; 5xx → ``internal_error``; status 200 with
@@ -341,20 +387,31 @@ class FakeSlack:
         """
         with self._cond:
             self._faults.append(
-                _Fault(method, status, error, retry_after, times, channel, delay, body))
+                _Fault(method, status, error, retry_after, times, channel, delay, body)
+            )
 
     def _take_fault(self, method: str, params: JSON) -> _Fault | None:
         with self._cond:
             for f in self._faults:
-                if f.method == method and f.times > 0 \
-                        and f.channel in (None, params.get("channel")):
+                if (
+                    f.method == method
+                    and f.times > 0
+                    and f.channel in (None, params.get("channel"))
+                ):
                     f.times -= 1
                     return f
         return None
 
     # -- HTTP plumbing -----------------------------------------------------------------------
-    def _finish(self, call: Call, status: int, body: Any, *, recorded: bool = False,
-                headers: dict[str, str] | None = None) -> web.Response:
+    def _finish(
+        self,
+        call: Call,
+        status: int,
+        body: Any,
+        *,
+        recorded: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
         with self._cond:
             call.status, call.response = status, body
             if not recorded:
@@ -371,8 +428,14 @@ class FakeSlack:
         auth = headers.get("authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else params.pop("token", None)
         peername = request.transport.get_extra_info("peername") if request.transport else None
-        call = Call(method, params, headers, time.time(), path=request.path,
-                    peer=":".join(map(str, peername[:2])) if peername else "")
+        call = Call(
+            method,
+            params,
+            headers,
+            time.time(),
+            path=request.path,
+            peer=":".join(map(str, peername[:2])) if peername else "",
+        )
         if token != (self.app_token if method == "apps.connections.open" else self.bot_token):
             return self._finish(call, 200, _err("invalid_auth"))
         fault, recorded = self._take_fault(method, params), False
@@ -384,8 +447,11 @@ class FakeSlack:
             await asyncio.sleep(fault.delay)
         if fault and (fault.status != 200 or fault.error):
             default = "ratelimited" if fault.status == 429 else "internal_error"
-            extra = {"Retry-After": str(fault.retry_after)} if (
-                fault.status == 429 and fault.retry_after is not None) else None
+            extra = (
+                {"Retry-After": str(fault.retry_after)}
+                if (fault.status == 429 and fault.retry_after is not None)
+                else None
+            )
             body = fault.body if fault.body is not None else _err(fault.error or default)
             return self._finish(call, fault.status, body, recorded=recorded, headers=extra)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
@@ -417,16 +483,30 @@ class FakeSlack:
         elif body.get("response_type") == "in_channel":
             self._post(channel, body)
         else:
-            self._ephemerals.append(Ephemeral(channel, user, body.get("text"), body.get("blocks"),
-                                              self._next_ts(), via="response_url"))
+            self._ephemerals.append(
+                Ephemeral(
+                    channel,
+                    user,
+                    body.get("text"),
+                    body.get("blocks"),
+                    self._next_ts(),
+                    via="response_url",
+                )
+            )
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("ticket") not in self._tickets:
             return web.Response(status=401, text="unknown ticket: call apps.connections.open")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
-                            "connection_info": {"app_id": self.app_id}})
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake"},
+                "connection_info": {"app_id": self.app_id},
+            }
+        )
         with self._cond:
             self._sockets.append(ws)
             self.socket_connections += 1
@@ -471,16 +551,28 @@ class FakeSlack:
         asyncio.run_coroutine_threadsafe(ws.send_json(frame), self._loop).result(timeout)
         return ws
 
-    def send_envelope(self, type: str, payload: JSON, *, timeout: float = 5.0,
-                      accepts_response_payload: bool | None = None) -> JSON:
+    def send_envelope(
+        self,
+        type: str,
+        payload: JSON,
+        *,
+        timeout: float = 5.0,
+        accepts_response_payload: bool | None = None,
+    ) -> JSON:
         """Send an envelope to the newest client and block until it is acked; return the ack."""
         deadline = time.monotonic() + timeout
         if accepts_response_payload is None:
-            accepts_response_payload = type == "slash_commands" or (type == "interactive" and (
-                payload.get("type") in ("view_submission", "block_suggestion")))
+            accepts_response_payload = type == "slash_commands" or (
+                type == "interactive"
+                and (payload.get("type") in ("view_submission", "block_suggestion"))
+            )
         envelope_id = str(uuid.uuid4())
-        frame: JSON = {"envelope_id": envelope_id, "type": type, "payload": payload,
-                       "accepts_response_payload": accepts_response_payload}
+        frame: JSON = {
+            "envelope_id": envelope_id,
+            "type": type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
         if type == "events_api":
             frame.update(retry_attempt=0, retry_reason="")
         self._send_frame(frame, timeout)
@@ -490,19 +582,37 @@ class FakeSlack:
                 raise TimeoutError(f"envelope {envelope_id} ({type}) not acked within {timeout}s")
             return copy.deepcopy(self._acks[envelope_id])
 
-    async def async_send_envelope(self, type: str, payload: JSON, *, timeout: float = 5.0,
-                                  accepts_response_payload: bool | None = None) -> JSON:
-        return await asyncio.to_thread(self.send_envelope, type, payload, timeout=timeout,
-                                       accepts_response_payload=accepts_response_payload)
+    async def async_send_envelope(
+        self,
+        type: str,
+        payload: JSON,
+        *,
+        timeout: float = 5.0,
+        accepts_response_payload: bool | None = None,
+    ) -> JSON:
+        return await asyncio.to_thread(
+            self.send_envelope,
+            type,
+            payload,
+            timeout=timeout,
+            accepts_response_payload=accepts_response_payload,
+        )
 
     async def async_socket_connected(self, timeout: float = 5.0) -> bool:
         return await asyncio.to_thread(self.socket_connected, timeout)
 
     def send_disconnect(self, reason: str = "refresh_requested", timeout: float = 5.0) -> None:
         """Ask the newest client to reconnect; it stops counting as connected."""
-        ws = self._send_frame({"type": "disconnect", "reason": reason, "num_connections": 1,
-                               "debug_info": {"host": "fake"},
-                               "connection_info": {"app_id": self.app_id}}, timeout)
+        ws = self._send_frame(
+            {
+                "type": "disconnect",
+                "reason": reason,
+                "num_connections": 1,
+                "debug_info": {"host": "fake"},
+                "connection_info": {"app_id": self.app_id},
+            },
+            timeout,
+        )
         with self._cond:
             if ws in self._sockets:
                 self._sockets.remove(ws)
@@ -530,18 +640,34 @@ class FakeSlack:
 
     def _post(self, channel: str, p: JSON) -> PostedMessage:
         metadata = p.get("metadata") if isinstance(p.get("metadata"), dict) else None
-        msg = PostedMessage(channel, self._next_ts(), p.get("text"), p.get("blocks"),
-                            thread_ts=p.get("thread_ts"), attachments=p.get("attachments"),
-                            metadata=metadata,
-                            bot_user_id=self.bot_user_id, bot_id=self.bot_id, app_id=self.app_id,
-                            team_id=self.team_id, base_url=self.base_url)
+        msg = PostedMessage(
+            channel,
+            self._next_ts(),
+            p.get("text"),
+            p.get("blocks"),
+            thread_ts=p.get("thread_ts"),
+            attachments=p.get("attachments"),
+            metadata=metadata,
+            bot_user_id=self.bot_user_id,
+            bot_id=self.bot_id,
+            app_id=self.app_id,
+            team_id=self.team_id,
+            base_url=self.base_url,
+        )
         self._messages[(channel, msg.ts)] = msg
         return msg
 
     def _m_auth_test(self, p: JSON) -> JSON:
-        return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "hitl",
-                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
-                "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": "hitl",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
 
     def _m_chat_postMessage(self, p: JSON) -> JSON:
         channel = self._dm(p.get("channel"))
@@ -561,8 +687,13 @@ class FakeSlack:
             if key in p:
                 setattr(msg, key, (p[key] or None) if key == "metadata" else p[key])
         msg.updates += 1
-        return {"ok": True, "channel": channel, "ts": ts, "text": msg.text or "",
-                "message": msg.as_payload()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": msg.text or "",
+            "message": msg.as_payload(),
+        }
 
     def _m_chat_delete(self, p: JSON) -> JSON:
         if self._messages.pop((p.get("channel"), p.get("ts")), None) is None:  # type: ignore[arg-type]
@@ -583,8 +714,11 @@ class FakeSlack:
         channel, ts = str(p.get("channel", "")), str(p.get("message_ts", ""))
         if (channel, ts) not in self._messages:
             return _err("message_not_found")
-        return {"ok": True, "channel": channel,
-                "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+        }
 
     def _m_conversations_history(self, p: JSON) -> JSON:
         """Newest first, ``oldest`` / ``latest`` exclusive, paged by ``limit`` and ``cursor``."""
@@ -595,14 +729,23 @@ class FakeSlack:
         limit = max(1, min(int(p.get("limit") or 100), 999))
         start = int(p.get("cursor") or 0)
         metadata = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
-        found = sorted((m for m in self._messages.values() if m.channel == channel
-                        and m.thread_ts is None and oldest < float(m.ts) < latest),
-                       key=lambda m: float(m.ts), reverse=True)
-        page = found[start:start + limit]
+        found = sorted(
+            (
+                m
+                for m in self._messages.values()
+                if m.channel == channel and m.thread_ts is None and oldest < float(m.ts) < latest
+            ),
+            key=lambda m: float(m.ts),
+            reverse=True,
+        )
+        page = found[start : start + limit]
         more = start + limit < len(found)
-        return {"ok": True, "messages": [m.as_payload(metadata=metadata) for m in page],
-                "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        return {
+            "ok": True,
+            "messages": [m.as_payload(metadata=metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_conversations_open(self, p: JSON) -> JSON:
         first = str(p.get("users", "")).split(",")[0]
@@ -615,18 +758,32 @@ class FakeSlack:
         if (error := self._channel_error(channel)) and error != "not_in_channel":
             return _err(error)
         assert isinstance(channel, str)
-        return {"ok": True, "channel": {
-            "id": channel, "name": channel.lower(), "is_channel": channel[0] == "C",
-            "is_private": channel[0] == "G", "is_im": channel[0] == "D",
-            "is_member": channel not in self.not_in_channel}}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "is_channel": channel[0] == "C",
+                "is_private": channel[0] == "G",
+                "is_im": channel[0] == "D",
+                "is_member": channel not in self.not_in_channel,
+            },
+        }
 
     def _m_users_info(self, p: JSON) -> JSON:
         user = str(p.get("user", ""))
         if user not in self.users and not USER_RE.match(user):
             return _err("user_not_found")
-        base = {"id": user, "team_id": self.team_id, "name": user.lower(),
-                "real_name": f"User {user}", "deleted": False, "is_bot": False, "tz": "UTC",
-                "profile": {"display_name": user.lower(), "real_name": f"User {user}"}}
+        base = {
+            "id": user,
+            "team_id": self.team_id,
+            "name": user.lower(),
+            "real_name": f"User {user}",
+            "deleted": False,
+            "is_bot": False,
+            "tz": "UTC",
+            "profile": {"display_name": user.lower(), "real_name": f"User {user}"},
+        }
         return {"ok": True, "user": {**base, **self.users.get(user, {})}}
 
     def _m_usergroups_users_list(self, p: JSON) -> JSON:
@@ -636,17 +793,40 @@ class FakeSlack:
     def _m_apps_connections_open(self, p: JSON) -> JSON:
         ticket = uuid.uuid4().hex
         self._tickets.add(ticket)
-        return {"ok": True, "url": f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}"}
+        return {
+            "ok": True,
+            "url": f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}",
+        }
 
-    def _stored_view(self, view: JSON, *, view_id: str | None = None, root: str | None = None,
-                     previous: str | None = None) -> JSON:
+    def _stored_view(
+        self,
+        view: JSON,
+        *,
+        view_id: str | None = None,
+        root: str | None = None,
+        previous: str | None = None,
+    ) -> JSON:
         view_id = view_id or f"V{next(self._seq):08d}"
-        defaults = {"private_metadata": "", "callback_id": "", "external_id": "",
-                    "state": {"values": {}}, "clear_on_close": False, "notify_on_close": False}
-        return {**defaults, **copy.deepcopy(view), "id": view_id, "team_id": self.team_id,
-                "app_id": self.app_id, "bot_id": self.bot_id, "app_installed_team_id": self.team_id,
-                "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
-                "root_view_id": root or view_id, "previous_view_id": previous}
+        defaults = {
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "state": {"values": {}},
+            "clear_on_close": False,
+            "notify_on_close": False,
+        }
+        return {
+            **defaults,
+            **copy.deepcopy(view),
+            "id": view_id,
+            "team_id": self.team_id,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+            "app_installed_team_id": self.team_id,
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "root_view_id": root or view_id,
+            "previous_view_id": previous,
+        }
 
     def _open_view(self, p: JSON, previous: str | None = None) -> JSON:
         if not p.get("trigger_id") or not isinstance(p.get("view"), dict):
@@ -665,13 +845,18 @@ class FakeSlack:
     def _m_views_update(self, p: JSON) -> JSON:
         external = p.get("external_id")
         current = self._views.get(str(p.get("view_id"))) or next(
-            (v for v in self._views.values() if external and v["external_id"] == external), None)
+            (v for v in self._views.values() if external and v["external_id"] == external), None
+        )
         if current is None or not isinstance(p.get("view"), dict):
             return _err("not_found" if current is None else "invalid_arguments")
         if p.get("hash") and p["hash"] != current["hash"]:
             return _err("hash_conflict")
-        stored = self._stored_view(p["view"], view_id=current["id"], root=current["root_view_id"],
-                                   previous=current["previous_view_id"])
+        stored = self._stored_view(
+            p["view"],
+            view_id=current["id"],
+            root=current["root_view_id"],
+            previous=current["previous_view_id"],
+        )
         self._views[stored["id"]] = stored
         return {"ok": True, "view": copy.deepcopy(stored)}
 
@@ -706,8 +891,11 @@ def _response_url(kind: str, channel: str, ts: str, user: str, base: str | None 
 def _find(blocks: list[JSON], action_id: str) -> tuple[JSON, JSON] | None:
     for block in blocks:
         for element in [block.get("accessory"), *block.get("elements", [])]:
-            if isinstance(element, dict) and element.get("type") == "button" \
-                    and element.get("action_id") == action_id:
+            if (
+                isinstance(element, dict)
+                and element.get("type") == "button"
+                and element.get("action_id") == action_id
+            ):
                 return block, element
     return None
 
@@ -721,6 +909,7 @@ def find_button(blocks: list[JSON] | None, action_id: str) -> JSON | None:
 def block_text(blocks: list[JSON] | None) -> str:
     """Every ``text`` string inside ``blocks``, newline-joined, for substring assertions."""
     out: list[str] = []
+
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if isinstance(node.get("text"), str):
@@ -730,73 +919,136 @@ def block_text(blocks: list[JSON] | None) -> str:
         elif isinstance(node, list):
             for item in node:
                 walk(item)
+
     walk(blocks or [])
     return "\n".join(out)
 
 
-def block_actions_body(message: PostedMessage, action_id: str, *, user_id: str = "U0ALICE",
-                       team_id: str = "T111", trigger_id: str | None = None) -> JSON:
+def block_actions_body(
+    message: PostedMessage,
+    action_id: str,
+    *,
+    user_id: str = "U0ALICE",
+    team_id: str = "T111",
+    trigger_id: str | None = None,
+) -> JSON:
     """A click on the button ``action_id`` of a message the app posted (raises if it has none)."""
     found = _find(message.blocks or [], action_id)
     if found is None:
-        present = [e.get("action_id") for b in message.blocks or []
-                   for e in [b.get("accessory"), *b.get("elements", [])] if isinstance(e, dict)]
+        present = [
+            e.get("action_id")
+            for b in message.blocks or []
+            for e in [b.get("accessory"), *b.get("elements", [])]
+            if isinstance(e, dict)
+        ]
         raise LookupError(f"no button {action_id!r} in message {message.ts}; action_ids: {present}")
     block, button = found
     block_id = block.get("block_id") or hashlib.sha1(json.dumps(block).encode()).hexdigest()[:5]
-    action = {"action_id": action_id, "block_id": block_id, "text": button.get("text"),
-              "value": button.get("value"), "type": "button", "action_ts": f"{time.time():.6f}"}
+    action = {
+        "action_id": action_id,
+        "block_id": block_id,
+        "text": button.get("text"),
+        "value": button.get("value"),
+        "type": "button",
+        "action_ts": f"{time.time():.6f}",
+    }
     if "style" in button:
         action["style"] = button["style"]
-    return {"type": "block_actions", "user": _user(user_id, team_id), "api_app_id": message.app_id,
-            "token": "verification_token", "trigger_id": trigger_id or _trigger_id(),
-            "container": {"type": "message", "message_ts": message.ts,
-                          "channel_id": message.channel, "is_ephemeral": False},
-            "team": {"id": team_id, "domain": "fake"}, "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": message.channel, "name": message.channel.lower()},
-            "message": message.as_payload(), "state": {"values": {}},
-            "response_url": _response_url("actions", message.channel, message.ts, user_id,
-                                          message.base_url or None),
-            "actions": [action]}
+    return {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": message.app_id,
+        "token": "verification_token",
+        "trigger_id": trigger_id or _trigger_id(),
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": False,
+        },
+        "team": {"id": team_id, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": message.channel, "name": message.channel.lower()},
+        "message": message.as_payload(),
+        "state": {"values": {}},
+        "response_url": _response_url(
+            "actions", message.channel, message.ts, user_id, message.base_url or None
+        ),
+        "actions": [action],
+    }
 
 
-def button_click_body(blocks: list[JSON] | None, action_id: str, *, user_id: str = "U0ALICE",
-                      channel_id: str | None = None, view: JSON | None = None,
-                      team_id: str = "T111") -> JSON:
+def button_click_body(
+    blocks: list[JSON] | None,
+    action_id: str,
+    *,
+    user_id: str = "U0ALICE",
+    channel_id: str | None = None,
+    view: JSON | None = None,
+    team_id: str = "T111",
+) -> JSON:
     """A click on a button outside a channel message: in an ephemeral reply posted in
     ``channel_id`` (with a ``response_url``), or in ``view`` (an App Home tab or a modal)."""
     found = _find(blocks or [], action_id)
     if found is None:
         raise LookupError(f"no button {action_id!r} in these blocks")
     block, button = found
-    action = {"action_id": action_id, "block_id": block.get("block_id", "b"),
-              "text": button.get("text"), "value": button.get("value"), "type": "button",
-              "action_ts": f"{time.time():.6f}"}
-    body: JSON = {"type": "block_actions", "user": _user(user_id, team_id), "api_app_id": "A111",
-                  "token": "verification_token", "trigger_id": _trigger_id(),
-                  "team": {"id": team_id, "domain": "fake"}, "enterprise": None,
-                  "is_enterprise_install": False, "state": {"values": {}}, "actions": [action]}
+    action = {
+        "action_id": action_id,
+        "block_id": block.get("block_id", "b"),
+        "text": button.get("text"),
+        "value": button.get("value"),
+        "type": "button",
+        "action_ts": f"{time.time():.6f}",
+    }
+    body: JSON = {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": "A111",
+        "token": "verification_token",
+        "trigger_id": _trigger_id(),
+        "team": {"id": team_id, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "state": {"values": {}},
+        "actions": [action],
+    }
     if view is not None:
         body |= {"container": {"type": "view", "view_id": view.get("id")}, "view": view}
     else:
         assert channel_id is not None, "an ephemeral reply lives in a channel"
-        body |= {"container": {"type": "message", "message_ts": "-", "channel_id": channel_id,
-                               "is_ephemeral": True},
-                 "channel": {"id": channel_id, "name": channel_id.lower()},
-                 "response_url": _response_url("actions", channel_id, "-", user_id)}
+        body |= {
+            "container": {
+                "type": "message",
+                "message_ts": "-",
+                "channel_id": channel_id,
+                "is_ephemeral": True,
+            },
+            "channel": {"id": channel_id, "name": channel_id.lower()},
+            "response_url": _response_url("actions", channel_id, "-", user_id),
+        }
     return body
 
 
-def view_submission_body(view: JSON, values: dict[str, dict[str, JSON]], *,
-                         user_id: str = "U0ALICE") -> JSON:
+def view_submission_body(
+    view: JSON, values: dict[str, dict[str, JSON]], *, user_id: str = "U0ALICE"
+) -> JSON:
     """A submit of ``view`` (as stored by the fake) with ``state.values`` = ``values``."""
     submitted = {**copy.deepcopy(view), "state": {"values": copy.deepcopy(values)}}
     team_id = view.get("team_id", "T111")
-    return {"type": "view_submission", "team": {"id": team_id, "domain": "fake"},
-            "user": _user(user_id, team_id), "api_app_id": view.get("app_id", "A111"),
-            "token": "verification_token", "trigger_id": _trigger_id(), "view": submitted,
-            "response_urls": [], "is_enterprise_install": False, "enterprise": None}
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "fake"},
+        "user": _user(user_id, team_id),
+        "api_app_id": view.get("app_id", "A111"),
+        "token": "verification_token",
+        "trigger_id": _trigger_id(),
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
 
 
 def form_body(payload: JSON) -> str:
@@ -804,36 +1056,78 @@ def form_body(payload: JSON) -> str:
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
-def slash_command_payload(text: str, *, command: str = "/hitl", user_id: str = "U0ALICE",
-                          channel_id: str = "C0APPROVALS", team_id: str = "T111") -> dict[str, str]:
+def slash_command_payload(
+    text: str,
+    *,
+    command: str = "/hitl",
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0APPROVALS",
+    team_id: str = "T111",
+) -> dict[str, str]:
     """Slash command fields (the Socket Mode ``slash_commands`` payload)."""
-    return {"token": "verification_token", "team_id": team_id, "team_domain": "fake",
-            "channel_id": channel_id, "channel_name": channel_id.lower(), "user_id": user_id,
-            "user_name": user_id.lower(), "command": command, "text": text, "api_app_id": "A111",
-            "is_enterprise_install": "false",
-            "response_url": _response_url("commands", channel_id, "-", user_id),
-            "trigger_id": _trigger_id()}
+    return {
+        "token": "verification_token",
+        "team_id": team_id,
+        "team_domain": "fake",
+        "channel_id": channel_id,
+        "channel_name": channel_id.lower(),
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A111",
+        "is_enterprise_install": "false",
+        "response_url": _response_url("commands", channel_id, "-", user_id),
+        "trigger_id": _trigger_id(),
+    }
 
 
-def slash_command_body(text: str, *, command: str = "/hitl", user_id: str = "U0ALICE",
-                       channel_id: str = "C0APPROVALS") -> str:
+def slash_command_body(
+    text: str, *, command: str = "/hitl", user_id: str = "U0ALICE", channel_id: str = "C0APPROVALS"
+) -> str:
     """The same fields urlencoded, as Slack POSTs them in HTTP mode."""
-    return urllib.parse.urlencode(slash_command_payload(text, command=command, user_id=user_id,
-                                                        channel_id=channel_id))
+    return urllib.parse.urlencode(
+        slash_command_payload(text, command=command, user_id=user_id, channel_id=channel_id)
+    )
 
 
-def app_home_opened_body(user_id: str, *, team_id: str = "T111", tab: str = "home",
-                         view: JSON | None = None, bot_user_id: str = "U0BOT") -> JSON:
+def app_home_opened_body(
+    user_id: str,
+    *,
+    team_id: str = "T111",
+    tab: str = "home",
+    view: JSON | None = None,
+    bot_user_id: str = "U0BOT",
+) -> JSON:
     """An ``event_callback`` for ``app_home_opened`` (``view``: the last published one, if any)."""
-    event: JSON = {"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:],
-                   "tab": tab, "event_ts": f"{time.time():.6f}"}
+    event: JSON = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D" + user_id[1:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
     if view is not None:
         event["view"] = view
-    return {"token": "verification_token", "team_id": team_id, "api_app_id": "A111", "event": event,
-            "type": "event_callback", "event_id": "Ev" + secrets.token_hex(5).upper(),
-            "event_time": int(time.time()), "is_ext_shared_channel": False,
-            "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": bot_user_id,
-                                "is_bot": True, "is_enterprise_install": False}]}
+    return {
+        "token": "verification_token",
+        "team_id": team_id,
+        "api_app_id": "A111",
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev" + secrets.token_hex(5).upper(),
+        "event_time": int(time.time()),
+        "is_ext_shared_channel": False,
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+    }
 
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
@@ -843,8 +1137,15 @@ def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]
     return {"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": ts}
 
 
-def post_signed(url: str, body: str, *, secret: str, content_type: str,
-                timestamp: int | None = None, timeout: float = 10.0) -> tuple[int, str]:
+def post_signed(
+    url: str,
+    body: str,
+    *,
+    secret: str,
+    content_type: str,
+    timestamp: int | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, str]:
     """POST a signed request like Slack does; returns (status, body) without raising on 4xx/5xx."""
     headers = {"Content-Type": content_type, **sign(secret, body, timestamp)}
     request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
@@ -855,10 +1156,13 @@ def post_signed(url: str, body: str, *, secret: str, content_type: str,
         return e.code, e.read().decode()
 
 
-async def async_post_signed(url: str, body: str, *, secret: str, content_type: str,
-                            timestamp: int | None = None) -> tuple[int, str]:
+async def async_post_signed(
+    url: str, body: str, *, secret: str, content_type: str, timestamp: int | None = None
+) -> tuple[int, str]:
     """``post_signed`` for async tests whose app runs in the test's own event loop."""
     headers = {"Content-Type": content_type, **sign(secret, body, timestamp)}
-    async with aiohttp.ClientSession() as session, session.post(url, data=body.encode(),
-                                                               headers=headers) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body.encode(), headers=headers) as response,
+    ):
         return response.status, await response.text()

@@ -85,12 +85,19 @@ class BotProcess:
         routes.write_text(ROUTES)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HITL_"))}
         env |= {
-            "REDIS_URL": self.redis_url, "HITL_KEY_PREFIX": self.prefix,
-            "SLACK_BOT_TOKEN": self.fake.bot_token, "SLACK_API_URL": self.fake.api_url,
-            "SLACK_SIGNING_SECRET": SECRET, "HITL_DEFAULT_CHANNEL": "C0APPROVALS",
-            "HITL_ROUTES_FILE": str(routes), "HITL_CLAIM_IDLE": "1", "HITL_SLACK_TIMEOUT": "1",
-            "HITL_CONSUMER_NAME": self.consumer or f"bot-{self.prefix}", "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO", "PORT": str(self.port),
+            "REDIS_URL": self.redis_url,
+            "HITL_KEY_PREFIX": self.prefix,
+            "SLACK_BOT_TOKEN": self.fake.bot_token,
+            "SLACK_API_URL": self.fake.api_url,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "HITL_DEFAULT_CHANNEL": "C0APPROVALS",
+            "HITL_ROUTES_FILE": str(routes),
+            "HITL_CLAIM_IDLE": "1",
+            "HITL_SLACK_TIMEOUT": "1",
+            "HITL_CONSUMER_NAME": self.consumer or f"bot-{self.prefix}",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            "PORT": str(self.port),
         }
         if self.mode == "socket":
             env["SLACK_APP_TOKEN"] = self.fake.app_token
@@ -100,8 +107,13 @@ class BotProcess:
 
     def launch(self) -> BotProcess:
         """Start the process without waiting for it to be ready."""
-        args = [sys.executable, "-m", "hitl_slack.cli", "serve",
-                "--socket" if self.mode == "socket" else "--http"]
+        args = [
+            sys.executable,
+            "-m",
+            "hitl_slack.cli",
+            "serve",
+            "--socket" if self.mode == "socket" else "--http",
+        ]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=log)
         return self
@@ -181,6 +193,7 @@ class BotProcess:
 
 def posted(fake: FakeSlack, request_id: str, timeout: float = 10.0) -> PostedMessage:
     """The message the bot posted for this request (waits for it)."""
+
     def find() -> PostedMessage | None:
         for m in fake.messages():
             if request_id in json.dumps(m.blocks):
@@ -197,11 +210,17 @@ def current(fake: FakeSlack, message: PostedMessage) -> PostedMessage:
     return fake.message(message.channel, message.ts)
 
 
-def wait_updated(fake: FakeSlack, message: PostedMessage, contains: str,
-                 timeout: float = 10.0) -> PostedMessage:
+def wait_updated(
+    fake: FakeSlack, message: PostedMessage, contains: str, timeout: float = 10.0
+) -> PostedMessage:
     """Wait until the message was updated and its text shows ``contains``."""
-    fake.wait_until(lambda: current(fake, message).updates >= 1
-                    and contains in block_text(current(fake, message).blocks), timeout=timeout)
+    fake.wait_until(
+        lambda: (
+            current(fake, message).updates >= 1
+            and contains in block_text(current(fake, message).blocks)
+        ),
+        timeout=timeout,
+    )
     return current(fake, message)
 
 

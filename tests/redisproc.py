@@ -46,9 +46,23 @@ class RedisServer:
         return self.proc.pid
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                "--dir", str(self.dir), "--appendonly", "yes" if self.aof else "no",
-                "--appendfsync", "always", "--logfile", str(self.dir / "redis.log")]
+        args = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "always",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -63,17 +63,19 @@ def _outcome(fut: Future[Any] | asyncio.Future[Any]) -> str:
     return type(exc).__name__ if exc else fut.result().status.value
 
 
-async def _start_waits(server: RedisServer, prefix: str, timeout: float
-                       ) -> tuple[HITLClient, AsyncHITLClient, list[str], list[Any]]:
+async def _start_waits(
+    server: RedisServer, prefix: str, timeout: float
+) -> tuple[HITLClient, AsyncHITLClient, list[str], list[Any]]:
     """N sync (threads) and N async waits on requests of ``timeout`` seconds, all subscribed."""
     sync_client = HITLClient(server.url, prefix)
     async_client = AsyncHITLClient(server.url, prefix)
     ids = [sync_client.submit(f"sync {i}", "act", timeout=timeout).request_id for i in range(N)]
-    ids += [(await async_client.submit(f"async {i}", "act", timeout=timeout)).request_id
-            for i in range(N)]
+    ids += [
+        (await async_client.submit(f"async {i}", "act", timeout=timeout)).request_id
+        for i in range(N)
+    ]
     pool = ThreadPoolExecutor(N)
-    waits: list[Any] = [asyncio.wrap_future(pool.submit(sync_client.wait, rid))
-                        for rid in ids[:N]]
+    waits: list[Any] = [asyncio.wrap_future(pool.submit(sync_client.wait, rid)) for rid in ids[:N]]
     waits += [asyncio.create_task(async_client.wait(rid)) for rid in ids[N:]]
     await asyncio.to_thread(_until, _subscribed(server.url, prefix, 2 * N))
     pool.shutdown(wait=False)
@@ -82,7 +84,8 @@ async def _start_waits(server: RedisServer, prefix: str, timeout: float
 
 @pytest.mark.parametrize("down_for", [0.0, 0.3])
 async def test_waits_of_both_clients_get_decisions_written_after_a_redis_restart(
-        redis_server: RedisServer, prefix: str, bot_store: Store, down_for: float):
+    redis_server: RedisServer, prefix: str, bot_store: Store, down_for: float
+):
     sync_client, async_client, ids, waits = await _start_waits(redis_server, prefix, 30)
 
     await asyncio.to_thread(redis_server.restart, down_for=down_for)  # AOF: the data survives
@@ -96,7 +99,8 @@ async def test_waits_of_both_clients_get_decisions_written_after_a_redis_restart
 
 
 async def test_waits_end_with_request_not_found_when_redis_comes_back_empty(
-        redis_server: RedisServer, prefix: str):
+    redis_server: RedisServer, prefix: str
+):
     sync_client, async_client, _, waits = await _start_waits(redis_server, prefix, 30)
 
     await asyncio.to_thread(redis_server.restart, empty=True)  # a failover to a fresh node
@@ -108,7 +112,8 @@ async def test_waits_end_with_request_not_found_when_redis_comes_back_empty(
 
 
 async def test_waits_raise_store_unavailable_only_when_redis_stays_down_to_their_end(
-        redis_server: RedisServer, prefix: str):
+    redis_server: RedisServer, prefix: str
+):
     sync_client = HITLClient(redis_server.url, prefix, connect_timeout=0.5)
     async_client = AsyncHITLClient(redis_server.url, prefix, connect_timeout=0.5)
     ids = [sync_client.submit("s", "act", timeout=60).request_id for _ in range(2)]
@@ -125,10 +130,10 @@ async def test_waits_raise_store_unavailable_only_when_redis_stays_down_to_their
 
 
 async def test_a_configured_grace_ends_long_waits_early_when_redis_is_gone(
-        redis_server: RedisServer, prefix: str):
+    redis_server: RedisServer, prefix: str
+):
     sync_client = HITLClient(redis_server.url, prefix, connect_timeout=0.5, redis_grace=0.5)
-    async_client = AsyncHITLClient(redis_server.url, prefix, connect_timeout=0.5,
-                                   redis_grace=0.5)
+    async_client = AsyncHITLClient(redis_server.url, prefix, connect_timeout=0.5, redis_grace=0.5)
     ids = [sync_client.submit("s", "act", timeout=600).request_id for _ in range(2)]
     with ThreadPoolExecutor(1) as pool:
         sync_wait = asyncio.wrap_future(pool.submit(sync_client.wait, ids[0]))
@@ -145,7 +150,8 @@ async def test_a_configured_grace_ends_long_waits_early_when_redis_is_gone(
 
 
 def test_commands_ride_out_a_short_outage_and_stale_pooled_connections(
-        redis_server: RedisServer, prefix: str, bot_store: Store):
+    redis_server: RedisServer, prefix: str, bot_store: Store
+):
     client = HITLClient(redis_server.url, prefix)
     tickets = [client.submit("s", "act", timeout=60) for _ in range(20)]
     with ThreadPoolExecutor(10) as pool:  # fill the pools with connections that will go stale
@@ -162,8 +168,9 @@ def test_commands_ride_out_a_short_outage_and_stale_pooled_connections(
 
 
 async def test_async_commands_ride_out_a_short_outage(redis_server: RedisServer, prefix: str):
-    store = AsyncStore(async_redis(redis_server.url, max_connections=5),
-                       StoreConfig(keys=Keys(prefix)))
+    store = AsyncStore(
+        async_redis(redis_server.url, max_connections=5), StoreConfig(keys=Keys(prefix))
+    )
     client = AsyncHITLClient(redis_server.url, prefix)
     tickets = [await client.submit("s", "act", timeout=60) for _ in range(10)]
     await asyncio.gather(*(store.get(t.request_id) for t in tickets))
@@ -181,7 +188,8 @@ def _connections(raw: redis.Redis, name: str) -> int:
 
 
 def test_1000_threads_waiting_on_one_sync_client_all_return_over_bounded_connections(
-        redis_url: str, prefix: str, raw: redis.Redis, store: Store):
+    redis_url: str, prefix: str, raw: redis.Redis, store: Store
+):
     threads = 1000
     client = HITLClient(redis_url, prefix, max_connections=20)
     tickets = [client.submit(f"r {i}", "act", {"i": i}, timeout=120) for i in range(threads)]
@@ -194,13 +202,15 @@ def test_1000_threads_waiting_on_one_sync_client_all_return_over_bounded_connect
             store.decide(ticket.request_id, Status.APPROVED, decided_by=("U1",))
         decisions = [w.result(timeout=60) for w in waits]
     assert [(d.request_id, d.status) for d in decisions] == [
-        (t.request_id, Status.APPROVED) for t in tickets]
+        (t.request_id, Status.APPROVED) for t in tickets
+    ]
     assert 1 <= during <= 20
     client.close()
 
 
-def test_close_closes_every_connection_of_the_sync_client(redis_url: str, prefix: str,
-                                                          raw: redis.Redis, store: Store):
+def test_close_closes_every_connection_of_the_sync_client(
+    redis_url: str, prefix: str, raw: redis.Redis, store: Store
+):
     client = HITLClient(redis_url, prefix)
     name = f"hitl-agent:{prefix}"
     tickets = [client.submit("s", "act", timeout=60) for _ in range(5)]
@@ -216,7 +226,8 @@ def test_close_closes_every_connection_of_the_sync_client(redis_url: str, prefix
 
 
 async def test_aclose_closes_every_connection_of_the_async_client(
-        redis_url: str, prefix: str, raw: redis.Redis, astore: AsyncStore):
+    redis_url: str, prefix: str, raw: redis.Redis, astore: AsyncStore
+):
     client = AsyncHITLClient(redis_url, prefix, max_connections=20)
     name = f"hitl-agent:{prefix}"
     tickets = await asyncio.gather(*(client.submit("s", "act", timeout=60) for _ in range(40)))
@@ -238,7 +249,8 @@ def test_clients_used_as_context_managers_close(redis_url: str, raw: redis.Redis
 
 
 def test_a_create_retried_after_its_reply_was_lost_finds_its_own_first_attempt(
-        client: HITLClient, store: Store):
+    client: HITLClient, store: Store
+):
     from datetime import UTC, datetime
 
     from hitl_slack import InvalidRequest

@@ -36,9 +36,11 @@ def team_prefix(raw: redis.Redis) -> Iterator[str]:
 
 
 def test_from_env_reads_the_prefix_from_dot_env_like_the_bot(
-        in_tmp_dir: Path, redis_url: str, raw: redis.Redis, team_prefix: str):
-    (in_tmp_dir / ".env").write_text(f"REDIS_URL={redis_url}\nHITL_KEY_PREFIX={team_prefix}\n"
-                                     "HITL_REDIS_GRACE=7.5\n")
+    in_tmp_dir: Path, redis_url: str, raw: redis.Redis, team_prefix: str
+):
+    (in_tmp_dir / ".env").write_text(
+        f"REDIS_URL={redis_url}\nHITL_KEY_PREFIX={team_prefix}\nHITL_REDIS_GRACE=7.5\n"
+    )
     client = HITLClient.from_env()
     ticket = client.submit("s", "act", timeout=30)
     assert raw.exists(f"{team_prefix}:req:{ticket.request_id}")
@@ -46,8 +48,13 @@ def test_from_env_reads_the_prefix_from_dot_env_like_the_bot(
     client.close()
 
 
-def test_the_environment_wins_over_dot_env(in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                           redis_url: str, raw: redis.Redis, team_prefix: str):
+def test_the_environment_wins_over_dot_env(
+    in_tmp_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    raw: redis.Redis,
+    team_prefix: str,
+):
     (in_tmp_dir / ".env").write_text(f"REDIS_URL={redis_url}\nHITL_KEY_PREFIX=not-this-one\n")
     monkeypatch.setenv("HITL_KEY_PREFIX", team_prefix)
     client = HITLClient.from_env()
@@ -73,7 +80,8 @@ async def test_async_submit_warns_when_no_bot_serves_the_prefix(aclient: AsyncHI
 
 
 def test_no_warning_and_health_lists_the_replica_while_a_bot_beats(
-        client: HITLClient, store: Store):
+    client: HITLClient, store: Store
+):
     hb = Heartbeat(name="bot-1", version="0.1.0", mode="socket")
     store.run(beat(store.config.keys, hb))
     with warnings.catch_warnings():
@@ -82,14 +90,23 @@ def test_no_warning_and_health_lists_the_replica_while_a_bot_beats(
     assert client.health() == [hb]
 
 
-async def test_health_reports_a_replica_that_stopped_taking_work(aclient: AsyncHITLClient,
-                                                                 store: Store):
-    hb = Heartbeat(name="bot-2", ready=True, accepting=False, slack_auth="token_revoked",
-                   reason="Slack says token_revoked: SLACK_BOT_TOKEN was revoked")
+async def test_health_reports_a_replica_that_stopped_taking_work(
+    aclient: AsyncHITLClient, store: Store
+):
+    hb = Heartbeat(
+        name="bot-2",
+        ready=True,
+        accepting=False,
+        slack_auth="token_revoked",
+        reason="Slack says token_revoked: SLACK_BOT_TOKEN was revoked",
+    )
     store.run(beat(store.config.keys, hb))
     [seen] = await aclient.health()
     assert (seen.accepting, seen.slack_auth, seen.reason) == (
-        False, "token_revoked", "Slack says token_revoked: SLACK_BOT_TOKEN was revoked")
+        False,
+        "token_revoked",
+        "Slack says token_revoked: SLACK_BOT_TOKEN was revoked",
+    )
 
 
 def test_a_pool_too_small_for_the_pub_sub_connection_is_refused(redis_url: str):

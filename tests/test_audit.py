@@ -37,6 +37,7 @@ REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 def seal(prefix: str, *, maxlen: int = 1_000_000, batch: int = 1000, trim: bool = False) -> int:
     """Run the bot's sealer until nothing is left to seal (as ``serve`` does every second)."""
+
     async def go() -> int:
         r = async_redis(REDIS_URL)
         sealer = Sealer(r, Keys(prefix), maxlen=maxlen, owner="test", batch=batch)
@@ -49,6 +50,7 @@ def seal(prefix: str, *, maxlen: int = 1_000_000, batch: int = 1000, trim: bool 
             return total
         finally:
             await r.aclose()
+
     return asyncio.run(go())
 
 
@@ -58,15 +60,21 @@ def check(raw: redis.Redis, keys: Keys, **kw: object):  # type: ignore[no-untype
 
 def _decided_pair(client: HITLClient, store: Store) -> tuple[str, str]:
     a = client.submit("Refund", "refund", {"amount": 420}, agent="billing", timeout=30)
-    store.decide(a.request_id, Status.APPROVED, payload={"amount": 400}, decided_by=("U0ALICE",),
-                 reason="partial")
+    store.decide(
+        a.request_id,
+        Status.APPROVED,
+        payload={"amount": 400},
+        decided_by=("U0ALICE",),
+        reason="partial",
+    )
     b = client.submit("Drop", "drop_table", {"table": "users"}, timeout=30)
     store.decide(b.request_id, Status.REJECTED, reason="never", decided_by=("U0BOB",))
     return a.request_id, b.request_id
 
 
-def test_every_step_is_recorded_in_order_with_digests(client: HITLClient, store: Store,
-                                                      raw: redis.Redis, keys: Keys):
+def test_every_step_is_recorded_in_order_with_digests(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
     a, _ = _decided_pair(client, store)
     events = [e.event() for e in read_entries(raw, keys) if e.event().request_id == a]
     assert [e.event for e in events] == ["created", "queued", "edited", "approved"]
@@ -76,7 +84,8 @@ def test_every_step_is_recorded_in_order_with_digests(client: HITLClient, store:
 
 
 def test_the_atomic_step_stores_bodies_only_and_the_sealer_chains_them(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     _decided_pair(client, store)
     stored = raw.xrange(keys.audit)
     assert {tuple(fields) for _, fields in stored} == {("body",)}  # no hash computed in Redis
@@ -86,10 +95,15 @@ def test_the_atomic_step_stores_bodies_only_and_the_sealer_chains_them(
     for entry in entries:
         running = entry_hash(running, entry.body)
     assert [(c.entry, c.hash, c.n) for c in read_checkpoints(raw, keys)] == [
-        (entries[-1].id, running, 7)]
+        (entries[-1].id, running, 7)
+    ]
     result = check(raw, keys)
     assert (result.verdict, result.checked, result.unsealed, result.head) == (
-        Verdict.OK, 7, 0, running)
+        Verdict.OK,
+        7,
+        0,
+        running,
+    )
 
 
 def _rewrite(raw: redis.Redis, keys: Keys, index: int, new_body: str | None) -> str:
@@ -106,8 +120,9 @@ def _rewrite(raw: redis.Redis, keys: Keys, index: int, new_body: str | None) -> 
     return entries[index][0]
 
 
-def test_an_edited_sealed_entry_is_detected(client: HITLClient, store: Store, raw: redis.Redis,
-                                            keys: Keys, prefix: str):
+def test_an_edited_sealed_entry_is_detected(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     _decided_pair(client, store)
     seal(prefix)
     body = json.loads(raw.xrange(keys.audit)[3][1]["body"])
@@ -118,9 +133,9 @@ def test_an_edited_sealed_entry_is_detected(client: HITLClient, store: Store, ra
     assert "differs from the checkpoint" in result.message
 
 
-def test_a_removed_entry_and_a_removed_tail_are_detected(client: HITLClient, store: Store,
-                                                         raw: redis.Redis, keys: Keys,
-                                                         prefix: str):
+def test_a_removed_entry_and_a_removed_tail_are_detected(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     _decided_pair(client, store)
     seal(prefix)
     entries = raw.xrange(keys.audit)
@@ -138,8 +153,9 @@ def test_a_removed_entry_and_a_removed_tail_are_detected(client: HITLClient, sto
     assert "newest entries were deleted" in result.message
 
 
-def test_xdel_of_unsealed_entries_is_detected(client: HITLClient, store: Store, raw: redis.Redis,
-                                              keys: Keys, prefix: str):
+def test_xdel_of_unsealed_entries_is_detected(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     _decided_pair(client, store)
     seal(prefix)
     extra = client.submit("Later", "later", {}, timeout=30)
@@ -153,42 +169,77 @@ def test_xdel_of_unsealed_entries_is_detected(client: HITLClient, store: Store, 
 
 def _cli(prefix: str, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"REDIS_URL": redis_url, "HITL_KEY_PREFIX": prefix, "LOG_FORMAT": "console"}
-    return subprocess.run([sys.executable, "-m", "hitl_slack.cli", "audit", *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", "audit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
-def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis.Redis,
-                                    keys: Keys, prefix: str, redis_url: str):
+def test_cli_verify_export_and_show(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     a, b = _decided_pair(client, store)
     seal(prefix)
     ok = _cli(prefix, redis_url, "verify")
     assert (ok.returncode, ok.stdout.splitlines()) == (
-        0, ["ok: 7 entries sealed, chain intact", f"head: {raw.hget(keys.audit_sealed, 'hash')}"])
+        0,
+        ["ok: 7 entries sealed, chain intact", f"head: {raw.hget(keys.audit_sealed, 'hash')}"],
+    )
 
     lines = _cli(prefix, redis_url, "export").stdout.splitlines()
     assert [json.loads(line)["event"] for line in lines] == [
-        "created", "queued", "edited", "approved", "created", "queued", "rejected"]
-    rows = list(csv.DictReader(io.StringIO(_cli(prefix, redis_url, "export", "--format",
-                                                 "csv").stdout)))
+        "created",
+        "queued",
+        "edited",
+        "approved",
+        "created",
+        "queued",
+        "rejected",
+    ]
+    rows = list(
+        csv.DictReader(io.StringIO(_cli(prefix, redis_url, "export", "--format", "csv").stdout))
+    )
     assert [r["event"] for r in rows] == [json.loads(line)["event"] for line in lines]
 
-    dataset = [json.loads(line) for line in
-               _cli(prefix, redis_url, "export", "--dataset").stdout.splitlines()]
-    assert [(d["request_id"], d["original_payload"], d["final_payload"], d["edited"],
-             d["decision"], d["reason"]) for d in dataset] == [
+    dataset = [
+        json.loads(line)
+        for line in _cli(prefix, redis_url, "export", "--dataset").stdout.splitlines()
+    ]
+    assert [
+        (
+            d["request_id"],
+            d["original_payload"],
+            d["final_payload"],
+            d["edited"],
+            d["decision"],
+            d["reason"],
+        )
+        for d in dataset
+    ] == [
         (a, {"amount": 420}, {"amount": 400}, True, "approved", "partial"),
         (b, {"table": "users"}, {"table": "users"}, False, "rejected", "never"),
     ]
 
-    rows = list(csv.DictReader(io.StringIO(_cli(prefix, redis_url, "export", "--dataset",
-                                                 "--format", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(_cli(prefix, redis_url, "export", "--dataset", "--format", "csv").stdout)
+        )
+    )
     assert [(r["request_id"], json.loads(r["final_payload"]), r["decision"]) for r in rows] == [
-        (a, {"amount": 400}, "approved"), (b, {"table": "users"}, "rejected")]
+        (a, {"amount": 400}, "approved"),
+        (b, {"table": "users"}, "rejected"),
+    ]
     assert _cli(prefix, redis_url, "show", "req_unknown").returncode == 4
 
     shown = _cli(prefix, redis_url, "show", b)
     assert [line.split()[1] for line in shown.stdout.splitlines()] == [
-        "created", "queued", "rejected"]
+        "created",
+        "queued",
+        "rejected",
+    ]
 
     entries = raw.xrange(keys.audit)
     raw.xdel(keys.audit, entries[2][0])
@@ -199,15 +250,21 @@ def test_cli_verify_export_and_show(client: HITLClient, store: Store, raw: redis
 
 def test_cli_help_lists_the_exit_codes_of_verify(prefix: str, redis_url: str):
     shown = _cli(prefix, redis_url, "verify", "--help").stdout
-    for line in ("0   chain intact", "1   nothing to verify", "6   entries exist but the sealed",
-                 "7   tail truncated", "8   the trail is empty", "9   --expect-head is not",
-                 "10  --expect-head is not in the kept chain"):
+    for line in (
+        "0   chain intact",
+        "1   nothing to verify",
+        "6   entries exist but the sealed",
+        "7   tail truncated",
+        "8   the trail is empty",
+        "9   --expect-head is not",
+        "10  --expect-head is not in the kept chain",
+    ):
         assert line in shown
 
 
 def test_entries_after_the_sealed_head_are_an_unsealed_tail_not_a_break(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     seal(prefix)
     client.submit("Meanwhile", "later", {}, timeout=30)  # agents keep writing
@@ -218,13 +275,15 @@ def test_entries_after_the_sealed_head_are_an_unsealed_tail_not_a_break(
     assert out.stdout.splitlines()[:2] == [
         "ok: 7 entries sealed, chain intact",
         "unsealed tail: 2 newest entries not sealed yet (the bot seals within seconds; until "
-        "then they are only as safe as Redis)"]
+        "then they are only as safe as Redis)",
+    ]
     seal(prefix)
     assert (check(raw, keys).checked, check(raw, keys).unsealed) == (9, 0)
 
 
 def test_sealing_while_verify_reads_is_not_a_truncation(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     _decided_pair(client, store)
     seal(prefix)
     # verify reads the head, then entries and checkpoints in turn, page by page: here the
@@ -238,8 +297,8 @@ def test_sealing_while_verify_reads_is_not_a_truncation(
 
 
 def test_a_head_rolled_back_over_a_truncated_tail_is_caught(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     seal(prefix)
     older = raw.hgetall(keys.audit_sealed)
@@ -257,8 +316,9 @@ def test_a_head_rolled_back_over_a_truncated_tail_is_caught(
     assert "the head was rewritten" in out.stderr
 
 
-def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: redis.Redis,
-                                        keys: Keys, prefix: str, redis_url: str):
+def test_deleting_the_head_fails_closed(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     seal(prefix)
     raw.delete(keys.audit_sealed)
@@ -269,8 +329,8 @@ def test_deleting_the_head_fails_closed(client: HITLClient, store: Store, raw: r
 
 
 def test_deleting_the_last_entries_and_the_head_fails_closed(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     seal(prefix)
     for entry_id, _ in raw.xrange(keys.audit)[-3:]:
@@ -288,14 +348,25 @@ def _rewrite_entry(raw: redis.Redis, keys: Keys, index: int, fields: dict[str, s
         raw.xadd(keys.audit, fields if i == index else kept, id=entry_id)
 
 
-@pytest.mark.parametrize(("field", "verdict", "said"), [
-    ("checkpoint entry", Verdict.BROKEN, "malformed field"),
-    ("head entry", Verdict.NO_HEAD, "the head was rewritten"),
-    ("legacy prev", Verdict.BROKEN, "malformed field"),
-])
+@pytest.mark.parametrize(
+    ("field", "verdict", "said"),
+    [
+        ("checkpoint entry", Verdict.BROKEN, "malformed field"),
+        ("head entry", Verdict.NO_HEAD, "the head was rewritten"),
+        ("legacy prev", Verdict.BROKEN, "malformed field"),
+    ],
+)
 def test_a_malformed_checkpoint_head_or_entry_field_is_a_failure_not_a_crash(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str, field: str, verdict: Verdict, said: str):
+    client: HITLClient,
+    store: Store,
+    raw: redis.Redis,
+    keys: Keys,
+    prefix: str,
+    redis_url: str,
+    field: str,
+    verdict: Verdict,
+    said: str,
+):
     _decided_pair(client, store)
     seal(prefix)
     if field == "checkpoint entry":
@@ -317,8 +388,8 @@ def test_a_malformed_checkpoint_head_or_entry_field_is_a_failure_not_a_crash(
 
 
 def test_show_and_export_name_an_unreadable_entry_instead_of_a_traceback(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     a, _ = _decided_pair(client, store)
     seal(prefix)
     bad = raw.xrange(keys.audit)[3][0]
@@ -333,8 +404,7 @@ def test_show_and_export_name_an_unreadable_entry_instead_of_a_traceback(
     assert f"FAILED at entry {bad}: audit entry {bad} is not an audit event" in verified.stderr
 
 
-def test_a_trail_never_sealed_is_not_called_intact(client: HITLClient, prefix: str,
-                                                   redis_url: str):
+def test_a_trail_never_sealed_is_not_called_intact(client: HITLClient, prefix: str, redis_url: str):
     client.submit("s", "act", timeout=30)  # agents wrote, but no bot ever sealed
     out = _cli(prefix, redis_url, "verify")
     assert out.returncode == Verdict.NO_HEAD
@@ -351,8 +421,8 @@ def test_a_wrong_or_empty_prefix_has_nothing_to_verify(prefix: str, redis_url: s
 
 
 def test_an_empty_trail_where_requests_or_a_head_exist_fails(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     client.submit("s", "act", timeout=30)
     raw.delete(keys.audit)
     out = _cli(prefix, redis_url, "verify")
@@ -367,8 +437,8 @@ def test_an_empty_trail_where_requests_or_a_head_exist_fails(
 
 
 def test_expect_head_passes_for_an_earlier_head_and_fails_for_an_unknown_one(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     seal(prefix)
     kept = _cli(prefix, redis_url, "verify").stdout.splitlines()[-1].removeprefix("head: ")
@@ -384,7 +454,8 @@ def test_expect_head_passes_for_an_earlier_head_and_fails_for_an_unknown_one(
 
 
 def test_a_chain_rewritten_from_scratch_fails_expect_head(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     _decided_pair(client, store)
     seal(prefix)
     kept = check(raw, keys).head
@@ -399,7 +470,8 @@ def test_a_chain_rewritten_from_scratch_fails_expect_head(
 
 
 def test_retention_trims_at_a_checkpoint_and_the_rest_still_verifies(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     first = client.submit("s", "act", timeout=30)
     seal(prefix, batch=2)
     early = check(raw, keys).head
@@ -424,8 +496,8 @@ def test_retention_trims_at_a_checkpoint_and_the_rest_still_verifies(
 
 
 def test_deleting_the_oldest_entries_is_not_mistaken_for_retention(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str,
-        redis_url: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     seal(prefix)
     for entry_id, _ in raw.xrange(keys.audit)[:2]:
@@ -436,7 +508,8 @@ def test_deleting_the_oldest_entries_is_not_mistaken_for_retention(
 
 
 def test_oldest_entries_cut_without_a_trace_are_caught_by_the_checkpoints(
-        client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str):
+    client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str
+):
     for _ in range(4):
         client.submit("s", "act", timeout=30)
         seal(prefix)  # a checkpoint after every 2 entries
@@ -457,14 +530,20 @@ def _legacy_entry(raw: redis.Redis, keys: Keys, prev: str, event: AuditEvent) ->
 
 
 def test_a_trail_written_by_the_lua_hashing_version_still_verifies_and_continues(
-        client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str):
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys, prefix: str
+):
     prev = GENESIS
     for i in range(3):
-        prev = _legacy_entry(raw, keys, prev, AuditEvent(event="created", request_id=f"old{i}",
-                                                         actor="agent"))
+        prev = _legacy_entry(
+            raw, keys, prev, AuditEvent(event="created", request_id=f"old{i}", actor="agent")
+        )
     legacy = check(raw, keys)  # before the upgrade: the Lua head vouches for it
     assert (legacy.verdict, legacy.checked, legacy.unsealed, legacy.head) == (
-        Verdict.OK, 3, 0, prev)
+        Verdict.OK,
+        3,
+        0,
+        prev,
+    )
     _decided_pair(client, store)  # the new version appends bodies only
     seal(prefix)
     result = check(raw, keys, expect_head=prev)
@@ -479,17 +558,18 @@ def test_a_trail_written_by_the_lua_hashing_version_still_verifies_and_continues
 
 
 def test_an_older_writer_during_a_rolling_upgrade_does_not_break_the_chain(
-        client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str):
-    prev = _legacy_entry(raw, keys, GENESIS, AuditEvent(event="created", request_id="o1",
-                                                        actor="agent"))
+    client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str
+):
+    prev = _legacy_entry(
+        raw, keys, GENESIS, AuditEvent(event="created", request_id="o1", actor="agent")
+    )
     client.submit("new", "act", timeout=30)
     _legacy_entry(raw, keys, prev, AuditEvent(event="created", request_id="o2", actor="agent"))
     seal(prefix)
     assert check(raw, keys).ok
 
 
-def test_many_writers_keep_one_order_while_replicas_seal(prefix: str, raw: redis.Redis,
-                                                         keys: Keys):
+def test_many_writers_keep_one_order_while_replicas_seal(prefix: str, raw: redis.Redis, keys: Keys):
     writers, per_writer = 8, 15
     stop = threading.Event()
 
@@ -504,8 +584,10 @@ def test_many_writers_keep_one_order_while_replicas_seal(prefix: str, raw: redis
 
     async def sealers() -> None:
         r = async_redis(REDIS_URL)
-        replicas = [Sealer(r, keys, maxlen=1_000_000, owner=f"bot{i}", batch=7, lease=0.05)
-                    for i in range(3)]
+        replicas = [
+            Sealer(r, keys, maxlen=1_000_000, owner=f"bot{i}", batch=7, lease=0.05)
+            for i in range(3)
+        ]
         while not stop.is_set():
             await asyncio.gather(*(s.seal_once() for s in replicas))
         for s in replicas:
@@ -536,8 +618,9 @@ def test_many_writers_keep_one_order_while_replicas_seal(prefix: str, raw: redis
     assert set(map(tuple, steps.values())) == {("created", "queued", "cancelled")}
 
 
-def test_cli_export_since_keeps_only_later_events(client: HITLClient, store: Store, prefix: str,
-                                                  redis_url: str):
+def test_cli_export_since_keeps_only_later_events(
+    client: HITLClient, store: Store, prefix: str, redis_url: str
+):
     _decided_pair(client, store)
     time.sleep(0.01)
     since = datetime.now(UTC)
@@ -545,14 +628,15 @@ def test_cli_export_since_keeps_only_later_events(client: HITLClient, store: Sto
     late = client.submit("Late", "later", {}, timeout=30)
     client.cancel(late.request_id, reason="not needed")
     out = _cli(prefix, redis_url, "export", "--since", since.isoformat())
-    assert [(json.loads(line)["event"], json.loads(line)["request_id"])
-            for line in out.stdout.splitlines()] == [
-        ("created", late.request_id), ("queued", late.request_id),
-        ("cancelled", late.request_id)]
+    assert [
+        (json.loads(line)["event"], json.loads(line)["request_id"])
+        for line in out.stdout.splitlines()
+    ] == [("created", late.request_id), ("queued", late.request_id), ("cancelled", late.request_id)]
 
 
-def test_checkpoints_follow_the_chain_hash_formula(client: HITLClient, raw: redis.Redis,
-                                                  keys: Keys, prefix: str):
+def test_checkpoints_follow_the_chain_hash_formula(
+    client: HITLClient, raw: redis.Redis, keys: Keys, prefix: str
+):
     for _ in range(3):
         client.submit("s", "act", timeout=30)
         seal(prefix)
@@ -577,7 +661,8 @@ def test_a_trim_while_verify_reads_is_not_a_break(prefix: str, raw: redis.Redis,
 
 
 def test_a_tampered_head_stops_sealing_with_one_error_line_not_a_crash_loop(
-        client: HITLClient, prefix: str, caplog: pytest.LogCaptureFixture):
+    client: HITLClient, prefix: str, caplog: pytest.LogCaptureFixture
+):
     client.submit("Refund", "refund", {"amount": 1})
     seal(prefix)
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
@@ -587,8 +672,9 @@ def test_a_tampered_head_stops_sealing_with_one_error_line_not_a_crash_loop(
     async def run_briefly() -> None:
         ar = async_redis(REDIS_URL)
         stop = asyncio.Event()
-        task = asyncio.create_task(Sealer(ar, Keys(prefix), maxlen=1_000_000, owner="test",
-                                          interval=0.02).run(stop))
+        task = asyncio.create_task(
+            Sealer(ar, Keys(prefix), maxlen=1_000_000, owner="test", interval=0.02).run(stop)
+        )
         await asyncio.sleep(0.5)  # many rounds
         stop.set()
         await task  # it kept running: no exception escaped to the supervisor
@@ -599,5 +685,6 @@ def test_a_tampered_head_stops_sealing_with_one_error_line_not_a_crash_loop(
     events = [rec.getMessage() for rec in caplog.records if rec.name == "hitl_slack.service.sealer"]
     assert events == ["audit_chain_unreadable"]
     assert [rec.levelname for rec in caplog.records if rec.name == "hitl_slack.service.sealer"] == [
-        "ERROR"]
+        "ERROR"
+    ]
     r.close()

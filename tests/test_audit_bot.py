@@ -31,9 +31,9 @@ def _sealed_through(raw: redis.Redis, keys: Keys, entry_id: str, timeout: float 
         time.sleep(0.05)
 
 
-def test_serve_seals_the_trail_and_verify_finds_it_intact(fake: FakeSlack, prefix: str,
-                                                          client: HITLClient, raw: redis.Redis,
-                                                          keys: Keys, redis_url: str):
+def test_serve_seals_the_trail_and_verify_finds_it_intact(
+    fake: FakeSlack, prefix: str, client: HITLClient, raw: redis.Redis, keys: Keys, redis_url: str
+):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
     try:
         ticket = client.submit("Deploy", "deploy", {"v": 2}, timeout=60)

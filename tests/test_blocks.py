@@ -23,8 +23,13 @@ EVIL_TEXT = "hi <!channel> <@U1> <http://evil|click> & co"
 
 
 def make_request(**kwargs: Any) -> ApprovalRequest:
-    fields: dict[str, Any] = {"id": "req_1", "summary": "Deploy web", "action": "deploy.prod",
-                              "created_at": T0, "timeout": 300}
+    fields: dict[str, Any] = {
+        "id": "req_1",
+        "summary": "Deploy web",
+        "action": "deploy.prod",
+        "created_at": T0,
+        "timeout": 300,
+    }
     return ApprovalRequest(**(fields | kwargs))
 
 
@@ -35,7 +40,8 @@ def pending(**kwargs: Any) -> RequestState:
 def decided(status: Status, request: ApprovalRequest | None = None, **kwargs: Any) -> RequestState:
     req = request or make_request(payload={"n": 1, "s": "a"})
     decision = Decision.model_validate(
-        {"request_id": req.id, "status": status, "decided_at": T0, **kwargs})
+        {"request_id": req.id, "status": status, "decided_at": T0, **kwargs}
+    )
     return RequestState(request=req, status=status, decision=decision)
 
 
@@ -116,8 +122,12 @@ def test_clip_never_cuts_an_entity_in_two() -> None:
 
 
 def test_approval_message_has_header_facts_payload_context_and_three_buttons() -> None:
-    state = pending(payload={"count": 3, "env": "prod", "dry_run": False}, agent="ops-bot",
-                    risk=Risk.HIGH, tags=("deploy", "web"))
+    state = pending(
+        payload={"count": 3, "env": "prod", "dry_run": False},
+        agent="ops-bot",
+        risk=Risk.HIGH,
+        tags=("deploy", "web"),
+    )
     kwargs = check_message(B.approval_message(state, now=NOW))
     blocks = kwargs["blocks"]
     assert kwargs["text"] == "Approval needed: Deploy web"
@@ -125,25 +135,46 @@ def test_approval_message_has_header_facts_payload_context_and_three_buttons() -
     assert blocks[0]["text"] == {"type": "plain_text", "text": "Deploy web", "emoji": True}
     epoch = int((T0 + timedelta(seconds=300)).timestamp())
     assert [f["text"] for f in blocks[1]["fields"]] == [
-        "*Action*\n`deploy.prod`", "*Agent*\nops-bot", "*Risk*\n🟠 high",
+        "*Action*\n`deploy.prod`",
+        "*Agent*\nops-bot",
+        "*Risk*\n🟠 high",
         f"*Deadline*\n<!date^{epoch}^{{date_short_pretty}} {{time}}|2025-01-02 03:09 UTC>"
         " (in 4 min)",
     ]
     assert [f["text"] for f in blocks[2]["fields"]] == [
-        "*count*\n3", "*env*\nprod", "*dry_run*\nfalse"]  # the agent's key order
+        "*count*\n3",
+        "*env*\nprod",
+        "*dry_run*\nfalse",
+    ]  # the agent's key order
     assert blocks[3]["elements"][0]["text"] == "Request `req_1` · Tags: deploy, web"
     assert blocks[4]["elements"] == [
-        {"type": "button", "text": {"type": "plain_text", "text": "Approve", "emoji": True},
-         "action_id": "hitl.approve", "value": "req_1", "style": "primary"},
-        {"type": "button", "text": {"type": "plain_text", "text": "Reject", "emoji": True},
-         "action_id": "hitl.reject", "value": "req_1", "style": "danger"},
-        {"type": "button", "text": {"type": "plain_text", "text": "Edit", "emoji": True},
-         "action_id": "hitl.edit", "value": "req_1"},
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+            "action_id": "hitl.approve",
+            "value": "req_1",
+            "style": "primary",
+        },
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Reject", "emoji": True},
+            "action_id": "hitl.reject",
+            "value": "req_1",
+            "style": "danger",
+        },
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Edit", "emoji": True},
+            "action_id": "hitl.edit",
+            "value": "req_1",
+        },
     ]
 
 
-@pytest.mark.parametrize(("risk", "emoji"), [
-    (Risk.LOW, "🟢"), (Risk.MEDIUM, "🟡"), (Risk.HIGH, "🟠"), (Risk.CRITICAL, "🔴")])
+@pytest.mark.parametrize(
+    ("risk", "emoji"),
+    [(Risk.LOW, "🟢"), (Risk.MEDIUM, "🟡"), (Risk.HIGH, "🟠"), (Risk.CRITICAL, "🔴")],
+)
 def test_risk_is_shown_with_its_emoji(risk: Risk, emoji: str) -> None:
     blocks = B.approval_message(pending(risk=risk)).to_kwargs()["blocks"]
     assert f"*Risk*\n{emoji} {risk.value}" in texts(blocks)
@@ -155,7 +186,8 @@ def test_deadline_shown_is_the_one_in_force_after_a_route_capped_it() -> None:
     blocks = B.approval_message(state, now=NOW).to_kwargs()["blocks"]
     assert blocks[1]["fields"][-1]["text"] == (
         f"*Deadline*\n<!date^{int(capped.timestamp())}^{{date_short_pretty}} {{time}}|"
-        "2025-01-02 03:06 UTC> (in 60 s)")
+        "2025-01-02 03:06 UTC> (in 60 s)"
+    )
 
 
 def test_deadline_says_passed_once_the_deadline_is_over() -> None:
@@ -164,8 +196,13 @@ def test_deadline_says_passed_once_the_deadline_is_over() -> None:
 
 
 def test_untrusted_text_is_escaped_everywhere_slack_parses_it() -> None:
-    state = pending(summary=EVIL_TEXT, agent=EVIL_TEXT, tags=(EVIL_TEXT,), details=EVIL_TEXT,
-                    payload={EVIL_TEXT: EVIL_TEXT, "nested": {"k": EVIL_TEXT}})
+    state = pending(
+        summary=EVIL_TEXT,
+        agent=EVIL_TEXT,
+        tags=(EVIL_TEXT,),
+        details=EVIL_TEXT,
+        payload={EVIL_TEXT: EVIL_TEXT, "nested": {"k": EVIL_TEXT}},
+    )
     kwargs = check_message(B.approval_message(state, note=EVIL_TEXT))
     parsed = mrkdwn_dump(kwargs)
     for raw in EVIL:
@@ -178,8 +215,12 @@ def test_untrusted_text_is_escaped_everywhere_slack_parses_it() -> None:
 
 
 def test_untrusted_text_outside_the_summary_appears_raw_nowhere() -> None:
-    state = pending(agent=EVIL_TEXT, tags=(EVIL_TEXT,), details=EVIL_TEXT,
-                    payload={EVIL_TEXT: EVIL_TEXT, "long": EVIL_TEXT * 10, "deep": [EVIL_TEXT]})
+    state = pending(
+        agent=EVIL_TEXT,
+        tags=(EVIL_TEXT,),
+        details=EVIL_TEXT,
+        payload={EVIL_TEXT: EVIL_TEXT, "long": EVIL_TEXT * 10, "deep": [EVIL_TEXT]},
+    )
     dumped = json.dumps(B.approval_message(state, note=EVIL_TEXT).to_kwargs())
     for raw in (*EVIL, " & co"):
         assert raw not in dumped
@@ -199,7 +240,10 @@ def test_long_and_nested_values_go_in_code_blocks_as_pretty_json() -> None:
     state = pending(payload={"a": 1, "cfg": {"k": [1, 2]}, "z": "y" * 61})
     blocks = check_message(B.approval_message(state))["blocks"]
     assert [b.get("text", {}).get("text") for b in blocks[2:5]] == [
-        None, '*cfg*\n```{\n  "k": [\n    1,\n    2\n  ]\n}```', "*z*\n```" + "y" * 61 + "```"]
+        None,
+        '*cfg*\n```{\n  "k": [\n    1,\n    2\n  ]\n}```',
+        "*z*\n```" + "y" * 61 + "```",
+    ]
     assert blocks[2]["fields"] == [{"type": "mrkdwn", "text": "*a*\n1"}]
 
 
@@ -218,8 +262,12 @@ def test_huge_string_is_truncated_with_a_visible_marker() -> None:
 
 
 def test_payload_with_500_keys_stays_within_limits_and_counts_the_rest() -> None:
-    state = pending(payload={f"key_{i:03}": f"value {i}" for i in range(500)},
-                    details="d" * 20_000, agent="a" * 200, tags=tuple("t" * 64 for _ in range(20)))
+    state = pending(
+        payload={f"key_{i:03}": f"value {i}" for i in range(500)},
+        details="d" * 20_000,
+        agent="a" * 200,
+        tags=tuple("t" * 64 for _ in range(20)),
+    )
     kwargs = check_message(B.approval_message(state, note="n" * 5000))
     last_body = kwargs["blocks"][-5]["elements"][0]["text"]
     assert last_body.startswith("… and ")
@@ -258,8 +306,14 @@ def test_note_is_a_warning_context_above_the_request_line() -> None:
 
 def test_approved_with_edits_shows_outcome_who_reason_changes_and_no_buttons() -> None:
     req = make_request(payload={"n": 1, "s": "a", "gone": True})
-    state = decided(Status.APPROVED, req, payload={"n": 2, "s": "a", "new": [1]}, edited=True,
-                    decided_by=("U123",), reason="ok <!here>")
+    state = decided(
+        Status.APPROVED,
+        req,
+        payload={"n": 2, "s": "a", "new": [1]},
+        edited=True,
+        decided_by=("U123",),
+        reason="ok <!here>",
+    )
     kwargs = check_message(B.decided_message(state))
     blocks = kwargs["blocks"]
     assert kwargs["text"] == "Approved: Deploy web"
@@ -267,21 +321,26 @@ def test_approved_with_edits_shows_outcome_who_reason_changes_and_no_buttons() -
     epoch = int(T0.timestamp())
     assert blocks[-2]["text"]["text"] == (
         f"✅ *Approved* by <@U123> · <!date^{epoch}^{{date_short_pretty}} {{time}}|"
-        "2025-01-02 03:04 UTC>\n> ok &lt;!here&gt;")
+        "2025-01-02 03:04 UTC>\n> ok &lt;!here&gt;"
+    )
     assert blocks[-1]["text"]["text"] == (
         "*Edited before approval:*\n• *n*: 1 → 2\n• *gone*: true → (absent)\n"
-        "• *new*: (absent) → [1]")
+        "• *new*: (absent) → [1]"
+    )
     assert [b.get("fields") or b["text"] for b in blocks[2:4]] == [  # the final payload
         [{"type": "mrkdwn", "text": "*n*\n2"}, {"type": "mrkdwn", "text": "*s*\na"}],
         {"type": "mrkdwn", "text": "*new*\n```[\n  1\n]```"},
     ]
 
 
-@pytest.mark.parametrize(("status", "start"), [
-    (Status.REJECTED, "❌ *Rejected* by <@W9AB>"),
-    (Status.EXPIRED, "⌛ *Expired* (no decision before the deadline)"),
-    (Status.CANCELLED, "🚫 *Cancelled* by <@W9AB>"),
-])
+@pytest.mark.parametrize(
+    ("status", "start"),
+    [
+        (Status.REJECTED, "❌ *Rejected* by <@W9AB>"),
+        (Status.EXPIRED, "⌛ *Expired* (no decision before the deadline)"),
+        (Status.CANCELLED, "🚫 *Cancelled* by <@W9AB>"),
+    ],
+)
 def test_each_outcome_has_its_line(status: Status, start: str) -> None:
     by = () if status is Status.EXPIRED else ("W9AB",)
     kwargs = check_message(B.decided_message(decided(status, decided_by=by)))
@@ -305,7 +364,8 @@ def test_decided_by_that_is_not_a_user_id_is_escaped_text() -> None:
     outcome = kwargs["blocks"][-1]["text"]["text"]
     assert outcome.startswith("❌ *Rejected* by &lt;!channel&gt;, u123, U1 · ")
     assert outcome.endswith(
-        "\n> hi &lt;!channel&gt; &lt;@U1&gt; &lt;http://evil|click&gt; &amp; co")
+        "\n> hi &lt;!channel&gt; &lt;@U1&gt; &lt;http://evil|click&gt; &amp; co"
+    )
     for raw in EVIL:
         assert raw not in json.dumps(kwargs)
 
@@ -325,11 +385,12 @@ def test_multiline_reason_is_quoted_line_by_line_and_truncated() -> None:
 def test_huge_edit_of_a_huge_payload_stays_within_limits() -> None:
     req = make_request(payload={f"k{i}": "<v>" * 40 for i in range(300)}, details="d" * 9000)
     new = {f"k{i}": "<w>" * 40 for i in range(300)}
-    state = decided(Status.APPROVED, req, payload=new, edited=True, decided_by=("U1",) * 30,
-                    reason="r" * 3000)
+    state = decided(
+        Status.APPROVED, req, payload=new, edited=True, decided_by=("U1",) * 30, reason="r" * 3000
+    )
     kwargs = check_message(B.decided_message(state, note="<!here>" * 200))
     changes = kwargs["blocks"][-1]["text"]["text"]
-    assert changes.startswith("*Edited before approval:*\n• *k0*: \"&lt;v&gt;")
+    assert changes.startswith('*Edited before approval:*\n• *k0*: "&lt;v&gt;')
     assert changes.endswith(" more changes")
     assert "<!here>" not in json.dumps(kwargs)
 
@@ -346,7 +407,11 @@ def test_payload_changes_lists_changed_removed_then_added_keys() -> None:
     old = {"a": 1, "b": "x", "c": {"k": 1}, "d": True}
     new = {"new": None, "d": 1, "c": {"k": 1}, "b": "y"}
     assert B.payload_changes(old, new) == [
-        ("a", 1, B.MISSING), ("b", "x", "y"), ("d", True, 1), ("new", B.MISSING, None)]
+        ("a", 1, B.MISSING),
+        ("b", "x", "y"),
+        ("d", True, 1),
+        ("new", B.MISSING, None),
+    ]
     assert B.payload_changes(old, dict(old)) == []
 
 
@@ -355,20 +420,37 @@ def test_payload_changes_lists_changed_removed_then_added_keys() -> None:
 
 @pytest.mark.parametrize("required", [True, False])
 def test_reject_modal_asks_a_reason_required_or_optional(required: bool) -> None:
-    view = check_view(V.reject_modal(make_request(summary="Drop <!channel>\ntable"),
-                                     reason_required=required, private_metadata="req_1"))
+    view = check_view(
+        V.reject_modal(
+            make_request(summary="Drop <!channel>\ntable"),
+            reason_required=required,
+            private_metadata="req_1",
+        )
+    )
     assert view == {
-        "type": "modal", "callback_id": "hitl.reject_modal", "private_metadata": "req_1",
+        "type": "modal",
+        "callback_id": "hitl.reject_modal",
+        "private_metadata": "req_1",
         "title": {"type": "plain_text", "text": "Reject request", "emoji": True},
         "submit": {"type": "plain_text", "text": "Reject", "emoji": True},
         "close": {"type": "plain_text", "text": "Cancel", "emoji": True},
         "blocks": [
-            {"type": "section",
-             "text": {"type": "mrkdwn", "text": "> Drop &lt;!channel&gt;\n> table"}},
-            {"type": "input", "block_id": "reason", "optional": not required,
-             "label": {"type": "plain_text", "text": "Reason", "emoji": True},
-             "element": {"type": "plain_text_input", "action_id": "reason_input",
-                         "multiline": True, "max_length": 3000}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "> Drop &lt;!channel&gt;\n> table"},
+            },
+            {
+                "type": "input",
+                "block_id": "reason",
+                "optional": not required,
+                "label": {"type": "plain_text", "text": "Reason", "emoji": True},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason_input",
+                    "multiline": True,
+                    "max_length": 3000,
+                },
+            },
         ],
     }
 
@@ -377,8 +459,9 @@ def test_reject_modal_asks_a_reason_required_or_optional(required: bool) -> None
 
 
 def test_edit_modal_prefills_strings_as_is_and_other_values_as_json() -> None:
-    req = make_request(payload={"a": "x\ny", "b": 5, "c": True, "d": {"k": [1, "é"]}, "e": None,
-                                "f": "z" * 81})
+    req = make_request(
+        payload={"a": "x\ny", "b": 5, "c": True, "d": {"k": [1, "é"]}, "e": None, "f": "z" * 81}
+    )
     view = check_view(V.edit_modal(req, private_metadata="req_1"))
     assert view["callback_id"] == "hitl.edit_modal"
     assert view["title"]["text"] == "Edit and approve"
@@ -387,12 +470,29 @@ def test_edit_modal_prefills_strings_as_is_and_other_values_as_json() -> None:
     assert [b["block_id"] for b in inputs] == [f"field:{i}" for i in range(6)]
     assert [b["label"]["text"] for b in inputs] == list("abcdef")
     assert [b["element"].get("initial_value") for b in inputs] == [
-        "x\ny", "5", "true", '{"k":[1,"é"]}', "null", "z" * 81]
+        "x\ny",
+        "5",
+        "true",
+        '{"k":[1,"é"]}',
+        "null",
+        "z" * 81,
+    ]
     assert [b["element"].get("multiline", False) for b in inputs] == [
-        True, False, False, False, False, True]
+        True,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
     assert [b.get("hint", {}).get("text") for b in inputs] == [
-        None, "JSON value (number)", "JSON value (boolean)", "JSON value (object)",
-        "JSON value (any type)", None]
+        None,
+        "JSON value (number)",
+        "JSON value (boolean)",
+        "JSON value (object)",
+        "JSON value (any type)",
+        None,
+    ]
     assert {b["element"]["action_id"] for b in inputs} == {"value"}
     assert all(b["optional"] for b in inputs)
 
@@ -400,8 +500,12 @@ def test_edit_modal_prefills_strings_as_is_and_other_values_as_json() -> None:
 def test_edit_modal_keeps_too_long_fields_out_of_inputs() -> None:
     req = make_request(payload={"big": "x" * 3001, "ok": "y" * 3000})
     blocks = check_view(V.edit_modal(req, private_metadata=""))["blocks"]
-    assert blocks[1] == {"type": "context", "elements": [
-        {"type": "mrkdwn", "text": "`big` is too long to edit here and is kept as is"}]}
+    assert blocks[1] == {
+        "type": "context",
+        "elements": [
+            {"type": "mrkdwn", "text": "`big` is too long to edit here and is kept as is"}
+        ],
+    }
     assert blocks[2]["block_id"] == "field:1"
 
 
@@ -411,20 +515,24 @@ def test_edit_modal_with_more_fields_than_blocks_counts_the_kept_ones() -> None:
     assert len(blocks) == 100
     assert blocks[-2]["block_id"] == "field:97"
     assert blocks[-1]["elements"][0]["text"] == (
-        "52 more fields can't be shown here and are kept unchanged.")
+        "52 more fields can't be shown here and are kept unchanged."
+    )
 
 
 def test_edit_modal_uses_all_100_blocks_when_the_last_field_fits() -> None:
-    blocks = check_view(V.edit_modal(make_request(payload={f"k{i:02}": i for i in range(99)}),
-                                     private_metadata=""))["blocks"]
+    blocks = check_view(
+        V.edit_modal(make_request(payload={f"k{i:02}": i for i in range(99)}), private_metadata="")
+    )["blocks"]
     assert len(blocks) == 100
     assert blocks[-1]["block_id"] == "field:98"
 
 
 def test_edit_modal_for_an_empty_payload_says_so() -> None:
     blocks = check_view(V.edit_modal(make_request(), private_metadata=""))["blocks"]
-    assert blocks[-1] == {"type": "section", "text": {
-        "type": "mrkdwn", "text": "This request has no arguments to edit."}}
+    assert blocks[-1] == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "This request has no arguments to edit."},
+    }
 
 
 def test_edit_modal_escapes_the_summary_but_not_plain_text_labels() -> None:
@@ -457,7 +565,8 @@ def test_unchanged_submission_gives_the_original_payload() -> None:
 
 def test_edited_string_number_and_object_are_read_back() -> None:
     payload, errors = V.parse_edit_submission(
-        EDITABLE, submitted(s='"quoted" <b>', n="7", o='{"k": 2, "new": [true]}', f="3"))
+        EDITABLE, submitted(s='"quoted" <b>', n="7", o='{"k": 2, "new": [true]}', f="3")
+    )
     assert errors == {}
     assert payload == {"f": 3, "n": 7, "o": {"k": 2, "new": [True]}, "s": '"quoted" <b>', "z": None}
 
@@ -474,8 +583,7 @@ def test_nan_is_not_valid_json() -> None:
 
 
 def test_type_change_is_an_error() -> None:
-    _, errors = V.parse_edit_submission(
-        EDITABLE, submitted(n='"7"', o="[1]", f="true"))
+    _, errors = V.parse_edit_submission(EDITABLE, submitted(n='"7"', o="[1]", f="true"))
     assert errors == {
         "field:1": "Was a number, now a string: keep the type",
         "field:2": "Was an object, now an array: keep the type",
@@ -515,37 +623,47 @@ def block_text(blocks: list[Block]) -> str:
 
 def test_pending_blocks_says_so_when_empty() -> None:
     assert [b.to_dict() for b in V.pending_blocks(V.Page([]))] == [
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": "No pending requests you can decide."}}]
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "No pending requests you can decide."},
+        }
+    ]
 
 
 def test_pending_blocks_show_the_true_count_one_page_and_a_next_button() -> None:
-    states = [pending(id=f"req_{i}", summary=f"Task {i} <!here>", risk=Risk.LOW)
-              for i in range(20)]
+    states = [pending(id=f"req_{i}", summary=f"Task {i} <!here>", risk=Risk.LOW) for i in range(20)]
     page = V.Page(listed(*states), offset=20, visible=600, read=700, total=700)
     blocks = [b.to_dict() for b in V.pending_blocks(page, now=NOW)]
     check_blocks(blocks)
     assert blocks[0]["text"]["text"] == "600 pending requests you can decide"
     assert blocks[1]["text"]["text"].startswith(
-        "*Task 0 &lt;!here&gt;*\n🟢 low · `deploy.prod` · due <!date^")
+        "*Task 0 &lt;!here&gt;*\n🟢 low · `deploy.prod` · due <!date^"
+    )
     assert blocks[1]["text"]["text"].endswith("UTC> (in 4 min)")
     assert blocks[-2]["elements"][0]["text"] == "Showing 21 to 40 of 600"
-    assert blocks[-1]["elements"] == [{"type": "button", "action_id": V.ACTION_PENDING_PAGE,
-                                       "text": {"type": "plain_text", "text": "Next page",
-                                                "emoji": True}, "value": "40"}]
+    assert blocks[-1]["elements"] == [
+        {
+            "type": "button",
+            "action_id": V.ACTION_PENDING_PAGE,
+            "text": {"type": "plain_text", "text": "Next page", "emoji": True},
+            "value": "40",
+        }
+    ]
     assert len(blocks) == 23
 
 
 def test_pending_blocks_say_at_least_when_not_every_request_was_read() -> None:
     page = V.Page(listed(pending()), visible=1, read=2000, total=2500)
-    assert V.headline(page) == ("At least 1 pending request you can decide (the 2000 soonest "
-                                "of 2500 pending were checked)")
+    assert V.headline(page) == (
+        "At least 1 pending request you can decide (the 2000 soonest of 2500 pending were checked)"
+    )
 
 
 def test_an_empty_page_of_an_incomplete_read_does_not_claim_there_is_nothing() -> None:
     page = V.Page([], visible=0, read=2000, total=2500)
     assert V.pending_blocks(page)[0].to_dict()["text"]["text"] == (
-        "None of the 2000 soonest of 2500 pending requests are yours to decide.")
+        "None of the 2000 soonest of 2500 pending requests are yours to decide."
+    )
 
 
 def test_the_last_page_offers_the_first_page_and_a_single_page_no_button() -> None:
@@ -556,10 +674,12 @@ def test_the_last_page_offers_the_first_page_and_a_single_page_no_button() -> No
 
 
 def test_a_listed_request_links_to_its_message_and_odd_links_are_dropped() -> None:
-    good = V.Page(listed(pending(), link="https://x.slack.com/archives/C1/p1"), visible=1,
-                  read=1, total=1)
+    good = V.Page(
+        listed(pending(), link="https://x.slack.com/archives/C1/p1"), visible=1, read=1, total=1
+    )
     assert "· <https://x.slack.com/archives/C1/p1|Open message>" in block_text(
-        V.pending_blocks(good, now=NOW))
+        V.pending_blocks(good, now=NOW)
+    )
     for bad in ("http://evil", "https://a|<!channel>", "javascript:x"):
         page = V.Page(listed(pending(), link=bad), visible=1, read=1, total=1)
         assert "Open message" not in block_text(V.pending_blocks(page, now=NOW))
@@ -580,7 +700,10 @@ def test_home_view_is_a_home_tab_with_one_page() -> None:
 def test_notice_modal_has_no_inputs_and_a_short_title() -> None:
     view = check_view(V.notice_modal("A title longer than twenty-four", "Nothing decided."))
     assert (view["type"], len(view["title"]["text"]), view["blocks"][0]["text"]["text"]) == (
-        "modal", 24, "Nothing decided.")
+        "modal",
+        24,
+        "Nothing decided.",
+    )
     assert "submit" not in view
 
 
@@ -591,6 +714,13 @@ def test_help_text_names_the_commands() -> None:
 
 def test_ids_are_namespaced_constants() -> None:
     assert (B.ACTION_APPROVE, B.ACTION_REJECT, B.ACTION_EDIT) == (
-        "hitl.approve", "hitl.reject", "hitl.edit")
+        "hitl.approve",
+        "hitl.reject",
+        "hitl.edit",
+    )
     assert (V.VIEW_REJECT, V.VIEW_EDIT, V.REASON_BLOCK, V.REASON_ACTION) == (
-        "hitl.reject_modal", "hitl.edit_modal", "reason", "reason_input")
+        "hitl.reject_modal",
+        "hitl.edit_modal",
+        "reason",
+        "reason_input",
+    )

@@ -24,12 +24,18 @@ def fake() -> Iterator[FakeSlack]:
 
 
 def _posts_of(fake: FakeSlack, request_id: str) -> int:
-    return len([c for c in fake.calls("chat.postMessage")
-                if c.status == 200 and request_id in json.dumps(c.params)])
+    return len(
+        [
+            c
+            for c in fake.calls("chat.postMessage")
+            if c.status == 200 and request_id in json.dumps(c.params)
+        ]
+    )
 
 
 def test_killed_bot_resumes_without_double_posts_and_old_messages_still_decide(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
     before = client.submit("Posted before the crash", "deploy", {"v": 1}, timeout=120)
     old_message = posted(fake, before.request_id)
@@ -38,8 +44,9 @@ def test_killed_bot_resumes_without_double_posts_and_old_messages_still_decide(
     fake.wait_until(lambda: client.get(before.request_id).message is not None)
     bot.kill()
 
-    queued = [client.submit(f"Queued while down {i}", "deploy", {"i": i}, timeout=120)
-              for i in range(3)]
+    queued = [
+        client.submit(f"Queued while down {i}", "deploy", {"i": i}, timeout=120) for i in range(3)
+    ]
     restarted = BotProcess(fake, prefix, REDIS_URL, port=bot.port).start()
     try:
         for ticket in queued:
@@ -53,8 +60,9 @@ def test_killed_bot_resumes_without_double_posts_and_old_messages_still_decide(
         assert restarted.stop() == 0, restarted.logs()
 
 
-def test_restart_with_a_backlog_in_hand_posts_each_request_once(fake: FakeSlack, prefix: str,
-                                                                client: HITLClient):
+def test_restart_with_a_backlog_in_hand_posts_each_request_once(
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     keys = Keys(prefix)
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     r.xgroup_create(keys.queue, RELAY_GROUP, id="0", mkstream=True)
@@ -74,8 +82,9 @@ def test_restart_with_a_backlog_in_hand_posts_each_request_once(fake: FakeSlack,
         r.close()
 
 
-def test_entries_left_by_a_crashed_replica_are_taken_over(fake: FakeSlack, prefix: str,
-                                                          client: HITLClient):
+def test_entries_left_by_a_crashed_replica_are_taken_over(
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     keys = Keys(prefix)
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     r.xgroup_create(keys.queue, RELAY_GROUP, id="0", mkstream=True)
@@ -94,7 +103,8 @@ def test_entries_left_by_a_crashed_replica_are_taken_over(fake: FakeSlack, prefi
 
 
 def test_bad_queue_entries_go_to_dead_letters_and_the_bot_keeps_serving(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     keys = Keys(prefix)
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     r.xadd(keys.queue, {"legacy": "v0 entry without an id"})
@@ -105,10 +115,13 @@ def test_bad_queue_entries_go_to_dead_letters_and_the_bot_keeps_serving(
         good = client.submit("Still served", "deploy", {}, timeout=120)
         posted(fake, good.request_id)
         fake.wait_until(lambda: r.xlen(keys.dead_letters) == 2)
-        dead = sorted((fields for _, fields in r.xrange(keys.dead_letters)),
-                      key=lambda d: d["fields"])  # handled concurrently: any order
+        dead = sorted(
+            (fields for _, fields in r.xrange(keys.dead_letters)), key=lambda d: d["fields"]
+        )  # handled concurrently: any order
         assert [json.loads(d["fields"]) for d in dead] == [
-            {"id": "req_broken"}, {"legacy": "v0 entry without an id"}]
+            {"id": "req_broken"},
+            {"legacy": "v0 entry without an id"},
+        ]
         assert "stored request req_broken" in dead[0]["error"]
         assert "no 'id' field" in dead[1]["error"]
     finally:
@@ -123,16 +136,22 @@ def test_missing_secret_fails_at_start_naming_the_variable(fake: FakeSlack, pref
     env = BotProcess(fake, prefix, REDIS_URL).env()
     env["SLACK_SIGNING_SECRET"] = "your-signing-secret"
     del env["SLACK_BOT_TOKEN"]
-    out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", "serve", "--http"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", "serve", "--http"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in out.stderr
     assert "SLACK_SIGNING_SECRET looks like a placeholder" in out.stderr
     assert "your-signing-secret" not in out.stderr
 
 
-def test_invalid_routes_file_fails_at_start_naming_the_rule_and_field(fake: FakeSlack,
-                                                                      prefix: str, tmp_path):
+def test_invalid_routes_file_fails_at_start_naming_the_rule_and_field(
+    fake: FakeSlack, prefix: str, tmp_path
+):
     import subprocess
     import sys
 
@@ -140,14 +159,20 @@ def test_invalid_routes_file_fails_at_start_naming_the_rule_and_field(fake: Fake
     routes = tmp_path / "routes.toml"
     routes.write_text('[[routes]]\nname = "finance"\nchannel = "C0FIN"\ntimeout = "soon"\n')
     env["HITL_ROUTES_FILE"] = str(routes)
-    out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", "serve", "--http"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", "serve", "--http"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert 'routes[0] "finance": timeout: invalid duration' in out.stderr
 
 
 def test_sigterm_finishes_the_work_in_hand_and_leaves_the_rest_queued(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
     fake.fail("chat.postMessage", status=429, retry_after=2, channel="C0SLOW")
     in_hand = client.submit("In hand at shutdown", "slow_task", {}, timeout=120)
@@ -166,7 +191,8 @@ def test_sigterm_finishes_the_work_in_hand_and_leaves_the_rest_queued(
 
 
 def test_work_in_hand_after_a_restart_does_not_hold_up_new_requests(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     keys = Keys(prefix)
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     r.xgroup_create(keys.queue, RELAY_GROUP, id="0", mkstream=True)
@@ -182,8 +208,9 @@ def test_work_in_hand_after_a_restart_does_not_hold_up_new_requests(
         for ticket in slow:
             posted(fake, ticket.request_id, timeout=20)
         ok = {c.params["text"]: c.at for c in fake.calls("chat.postMessage") if c.status == 200}
-        assert ok["Approval needed: Fresh"] < min(ok["Approval needed: Slow 0"],
-                                                  ok["Approval needed: Slow 1"])
+        assert ok["Approval needed: Fresh"] < min(
+            ok["Approval needed: Slow 0"], ok["Approval needed: Slow 1"]
+        )
     finally:
         assert bot.stop() == 0, bot.logs()
         r.close()

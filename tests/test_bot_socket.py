@@ -24,8 +24,9 @@ def test_socket_mode_round_trip(fake: FakeSlack, prefix: str, client: HITLClient
         assert fake.socket_connected(timeout=15)
         ticket = client.submit("Socket approval", "deploy", {"v": 2}, timeout=60)
         msg = posted(fake, ticket.request_id)
-        ack = fake.send_envelope("interactive", block_actions_body(msg, "hitl.approve",
-                                                                   user_id="U0SOCK"))
+        ack = fake.send_envelope(
+            "interactive", block_actions_body(msg, "hitl.approve", user_id="U0SOCK")
+        )
         assert set(ack) >= {"envelope_id"}
         decision = client.wait(ticket.request_id, timeout=10)
         assert (decision.status, decision.decided_by) == (Status.APPROVED, ("U0SOCK",))

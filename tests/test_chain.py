@@ -20,9 +20,12 @@ from hitl_slack.models import AuditEvent
 
 
 def _entries(count: int, start: int = 1) -> list[AuditEntry]:
-    return [AuditEntry(f"{1000 + i}-0", AuditEvent(event="created", request_id=f"r{i}",
-                                                   actor="agent").body())
-            for i in range(start, start + count)]
+    return [
+        AuditEntry(
+            f"{1000 + i}-0", AuditEvent(event="created", request_id=f"r{i}", actor="agent").body()
+        )
+        for i in range(start, start + count)
+    ]
 
 
 def _hashes(entries: list[AuditEntry], prev: str = GENESIS) -> list[str]:
@@ -33,9 +36,15 @@ def _trail(entries: list[AuditEntry], seals: list[int], **kw: object) -> Trail:
     hashes = _hashes(entries)
     cps = [Checkpoint(entries[i].id, hashes[i], i + 1) for i in seals]
     fields: dict[str, object] = {
-        "prefix": "p", "head": cps[-1] if cps else None, "legacy_head": None,
-        "checkpoints": cps, "entries": entries, "checkpoint_count": len(cps),
-        "length": len(entries), "last_entry": entries[-1].id if entries else "0-0"} | kw
+        "prefix": "p",
+        "head": cps[-1] if cps else None,
+        "legacy_head": None,
+        "checkpoints": cps,
+        "entries": entries,
+        "checkpoint_count": len(cps),
+        "length": len(entries),
+        "last_entry": entries[-1].id if entries else "0-0",
+    } | kw
     return Trail(**fields)  # type: ignore[arg-type]
 
 
@@ -43,20 +52,34 @@ def test_a_sealed_chain_verifies_with_its_unsealed_tail_apart():
     entries = _entries(6)
     result = verify(_trail(entries, [1, 3]))
     assert (result.verdict, result.checked, result.unsealed, result.head) == (
-        Verdict.OK, 6, 2, _hashes(entries)[-1])
+        Verdict.OK,
+        6,
+        2,
+        _hashes(entries)[-1],
+    )
 
 
-@pytest.mark.parametrize(("change", "verdict"), [
-    ("edit", Verdict.BROKEN), ("drop_middle", Verdict.BROKEN), ("swap", Verdict.BROKEN),
-    ("drop_tail", Verdict.TRUNCATED), ("no_head", Verdict.NO_HEAD),
-    ("no_checkpoints", Verdict.NO_HEAD), ("never_sealed", Verdict.NO_HEAD),
-])
+@pytest.mark.parametrize(
+    ("change", "verdict"),
+    [
+        ("edit", Verdict.BROKEN),
+        ("drop_middle", Verdict.BROKEN),
+        ("swap", Verdict.BROKEN),
+        ("drop_tail", Verdict.TRUNCATED),
+        ("no_head", Verdict.NO_HEAD),
+        ("no_checkpoints", Verdict.NO_HEAD),
+        ("never_sealed", Verdict.NO_HEAD),
+    ],
+)
 def test_each_kind_of_tampering_has_its_verdict(change: str, verdict: Verdict):
     entries = _entries(6)
     trail = _trail(entries, [1, 3, 5])
     if change == "edit":
-        trail.entries = [*entries[:2], AuditEntry(entries[2].id, entries[2].body + " "),
-                         *entries[3:]]
+        trail.entries = [
+            *entries[:2],
+            AuditEntry(entries[2].id, entries[2].body + " "),
+            *entries[3:],
+        ]
     elif change == "drop_middle":
         trail.entries = entries[:2] + entries[3:]
     elif change == "swap":
@@ -108,8 +131,10 @@ def test_a_trimmed_trail_starts_from_the_checkpoint_before_it():
 def test_legacy_entries_then_new_ones_are_one_chain():
     old = _entries(3)
     hashes = _hashes(old)
-    legacy = [AuditEntry(e.id, e.body, prev, h)
-              for e, prev, h in zip(old, [GENESIS, *hashes[:-1]], hashes, strict=True)]
+    legacy = [
+        AuditEntry(e.id, e.body, prev, h)
+        for e, prev, h in zip(old, [GENESIS, *hashes[:-1]], hashes, strict=True)
+    ]
     new = _entries(2, start=4)
     head_hash = _hashes(new, hashes[-1])[-1]
     trail = _trail(legacy + new, [], head=Checkpoint(new[-1].id, head_hash, 5))

@@ -21,7 +21,8 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 async def test_a_consumer_with_every_slot_busy_keeps_its_entries_from_other_replicas(
-        prefix: str, redis_url: str):
+    prefix: str, redis_url: str
+):
     r = aredis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
     handled: collections.Counter[str] = collections.Counter()
@@ -32,9 +33,17 @@ async def test_a_consumer_with_every_slot_busy_keeps_its_entries_from_other_repl
         await release.wait()
 
     def consumer(name: str, concurrency: int) -> StreamConsumer:
-        return StreamConsumer(r, stream=keys.queue, group=RELAY_GROUP, consumer=name,
-                              handler=slow, dead_letters=keys.dead_letters, claim_idle=0.3,
-                              block=0.05, concurrency=concurrency)
+        return StreamConsumer(
+            r,
+            stream=keys.queue,
+            group=RELAY_GROUP,
+            consumer=name,
+            handler=slow,
+            dead_letters=keys.dead_letters,
+            claim_idle=0.3,
+            block=0.05,
+            concurrency=concurrency,
+        )
 
     busy, other = consumer("busy", 2), consumer("other", 100)
     stop = asyncio.Event()

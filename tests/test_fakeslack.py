@@ -40,19 +40,42 @@ TOKEN = "xoxb-test-token"
 VIEW = {"id": "V1", "team_id": "T111", "app_id": "A111", "callback_id": "hitl.edit", "hash": "h"}
 BLOCKS = [
     {"type": "section", "block_id": "summary", "text": {"type": "mrkdwn", "text": "*Deploy* v2?"}},
-    {"type": "actions", "block_id": "decide", "elements": [
-        {"type": "button", "action_id": "hitl.approve", "value": "req-1", "style": "primary",
-         "text": {"type": "plain_text", "text": "Approve"}},
-        {"type": "button", "action_id": "hitl.reject", "value": "req-1", "style": "danger",
-         "text": {"type": "plain_text", "text": "Reject"}},
-    ]},
+    {
+        "type": "actions",
+        "block_id": "decide",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "hitl.approve",
+                "value": "req-1",
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Approve"},
+            },
+            {
+                "type": "button",
+                "action_id": "hitl.reject",
+                "value": "req-1",
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Reject"},
+            },
+        ],
+    },
 ]
-MODAL = {"type": "modal", "callback_id": "hitl.edit", "private_metadata": "C0APPROVALS|1.2",
-         "title": {"type": "plain_text", "text": "Edit"},
-         "submit": {"type": "plain_text", "text": "Save"},
-         "blocks": [{"type": "input", "block_id": "args",
-                     "label": {"type": "plain_text", "text": "Args"},
-                     "element": {"type": "plain_text_input", "action_id": "value"}}]}
+MODAL = {
+    "type": "modal",
+    "callback_id": "hitl.edit",
+    "private_metadata": "C0APPROVALS|1.2",
+    "title": {"type": "plain_text", "text": "Edit"},
+    "submit": {"type": "plain_text", "text": "Save"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "args",
+            "label": {"type": "plain_text", "text": "Args"},
+            "element": {"type": "plain_text_input", "action_id": "value"},
+        }
+    ],
+}
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -68,8 +91,9 @@ def client(fake: FakeSlack) -> WebClient:
     return WebClient(token=TOKEN, base_url=fake.api_url)
 
 
-def test_post_and_update_message_are_stored_as_current_state(fake: FakeSlack,
-                                                             client: WebClient) -> None:
+def test_post_and_update_message_are_stored_as_current_state(
+    fake: FakeSlack, client: WebClient
+) -> None:
     posted = client.chat_postMessage(channel="C0APPROVALS", text="Deploy v2?", blocks=BLOCKS)
     assert (posted["ok"], posted["channel"]) == (True, "C0APPROVALS")
     assert posted["message"]["blocks"] == BLOCKS
@@ -89,8 +113,9 @@ def test_post_and_update_message_are_stored_as_current_state(fake: FakeSlack,
     assert call.params["blocks"] == BLOCKS
 
 
-def test_blocks_sent_as_json_string_in_a_form_are_recorded_as_json(fake: FakeSlack,
-                                                                   client: WebClient) -> None:
+def test_blocks_sent_as_json_string_in_a_form_are_recorded_as_json(
+    fake: FakeSlack, client: WebClient
+) -> None:
     form = {"channel": "C1", "text": "t", "blocks": json.dumps(BLOCKS)}
     client.api_call("chat.postMessage", data=form)
     assert fake.calls()[0].headers["content-type"] == FORM
@@ -127,8 +152,9 @@ def test_scripted_429_then_the_next_call_succeeds(fake: FakeSlack, client: WebCl
     assert len(fake.messages()) == 1
 
 
-def test_fault_only_hits_its_channel_and_5xx_and_200_errors(fake: FakeSlack,
-                                                            client: WebClient) -> None:
+def test_fault_only_hits_its_channel_and_5xx_and_200_errors(
+    fake: FakeSlack, client: WebClient
+) -> None:
     fake.fail("chat.postMessage", status=503, channel="C2")
     fake.fail("chat.update", status=200, error="cant_update_message")
     assert client.chat_postMessage(channel="C1", text="a")["ok"]
@@ -157,9 +183,11 @@ def test_a_call_held_by_a_delay_is_recorded_before_it_is_answered(fake: FakeSlac
 
 
 def test_a_bot_in_another_process_reaches_the_fake(fake: FakeSlack) -> None:
-    script = ("import sys; from slack_sdk import WebClient; "
-              "WebClient(token='xoxb-test-token', base_url=sys.argv[1])"
-              ".chat_postMessage(channel='C0APPROVALS', text='from child')")
+    script = (
+        "import sys; from slack_sdk import WebClient; "
+        "WebClient(token='xoxb-test-token', base_url=sys.argv[1])"
+        ".chat_postMessage(channel='C0APPROVALS', text='from child')"
+    )
     subprocess.run([sys.executable, "-c", script, fake.api_url], check=True, timeout=30)
     assert [m.text for m in fake.messages("C0APPROVALS")] == ["from child"]
 
@@ -167,8 +195,11 @@ def test_a_bot_in_another_process_reaches_the_fake(fake: FakeSlack) -> None:
 def test_channel_errors(fake: FakeSlack, client: WebClient) -> None:
     fake.channels_not_found.add("C0GONE")
     fake.not_in_channel.add("C0OUT")
-    for channel, error in [("C0GONE", "channel_not_found"), ("C0OUT", "not_in_channel"),
-                           ("#general", "channel_not_found")]:
+    for channel, error in [
+        ("C0GONE", "channel_not_found"),
+        ("C0OUT", "not_in_channel"),
+        ("#general", "channel_not_found"),
+    ]:
         with pytest.raises(SlackApiError) as e:
             client.chat_postMessage(channel=channel, text="x")
         assert e.value.response["error"] == error
@@ -187,8 +218,9 @@ def test_views_open_update_and_publish(fake: FakeSlack, client: WebClient) -> No
     with pytest.raises(SlackApiError) as e:
         client.views_update(view_id=opened["id"], hash="stale", view=MODAL)
     assert e.value.response["error"] == "hash_conflict"
-    client.views_update(view_id=opened["id"], hash=opened["hash"],
-                        view={**MODAL, "callback_id": "x"})
+    client.views_update(
+        view_id=opened["id"], hash=opened["hash"], view={**MODAL, "callback_id": "x"}
+    )
     assert [v["callback_id"] for v in fake.opened_views()] == ["x"]
 
     client.views_publish(user_id="U0ALICE", view={"type": "home", "blocks": []})
@@ -248,8 +280,14 @@ def test_block_actions_body_clicks_a_posted_button(fake: FakeSlack, client: WebC
     assert find_button(msg.blocks, "nope") is None
     body = block_actions_body(msg, "hitl.approve", user_id="U1")
     assert body["actions"][0] | {"action_ts": "-"} == {
-        "action_id": "hitl.approve", "block_id": "decide", "value": "req-1", "type": "button",
-        "style": "primary", "text": {"type": "plain_text", "text": "Approve"}, "action_ts": "-"}
+        "action_id": "hitl.approve",
+        "block_id": "decide",
+        "value": "req-1",
+        "type": "button",
+        "style": "primary",
+        "text": {"type": "plain_text", "text": "Approve"},
+        "action_ts": "-",
+    }
     assert body["container"]["message_ts"] == msg.ts == body["message"]["ts"]
     assert (body["channel"]["id"], body["user"]["id"]) == ("C0APPROVALS", "U1")
     with pytest.raises(LookupError):
@@ -283,7 +321,8 @@ async def test_socket_mode_client_receives_envelope_and_acks(fake: FakeSlack) ->
     async def listener(client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
         received.append(req)
         await client.send_socket_mode_response(
-            SocketModeResponse(envelope_id=req.envelope_id, payload={"response_action": "clear"}))
+            SocketModeResponse(envelope_id=req.envelope_id, payload={"response_action": "clear"})
+        )
 
     socket_client.socket_mode_request_listeners.append(listener)
     try:
@@ -293,8 +332,10 @@ async def test_socket_mode_client_receives_envelope_and_acks(fake: FakeSlack) ->
         assert opened.headers["authorization"] == "Bearer xapp-test-token"
         payload = view_submission_body(VIEW, {})
         ack = await fake.async_send_envelope("interactive", payload, timeout=5)
-        assert ack == {"envelope_id": received[0].envelope_id,
-                       "payload": {"response_action": "clear"}}
+        assert ack == {
+            "envelope_id": received[0].envelope_id,
+            "payload": {"response_action": "clear"},
+        }
         assert (received[0].type, received[0].payload) == ("interactive", payload)
         assert received[0].accepts_response_payload is True
 
@@ -339,8 +380,9 @@ async def test_post_signed_passes_signature_verification() -> None:
         status, text = bad
         assert (status, json.loads(text)) == (401, {"error": "invalid request"})
         stale = int(time.time()) - 600
-        assert (await async_post_signed(url, body, secret="s3cret", content_type=FORM,
-                                        timestamp=stale))[0] == 401
+        assert (
+            await async_post_signed(url, body, secret="s3cret", content_type=FORM, timestamp=stale)
+        )[0] == 401
         assert (await async_post_signed(url, body, secret="s3cret", content_type=FORM))[0] == 200
         assert seen == [body, body]
     finally:
@@ -350,11 +392,13 @@ async def test_post_signed_passes_signature_verification() -> None:
 def test_sign_matches_slack_sdk() -> None:
     headers = sign("s", "a=b", timestamp=1700000000)
     assert headers["X-Slack-Signature"] == SignatureVerifier("s").generate_signature(
-        timestamp="1700000000", body="a=b")
+        timestamp="1700000000", body="a=b"
+    )
 
 
 def test_get_permalink_links_a_posted_message_and_refuses_an_unknown_one(
-        fake: FakeSlack, client: WebClient) -> None:
+    fake: FakeSlack, client: WebClient
+) -> None:
     ts = client.chat_postMessage(channel="C0APPROVALS", text="hi")["ts"]
     link = client.chat_getPermalink(channel="C0APPROVALS", message_ts=ts)["permalink"]
     assert link == f"https://fake.slack.com/archives/C0APPROVALS/p{ts.replace('.', '')}"

@@ -26,21 +26,30 @@ from hitl_slack.slack.bodies import body_problem, payload_problem, signature_ok
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.mark.parametrize(("body", "ctype", "problem"), [
-    (b"payload=%7B%22type%22%3A1%7D", FORM, None),
-    (b"command=%2Fhitl&text=help", FORM, None),
-    (b'{"type": "event_callback", "event": {}}', "application/json", None),
-    (b"payload=%7Bbad", FORM, "payload is not valid JSON"),
-    (b"payload=%7B%7D\xff", FORM, "body is not UTF-8 (invalid byte at offset 14)"),
-    (b"[1]", "application/json", "body is a JSON list, not an object"),
-    (b'{"user": 5}', FORM, "user is neither an object nor an id"),
-    (b'{"actions": [1]}', FORM, "actions is not a list of objects"),
-    (b'{"view": "x"}', "application/json", "view is not an object"),
-    (b'{"a":' * 65 + b"1" + b"}" * 65, "application/json",
-     "body is nested deeper than 64 levels"),
-    (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json",
-     "body is nested deeper than 64 levels"),
-])
+@pytest.mark.parametrize(
+    ("body", "ctype", "problem"),
+    [
+        (b"payload=%7B%22type%22%3A1%7D", FORM, None),
+        (b"command=%2Fhitl&text=help", FORM, None),
+        (b'{"type": "event_callback", "event": {}}', "application/json", None),
+        (b"payload=%7Bbad", FORM, "payload is not valid JSON"),
+        (b"payload=%7B%7D\xff", FORM, "body is not UTF-8 (invalid byte at offset 14)"),
+        (b"[1]", "application/json", "body is a JSON list, not an object"),
+        (b'{"user": 5}', FORM, "user is neither an object nor an id"),
+        (b'{"actions": [1]}', FORM, "actions is not a list of objects"),
+        (b'{"view": "x"}', "application/json", "view is not an object"),
+        (
+            b'{"a":' * 65 + b"1" + b"}" * 65,
+            "application/json",
+            "body is nested deeper than 64 levels",
+        ),
+        (
+            b'{"a":' * 5000 + b"1" + b"}" * 5000,
+            "application/json",
+            "body is nested deeper than 64 levels",
+        ),
+    ],
+)
 def test_body_problems(body: bytes, ctype: str, problem: str | None):
     found = body_problem(body, ctype)
     assert (found or "").startswith(problem or "")
@@ -60,8 +69,7 @@ def test_payload_problems():
 
 def test_signature_is_checked_over_the_raw_bytes():
     raw, now = b"payload=\xff", time.time()
-    sig = "v0=" + hmac.new(b"s3cret", f"v0:{int(now)}:".encode() + raw,
-                           hashlib.sha256).hexdigest()
+    sig = "v0=" + hmac.new(b"s3cret", f"v0:{int(now)}:".encode() + raw, hashlib.sha256).hexdigest()
     assert signature_ok(raw, str(int(now)), sig, "s3cret", now)
     assert not signature_ok(raw, str(int(now)), sig, "other", now)
     assert not signature_ok(raw, str(int(now) - 600), sig, "s3cret", now)  # replayed
@@ -70,21 +78,30 @@ def test_signature_is_checked_over_the_raw_bytes():
 
 def _health(prefix: str) -> Health:
     keys = Keys(prefix)
-    return Health(name="bot-1", keys=keys, mode="http", version="test",
-                  groups=[(keys.queue, RELAY_GROUP), (keys.outcomes, UPDATER_GROUP)])
+    return Health(
+        name="bot-1",
+        keys=keys,
+        mode="http",
+        version="test",
+        groups=[(keys.queue, RELAY_GROUP), (keys.outcomes, UPDATER_GROUP)],
+    )
 
 
-async def test_readiness_needs_the_consumer_groups_and_an_accepted_token(prefix: str,
-                                                                         redis_url: str):
+async def test_readiness_needs_the_consumer_groups_and_an_accepted_token(
+    prefix: str, redis_url: str
+):
     r = aredis.Redis.from_url(redis_url, decode_responses=True)
     health = _health(prefix)
     try:
         report = await health.probe(r)
         assert (report["ready"], report["redis"]) == (False, "ok")
-        assert report["groups"] == {f"{prefix}:queue relay": False,
-                                    f"{prefix}:outcomes updater": False}
+        assert report["groups"] == {
+            f"{prefix}:queue relay": False,
+            f"{prefix}:outcomes updater": False,
+        }
         assert health.beat_of(report).reason == (
-            f"consumer groups missing: {prefix}:queue relay, {prefix}:outcomes updater")
+            f"consumer groups missing: {prefix}:queue relay, {prefix}:outcomes updater"
+        )
         for stream, group in health.groups:
             await r.xgroup_create(stream, group, id="0", mkstream=True)
         assert (await health.probe(r))["ready"] is False  # not started yet
@@ -96,7 +113,10 @@ async def test_readiness_needs_the_consumer_groups_and_an_accepted_token(prefix:
         health.slack_failed("chat.postMessage", 200, "token_revoked")
         report = await health.probe(r)
         assert (report["ready"], report["accepting"], report["slack_auth"]) == (
-            False, False, "SLACK_BOT_TOKEN: token_revoked")
+            False,
+            False,
+            "SLACK_BOT_TOKEN: token_revoked",
+        )
         beat = health.beat_of(report)
         assert (beat.accepting, beat.slack_auth) == (False, "token_revoked")
         health.slack_failed("chat.postMessage", 500, "internal_error")  # not an auth error
@@ -117,8 +137,7 @@ async def test_redis_unreachable_is_not_ready():
     await r.aclose()
 
 
-async def test_a_redis_that_refuses_writes_is_not_ready(prefix: str,
-                                                       redis_server: RedisServer):
+async def test_a_redis_that_refuses_writes_is_not_ready(prefix: str, redis_server: RedisServer):
     r = aredis.Redis.from_url(redis_server.url, decode_responses=True)
     health = _health(prefix)
     health.started = True
@@ -145,7 +164,9 @@ def test_an_outage_is_one_warning_and_one_info(caplog: pytest.LogCaptureFixture)
         outage.restored()
         outage.restored()
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "redis_lost"), ("INFO", "redis_restored")]
+        ("WARNING", "redis_lost"),
+        ("INFO", "redis_restored"),
+    ]
     assert caplog.records[0].exc_info is None  # tracebacks at DEBUG only
 
 
@@ -156,8 +177,9 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_consumer_recreates_a_lost_group_from_the_start_of_the_stream(prefix: str,
-                                                                              redis_url: str):
+async def test_a_consumer_recreates_a_lost_group_from_the_start_of_the_stream(
+    prefix: str, redis_url: str
+):
     r = aredis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
     seen: list[str] = []
@@ -165,8 +187,15 @@ async def test_a_consumer_recreates_a_lost_group_from_the_start_of_the_stream(pr
     async def handler(fields: dict[str, str]) -> None:
         seen.append(fields["n"])
 
-    consumer = StreamConsumer(r, stream=keys.queue, group=RELAY_GROUP, consumer="c1",
-                              handler=handler, dead_letters=keys.dead_letters, block=0.05)
+    consumer = StreamConsumer(
+        r,
+        stream=keys.queue,
+        group=RELAY_GROUP,
+        consumer="c1",
+        handler=handler,
+        dead_letters=keys.dead_letters,
+        block=0.05,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
@@ -187,8 +216,9 @@ async def _turns(consumer: StreamConsumer, n: int) -> None:
         await _until(lambda last=last: consumer.ticked > last)
 
 
-async def test_a_paused_consumer_leaves_its_entries_for_another_replica(prefix: str,
-                                                                        redis_url: str):
+async def test_a_paused_consumer_leaves_its_entries_for_another_replica(
+    prefix: str, redis_url: str
+):
     r = aredis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
     accepting = True
@@ -198,9 +228,17 @@ async def test_a_paused_consumer_leaves_its_entries_for_another_replica(prefix: 
         accepting = False  # what a revoked token does while the post is in flight
         raise Retry("chat.postMessage: invalid_auth")
 
-    consumer = StreamConsumer(r, stream=keys.queue, group=RELAY_GROUP, consumer="c1",
-                              handler=refused, dead_letters=keys.dead_letters, block=0.05,
-                              max_deliveries=1, accepting=lambda: accepting)
+    consumer = StreamConsumer(
+        r,
+        stream=keys.queue,
+        group=RELAY_GROUP,
+        consumer="c1",
+        handler=refused,
+        dead_letters=keys.dead_letters,
+        block=0.05,
+        max_deliveries=1,
+        accepting=lambda: accepting,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
@@ -222,8 +260,9 @@ async def test_a_paused_consumer_leaves_its_entries_for_another_replica(prefix: 
         await r.aclose()
 
 
-def test_slack_lost_and_restored_is_one_warning_and_one_info(caplog: pytest.LogCaptureFixture,
-                                                              prefix: str):
+def test_slack_lost_and_restored_is_one_warning_and_one_info(
+    caplog: pytest.LogCaptureFixture, prefix: str
+):
     health = _health(prefix)
     health.started = True
     with caplog.at_level(logging.INFO, logger="hitl_slack.service.health"):
@@ -232,5 +271,7 @@ def test_slack_lost_and_restored_is_one_warning_and_one_info(caplog: pytest.LogC
             health.slack_failed("chat.update", 503, "service_unavailable")
         health.slack_ok("chat.postMessage")
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "slack_lost"), ("INFO", "slack_restored")]
+        ("WARNING", "slack_lost"),
+        ("INFO", "slack_restored"),
+    ]
     assert health.auth_error is None  # an outage is not a refused token

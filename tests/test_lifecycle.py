@@ -50,17 +50,32 @@ def _later(delay: float, fn: Any, *args: Any, **kwargs: Any) -> threading.Thread
 
 
 def test_sync_waiter_gets_the_decision_written_by_the_store(client: HITLClient, store: Store):
-    ticket = client.submit("Refund $420 to ACME", "refund_payment",
-                           {"customer": "ACME", "amount": 420}, risk="high", timeout=10)
-    _later(0.2, store.decide, ticket.request_id, Status.APPROVED, decided_by=("U0ALICE",),
-           reason="looks right")
+    ticket = client.submit(
+        "Refund $420 to ACME",
+        "refund_payment",
+        {"customer": "ACME", "amount": 420},
+        risk="high",
+        timeout=10,
+    )
+    _later(
+        0.2,
+        store.decide,
+        ticket.request_id,
+        Status.APPROVED,
+        decided_by=("U0ALICE",),
+        reason="looks right",
+    )
     started = time.monotonic()
     decision = ticket.wait()
     assert time.monotonic() - started < 5
     assert decision.status is Status.APPROVED
     assert decision.approved
     assert (decision.payload, decision.edited, decision.reason, decision.decided_by) == (
-        {"customer": "ACME", "amount": 420}, False, "looks right", ("U0ALICE",))
+        {"customer": "ACME", "amount": 420},
+        False,
+        "looks right",
+        ("U0ALICE",),
+    )
 
 
 async def test_async_waiter_gets_an_edited_approval(aclient: AsyncHITLClient, astore: AsyncStore):
@@ -68,27 +83,36 @@ async def test_async_waiter_gets_an_edited_approval(aclient: AsyncHITLClient, as
 
     async def decide() -> None:
         await asyncio.sleep(0.1)
-        await astore.decide(ticket.request_id, Status.APPROVED, payload={"amount": 400},
-                            decided_by=("U0BOB",))
+        await astore.decide(
+            ticket.request_id, Status.APPROVED, payload={"amount": 400}, decided_by=("U0BOB",)
+        )
 
     task = asyncio.create_task(decide())
     decision = await ticket.wait()
     await task
     assert (decision.status, decision.payload, decision.edited) == (
-        Status.APPROVED, {"amount": 400}, True)
+        Status.APPROVED,
+        {"amount": 400},
+        True,
+    )
 
 
-def test_request_approval_blocks_until_rejected(client: HITLClient, store: Store, raw: redis.Redis,
-                                                keys: Keys):
+def test_request_approval_blocks_until_rejected(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
     def reject_first_queued() -> None:
         entries = raw.xrange(keys.queue)
-        store.decide(entries[0][1]["id"], Status.REJECTED, reason="not today",
-                     decided_by=("U0ALICE",))
+        store.decide(
+            entries[0][1]["id"], Status.REJECTED, reason="not today", decided_by=("U0ALICE",)
+        )
 
     _later(0.2, reject_first_queued)
     decision = client.request_approval("Drop table", "drop_table", {"table": "users"}, timeout=10)
     assert (decision.status, decision.approved, decision.reason) == (
-        Status.REJECTED, False, "not today")
+        Status.REJECTED,
+        False,
+        "not today",
+    )
 
 
 def test_late_waiter_gets_the_stored_decision_at_once(client: HITLClient, store: Store):
@@ -99,8 +123,9 @@ def test_late_waiter_gets_the_stored_decision_at_once(client: HITLClient, store:
     assert time.monotonic() - started < 1
 
 
-def test_reattach_by_id_from_another_process(client: HITLClient, store: Store, redis_url: str,
-                                             prefix: str):
+def test_reattach_by_id_from_another_process(
+    client: HITLClient, store: Store, redis_url: str, prefix: str
+):
     ticket = client.submit("s", "act", timeout=30)
     other = HITLClient(redis_url, prefix)  # a restarted agent knows only the id
     _later(0.2, store.decide, ticket.request_id, Status.APPROVED)
@@ -115,8 +140,12 @@ def test_idempotency_key_reattaches_to_the_same_request(client: HITLClient, stor
     assert again.request_id == first.request_id
     store.decide(first.request_id, Status.APPROVED)
     # After the decision, a restarted agent re-asking gets the decision, not a new request.
-    assert client.request_approval("s", "deploy", {"v": 1}, idempotency_key="deploy-42",
-                                   timeout=30).status is Status.APPROVED
+    assert (
+        client.request_approval(
+            "s", "deploy", {"v": 1}, idempotency_key="deploy-42", timeout=30
+        ).status
+        is Status.APPROVED
+    )
 
 
 def test_idempotency_key_with_other_arguments_is_refused(client: HITLClient):
@@ -144,7 +173,10 @@ def test_cancel_wakes_the_waiter_and_cannot_be_repeated(client: HITLClient):
     _later(0.2, client.cancel, ticket.request_id, reason="agent gave up")
     decision = ticket.wait()
     assert (decision.status, decision.reason, decision.decided_by) == (
-        Status.CANCELLED, "agent gave up", ())
+        Status.CANCELLED,
+        "agent gave up",
+        (),
+    )
     with pytest.raises(AlreadyDecided, match="already cancelled"):
         client.cancel(ticket.request_id)
 
@@ -157,8 +189,9 @@ def test_waiting_agent_gets_expired_at_its_timeout_without_a_bot(client: HITLCli
     assert 0.4 < elapsed < 3
 
 
-def test_expiry_applies_with_no_bot_and_no_waiter(client: HITLClient, store: Store,
-                                                  raw: redis.Redis, keys: Keys):
+def test_expiry_applies_with_no_bot_and_no_waiter(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
     ticket = client.submit("s", "act", timeout=0.3)
     time.sleep(0.4)
     due = store.due()
@@ -233,8 +266,9 @@ def _expire(store: Store, rid: str) -> Any:
         return None
 
 
-def test_gated_function_runs_with_edited_arguments(client: HITLClient, store: Store,
-                                                   raw: redis.Redis, keys: Keys):
+def test_gated_function_runs_with_edited_arguments(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
     calls: list[tuple[str, int]] = []
 
     @client.require_approval(route="finance", risk="high", timeout=10)
@@ -246,7 +280,10 @@ def test_gated_function_runs_with_edited_arguments(client: HITLClient, store: St
         rid = raw.xrange(keys.queue)[0][1]["id"]
         state = store.get(rid)
         assert (state.request.action, state.request.payload, state.request.route) == (
-            "refund", {"customer": "ACME", "amount": 420}, "finance")
+            "refund",
+            {"customer": "ACME", "amount": 420},
+            "finance",
+        )
         store.decide(rid, Status.APPROVED, payload={"customer": "ACME", "amount": 400})
 
     _later(0.2, approve_edited)
@@ -254,16 +291,21 @@ def test_gated_function_runs_with_edited_arguments(client: HITLClient, store: St
     assert calls == [("ACME", 400)]
 
 
-def test_gated_function_rejected_raises_with_the_reason(client: HITLClient, store: Store,
-                                                        raw: redis.Redis, keys: Keys):
+def test_gated_function_rejected_raises_with_the_reason(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
     ran = []
 
     @client.require_approval(timeout=10)
     def delete_everything() -> None:
         ran.append(True)
 
-    _later(0.2, lambda: store.decide(raw.xrange(keys.queue)[0][1]["id"], Status.REJECTED,
-                                     reason="absolutely not"))
+    _later(
+        0.2,
+        lambda: store.decide(
+            raw.xrange(keys.queue)[0][1]["id"], Status.REJECTED, reason="absolutely not"
+        ),
+    )
     with pytest.raises(ApprovalDenied, match="absolutely not") as info:
         delete_everything()
     assert info.value.reason == "absolutely not"
@@ -278,9 +320,9 @@ def test_gated_function_can_return_a_value_instead_of_raising(client: HITLClient
     assert risky() == "not run: expired"
 
 
-async def test_async_gated_function_approved_and_rejected(aclient: AsyncHITLClient,
-                                                          astore: AsyncStore, raw: redis.Redis,
-                                                          keys: Keys):
+async def test_async_gated_function_approved_and_rejected(
+    aclient: AsyncHITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys
+):
     @aclient.require_approval(timeout=10)
     async def scale(service: str, replicas: int) -> int:
         return replicas
@@ -301,14 +343,19 @@ async def test_async_gated_function_approved_and_rejected(aclient: AsyncHITLClie
     await task
 
 
-def test_sync_client_gates_async_functions_too(client: HITLClient, store: Store, raw: redis.Redis,
-                                               keys: Keys):
+def test_sync_client_gates_async_functions_too(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
     @client.require_approval(timeout=10)
     async def notify(user: str) -> str:
         return f"hi {user}"
 
-    _later(0.2, lambda: store.decide(raw.xrange(keys.queue)[0][1]["id"], Status.APPROVED,
-                                     payload={"user": "bob"}))
+    _later(
+        0.2,
+        lambda: store.decide(
+            raw.xrange(keys.queue)[0][1]["id"], Status.APPROVED, payload={"user": "bob"}
+        ),
+    )
     assert asyncio.run(notify("alice")) == "hi bob"
 
 
@@ -331,8 +378,13 @@ def test_sync_client_gates_async_functions_too(client: HITLClient, store: Store,
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
-        client: HITLClient, raw: redis.Redis, prefix: str, kwargs: dict[str, Any], field: str,
-        message: str):
+    client: HITLClient,
+    raw: redis.Redis,
+    prefix: str,
+    kwargs: dict[str, Any],
+    field: str,
+    message: str,
+):
     args: dict[str, Any] = {"summary": "ok", "action": "act", "payload": {}} | kwargs
     with pytest.raises(InvalidRequest) as info:
         client.submit(**args)
@@ -368,16 +420,19 @@ async def test_unreachable_redis_raises_promptly_async():
     await c.aclose()
 
 
-def test_entry_written_by_an_older_version_gets_a_clear_error(client: HITLClient, raw: redis.Redis,
-                                                              keys: Keys):
-    raw.hset(keys.request("req_old"), mapping={"request": '{"v": 0, "title": "x"}',
-                                               "status": "pending"})
+def test_entry_written_by_an_older_version_gets_a_clear_error(
+    client: HITLClient, raw: redis.Redis, keys: Keys
+):
+    raw.hset(
+        keys.request("req_old"), mapping={"request": '{"v": 0, "title": "x"}', "status": "pending"}
+    )
     with pytest.raises(InvalidRequest, match="stored request req_old"):
         client.get("req_old")
 
 
-def test_every_key_has_a_ttl_or_is_bounded(client: HITLClient, store: Store, raw: redis.Redis,
-                                           prefix: str, keys: Keys):
+def test_every_key_has_a_ttl_or_is_bounded(
+    client: HITLClient, store: Store, raw: redis.Redis, prefix: str, keys: Keys
+):
     t = client.submit("s", "act", idempotency_key="k", timeout=30)
     store.decide(t.request_id, Status.APPROVED)
     for key in raw.scan_iter(match=f"{prefix}:*"):
@@ -397,8 +452,9 @@ async def test_async_wait_with_a_zero_or_tiny_timeout_returns_promptly(aclient: 
         assert time.monotonic() - started < 1
 
 
-async def test_cancelled_waits_do_not_break_later_waits(aclient: AsyncHITLClient,
-                                                        astore: AsyncStore):
+async def test_cancelled_waits_do_not_break_later_waits(
+    aclient: AsyncHITLClient, astore: AsyncStore
+):
     ticket = await aclient.submit("s", "act", timeout=60)
     given_up = []
     for i in range(30):  # agents giving up on waits, at every stage of the subscription
@@ -419,7 +475,8 @@ async def test_cancelled_waits_do_not_break_later_waits(aclient: AsyncHITLClient
 
 
 async def test_a_garbled_or_newer_message_does_not_stop_wake_ups(
-        aclient: AsyncHITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys):
+    aclient: AsyncHITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys
+):
     first = await aclient.submit("s", "act", timeout=60)
     second = await aclient.submit("s", "act", timeout=60)
     waits = [asyncio.create_task(aclient.wait(t.request_id)) for t in (first, second)]
@@ -435,10 +492,12 @@ async def test_a_garbled_or_newer_message_does_not_stop_wake_ups(
 
 
 async def test_a_wait_giving_up_early_does_not_strand_others_on_the_same_request(
-        aclient: AsyncHITLClient, astore: AsyncStore):
+    aclient: AsyncHITLClient, astore: AsyncStore
+):
     ticket = await aclient.submit("s", "act", timeout=60)
-    impatient = [asyncio.create_task(aclient.wait(ticket.request_id, timeout=0.0005))
-                 for _ in range(10)]  # the first of these starts the subscription
+    impatient = [
+        asyncio.create_task(aclient.wait(ticket.request_id, timeout=0.0005)) for _ in range(10)
+    ]  # the first of these starts the subscription
     patient = asyncio.create_task(aclient.wait(ticket.request_id))
     results = await asyncio.gather(*impatient, return_exceptions=True)
     assert all(isinstance(r, WaitTimeout) for r in results)
@@ -459,9 +518,9 @@ def test_deadline_is_set_by_redis_not_by_a_skewed_agent_clock(client: HITLClient
     assert store.decide(ticket.request_id, Status.APPROVED).status is Status.APPROVED
 
 
-async def test_async_client_gates_plain_functions_too(aclient: AsyncHITLClient,
-                                                     astore: AsyncStore, raw: redis.Redis,
-                                                     keys: Keys):
+async def test_async_client_gates_plain_functions_too(
+    aclient: AsyncHITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys
+):
     ran: list[str] = []
 
     @aclient.require_approval(timeout=10)
@@ -472,8 +531,9 @@ async def test_async_client_gates_plain_functions_too(aclient: AsyncHITLClient,
     async def approve() -> None:
         while not raw.xlen(keys.queue):
             await asyncio.sleep(0.01)
-        await astore.decide(raw.xrange(keys.queue)[0][1]["id"], Status.APPROVED,
-                            payload={"name": "logs-2024"})
+        await astore.decide(
+            raw.xrange(keys.queue)[0][1]["id"], Status.APPROVED, payload={"name": "logs-2024"}
+        )
 
     task = asyncio.create_task(approve())
     assert await archive("logs") == "archived logs-2024"

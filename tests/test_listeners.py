@@ -79,8 +79,11 @@ class World:
     agent: AsyncHITLClient
 
     async def submit(self, action: str = "deploy", **fields: Any) -> str:
-        request = ApprovalRequest(summary=fields.pop("summary", f"Do {action}"), action=action,
-                                  **({"timeout": 60} | fields))
+        request = ApprovalRequest(
+            summary=fields.pop("summary", f"Do {action}"),
+            action=action,
+            **({"timeout": 60} | fields),
+        )
         await self.store.create(request)
         return request.id
 
@@ -89,8 +92,10 @@ class World:
         return next(m for m in self.fake.messages() if request_id in json.dumps(m.blocks))
 
     async def dispatch(self, body: str, content_type: str = FORM) -> BoltResponse:
-        headers = {"content-type": [content_type],
-                   **{k.lower(): [v] for k, v in sign(SECRET, body).items()}}
+        headers = {
+            "content-type": [content_type],
+            **{k.lower(): [v] for k, v in sign(SECRET, body).items()},
+        }
         return await self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
 
     async def send(self, payload: dict[str, Any]) -> BoltResponse:
@@ -98,9 +103,14 @@ class World:
 
     async def told(self, user: str, contains: str) -> str:
         """Wait until ``user`` is told something containing ``contains``; return it."""
+
         def said() -> list[str]:
-            return [e.text or block_text(e.blocks) for e in self.fake.ephemerals(user)
-                    if contains in (e.text or block_text(e.blocks))]
+            return [
+                e.text or block_text(e.blocks)
+                for e in self.fake.ephemerals(user)
+                if contains in (e.text or block_text(e.blocks))
+            ]
+
         await self.fake.async_wait_until(lambda: bool(said()))
         return said()[-1]
 
@@ -112,14 +122,14 @@ async def _world(url: str, prefix: str) -> AsyncIterator[World]:
     with FakeSlack() as fake:
         fake.usergroups["S0FIN"] = ["U0CAROL"]
         client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url, timeout=2)
-        store = AsyncStore(async_redis(url, max_connections=10),
-                           StoreConfig(keys=Keys(prefix)))
+        store = AsyncStore(async_redis(url, max_connections=10), StoreConfig(keys=Keys(prefix)))
         routes = parse_routes(ROUTES, source="test", default_channel=None)
         gateway = SlackGateway(client, attempts=2, backoff=0.01)
         bot = Bot(store, gateway, routes)
         agent = AsyncHITLClient(url, prefix)
-        yield World(fake, store, build_app(bot, client, SECRET),
-                    Relay(store, gateway, routes, None), agent)
+        yield World(
+            fake, store, build_app(bot, client, SECRET), Relay(store, gateway, routes, None), agent
+        )
         await agent.aclose()
         await store.redis.aclose()
 
@@ -146,6 +156,7 @@ def lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
         out = [r.getMessage() for r in caplog.records if r.name.startswith("hitl_slack")]
         caplog.clear()
         return out
+
     return take
 
 
@@ -157,7 +168,8 @@ def _ok(response: BoltResponse) -> None:
 
 
 async def test_a_click_while_redis_is_down_is_told_to_click_again_and_a_retry_is_recorded(
-        fragile: World, redis_server: RedisServer, lines: Callable[[], list[str]]) -> None:
+    fragile: World, redis_server: RedisServer, lines: Callable[[], list[str]]
+) -> None:
     request_id = await fragile.submit()
     message = await fragile.post(request_id)
     lines()
@@ -174,13 +186,15 @@ async def test_a_click_while_redis_is_down_is_told_to_click_again_and_a_retry_is
 
 
 async def test_listings_while_redis_is_down_say_so(
-        fragile: World, redis_server: RedisServer, lines: Callable[[], list[str]]) -> None:
+    fragile: World, redis_server: RedisServer, lines: Callable[[], list[str]]
+) -> None:
     redis_server.kill()
     _ok(await fragile.dispatch(slash_command_body("pending", user_id="U0BOB")))
     assert "could not be reached" in await fragile.told("U0BOB", "approval store")
     assert lines() == ["listener_failed"]
 
     from fakeslack import app_home_opened_body
+
     _ok(await fragile.dispatch(json.dumps(app_home_opened_body("U0BOB")), "application/json"))
     await fragile.fake.async_wait_until(lambda: bool(fragile.fake.published_views("U0BOB")))
     home = fragile.fake.published_views("U0BOB")[-1]
@@ -193,7 +207,8 @@ async def test_listings_while_redis_is_down_say_so(
 
 @pytest.mark.parametrize(("button", "word"), [("hitl.reject", "Reject"), ("hitl.edit", "Edit")])
 async def test_an_expired_trigger_tells_the_person_to_click_again_and_decides_nothing(
-        world: World, lines: Callable[[], list[str]], button: str, word: str) -> None:
+    world: World, lines: Callable[[], list[str]], button: str, word: str
+) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
     lines()
@@ -206,7 +221,8 @@ async def test_an_expired_trigger_tells_the_person_to_click_again_and_decides_no
 
 
 async def test_any_other_failure_after_the_ack_is_told_and_logged_once(
-        world: World, lines: Callable[[], list[str]]) -> None:
+    world: World, lines: Callable[[], list[str]]
+) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
     lines()
@@ -218,12 +234,14 @@ async def test_any_other_failure_after_the_ack_is_told_and_logged_once(
 
 
 async def test_a_person_is_told_through_the_response_url_when_the_ephemeral_fails(
-        world: World) -> None:
+    world: World,
+) -> None:
     request_id = await world.submit("refund_card")
     message = await world.post(request_id)
     # e.g. the bot was removed from the channel: its message and buttons stay.
-    world.fake.fail("chat.postEphemeral", status=200, error="channel_not_found",
-                    retry_after=None, times=5)
+    world.fake.fail(
+        "chat.postEphemeral", status=200, error="channel_not_found", retry_after=None, times=5
+    )
     _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
     await world.told("U0BOB", "not an approver")
     assert world.fake.ephemerals("U0BOB")[-1].via == "response_url"
@@ -244,15 +262,19 @@ def _with_value(body: dict[str, Any], value: Any) -> dict[str, Any]:
 _DROP = object()
 
 
-@pytest.mark.parametrize(("value", "told"), [
-    ("req_does_not_exist", "no longer exists"),
-    ("../../x y", "could not be read"),
-    ("r" * 500, "could not be read"),
-    (_DROP, "could not be read"),
-    (17, "could not be read"),
-])
+@pytest.mark.parametrize(
+    ("value", "told"),
+    [
+        ("req_does_not_exist", "no longer exists"),
+        ("../../x y", "could not be read"),
+        ("r" * 500, "could not be read"),
+        (_DROP, "could not be read"),
+        (17, "could not be read"),
+    ],
+)
 async def test_a_tampered_button_value_decides_nothing_and_is_answered(
-        world: World, lines: Callable[[], list[str]], value: Any, told: str) -> None:
+    world: World, lines: Callable[[], list[str]], value: Any, told: str
+) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
     lines()
@@ -264,7 +286,8 @@ async def test_a_tampered_button_value_decides_nothing_and_is_answered(
 
 
 async def test_a_button_no_listener_handles_is_answered_200_and_told(
-        world: World, lines: Callable[[], list[str]]) -> None:
+    world: World, lines: Callable[[], list[str]]
+) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
     body = block_actions_body(message, "hitl.approve", user_id="U0BOB")
@@ -280,8 +303,7 @@ async def test_a_form_no_listener_handles_is_answered_with_a_notice(world: World
     body = view_submission_body({"type": "modal", "callback_id": "hitl.old_modal"}, {})
     response = await world.send(body)
     assert response.status == 200
-    assert "not handled by this version" in block_text(
-        json.loads(response.body)["view"]["blocks"])
+    assert "not handled by this version" in block_text(json.loads(response.body)["view"]["blocks"])
 
 
 def _reshape(body: dict[str, Any], how: str) -> dict[str, Any]:
@@ -291,12 +313,22 @@ def _reshape(body: dict[str, Any], how: str) -> dict[str, Any]:
     return {**body, key: json.loads(value)}
 
 
-@pytest.mark.parametrize("how", [
-    "actions=[]", 'actions="approve"', 'actions=["x"]', 'actions=[{"value": "v"}]',
-    'user="U0BOB"', "user=[1]", "user={}", "no type",
-])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "actions=[]",
+        'actions="approve"',
+        'actions=["x"]',
+        'actions=[{"value": "v"}]',
+        'user="U0BOB"',
+        "user=[1]",
+        "user={}",
+        "no type",
+    ],
+)
 async def test_a_signed_click_of_the_wrong_shape_gets_400_and_decides_nothing(
-        world: World, how: str) -> None:
+    world: World, how: str
+) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
     body = _reshape(block_actions_body(message, "hitl.approve", user_id="U0BOB"), how)
@@ -306,21 +338,27 @@ async def test_a_signed_click_of_the_wrong_shape_gets_400_and_decides_nothing(
     assert await world.status(request_id) is Status.PENDING
 
 
-@pytest.mark.parametrize("how", ['view="x"', "view={}", 'view={"type": "modal"}',
-                                 'view={"type": "modal", "callback_id": 5}'])
+@pytest.mark.parametrize(
+    "how",
+    ['view="x"', "view={}", 'view={"type": "modal"}', 'view={"type": "modal", "callback_id": 5}'],
+)
 async def test_a_signed_submission_of_the_wrong_shape_gets_400(world: World, how: str) -> None:
     body = view_submission_body({"type": "modal", "callback_id": "hitl.reject_modal"}, {})
     response = await world.send(_reshape(body, how))
     assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
 
 
-@pytest.mark.parametrize("payload", [
-    {"type": "interactive_message", "callback_id": 5, "actions": [{"name": "approve"}]},
-    {"type": "dialog_submission", "callback_id": {"id": "x"}},
-    {"type": "block_suggestion", "action_id": 5, "block_id": "b"},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "interactive_message", "callback_id": 5, "actions": [{"name": "approve"}]},
+        {"type": "dialog_submission", "callback_id": {"id": "x"}},
+        {"type": "block_suggestion", "action_id": 5, "block_id": "b"},
+    ],
+)
 async def test_a_signed_legacy_interaction_with_an_id_of_the_wrong_type_gets_400(
-        world: World, payload: dict[str, Any]) -> None:
+    world: World, payload: dict[str, Any]
+) -> None:
     # Bolt's matchers compare these ids (the catch-all listener searches them with a pattern).
     response = await world.send({**payload, "user": {"id": "U0BOB"}, "team": {"id": "T111"}})
     assert (response.status, response.body.startswith("malformed payload: ")) == (400, True)
@@ -330,7 +368,8 @@ async def _opened(world: World, request_id: str, button: str = "hitl.reject") ->
     message = await world.post(request_id)
     await world.send(block_actions_body(message, button, user_id="U0ALICE"))
     call = await world.fake.async_wait_for_call(
-        "views.open", lambda c: request_id in json.dumps(c.params))
+        "views.open", lambda c: request_id in json.dumps(c.params)
+    )
     view: dict[str, Any] = call.response["view"]
     return view
 
@@ -353,19 +392,23 @@ def _garble(view: dict[str, Any], how: str) -> tuple[dict[str, Any], dict[str, A
     return view, values
 
 
-@pytest.mark.parametrize(("how", "told"), [
-    ("meta:", "could not be read"),
-    ("meta:{not json", "could not be read"),
-    ("meta:[1, 2]", "could not be read"),
-    ('meta:{"id": 5}', "could not be read"),
-    ('meta:{"id": "req_gone_long_ago"}', "no longer exists"),
-    ("meta:" + "[" * 5000, "could not be read"),
-    ("values-list", "could not be read"),
-    ("input-list", "could not be read"),
-    ("value-number", "could not be read"),
-])
+@pytest.mark.parametrize(
+    ("how", "told"),
+    [
+        ("meta:", "could not be read"),
+        ("meta:{not json", "could not be read"),
+        ("meta:[1, 2]", "could not be read"),
+        ('meta:{"id": 5}', "could not be read"),
+        ('meta:{"id": "req_gone_long_ago"}', "no longer exists"),
+        ("meta:" + "[" * 5000, "could not be read"),
+        ("values-list", "could not be read"),
+        ("input-list", "could not be read"),
+        ("value-number", "could not be read"),
+    ],
+)
 async def test_a_garbled_submission_answers_200_with_a_notice_and_decides_nothing(
-        world: World, lines: Callable[[], list[str]], how: str, told: str) -> None:
+    world: World, lines: Callable[[], list[str]], how: str, told: str
+) -> None:
     request_id = await world.submit()
     view, values = _garble(await _opened(world, request_id), how)
     lines()
@@ -389,8 +432,7 @@ async def test_a_submission_without_a_view_state_is_refused_in_the_modal(world: 
     assert await world.status(request_id) is Status.PENDING
 
 
-async def test_a_submission_for_a_decided_request_says_which_decision_stands(
-        world: World) -> None:
+async def test_a_submission_for_a_decided_request_says_which_decision_stands(world: World) -> None:
     request_id = await world.submit()
     view = await _opened(world, request_id)
     await world.store.decide(request_id, Status.APPROVED, decided_by=("U0CAROL",))
@@ -399,16 +441,21 @@ async def test_a_submission_for_a_decided_request_says_which_decision_stands(
     assert answer["response_action"] == "update"
     assert "already approved by <@U0CAROL>" in block_text(answer["view"]["blocks"])
     assert (await world.store.get(request_id)).decision.decided_by == (  # type: ignore[union-attr]
-        "U0CAROL",)
+        "U0CAROL",
+    )
 
 
 async def test_a_deeply_nested_edit_is_flagged_inline(world: World) -> None:
     request_id = await world.submit(payload={"filter": {"a": 1}})
     view = await _opened(world, request_id, "hitl.edit")
     nested = "[" * 1400 + "]" * 1400
-    response = await world.send(view_submission_body(
-        view, {"field:0": {"value": {"type": "plain_text_input", "value": nested}}},
-        user_id="U0ALICE"))
+    response = await world.send(
+        view_submission_body(
+            view,
+            {"field:0": {"value": {"type": "plain_text_input", "value": nested}}},
+            user_id="U0ALICE",
+        )
+    )
     assert response.status == 200
     assert json.loads(response.body)["response_action"] == "errors"
     assert await world.status(request_id) is Status.PENDING
@@ -417,9 +464,13 @@ async def test_a_deeply_nested_edit_is_flagged_inline(world: World) -> None:
 async def test_an_infinite_number_in_an_edit_is_flagged_for_what_it_is(world: World) -> None:
     request_id = await world.submit(payload={"amount": 5})
     view = await _opened(world, request_id, "hitl.edit")
-    response = await world.send(view_submission_body(
-        view, {"field:0": {"value": {"type": "plain_text_input", "value": "1e999"}}},
-        user_id="U0ALICE"))
+    response = await world.send(
+        view_submission_body(
+            view,
+            {"field:0": {"value": {"type": "plain_text_input", "value": "1e999"}}},
+            user_id="U0ALICE",
+        )
+    )
     answer = json.loads(response.body)
     assert answer["response_action"] == "errors"
     assert "too large a number" in answer["errors"]["field:0"]  # not "exceed 65536 bytes"
@@ -429,10 +480,8 @@ async def test_an_infinite_number_in_an_edit_is_flagged_for_what_it_is(world: Wo
 # -- items 13 and 14: routing and authorization cannot be used to lower the bar --------------
 
 
-async def test_naming_a_route_or_channel_does_not_let_another_person_decide(
-        world: World) -> None:
-    request_id = await world.submit("export", tags=("secret",), route="open",
-                                    channel="C0ELSEWHERE")
+async def test_naming_a_route_or_channel_does_not_let_another_person_decide(world: World) -> None:
+    request_id = await world.submit("export", tags=("secret",), route="open", channel="C0ELSEWHERE")
     message = await world.post(request_id)
     assert "route 'open' cannot be chosen by the agent" in block_text(message.blocks)
     _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
@@ -443,7 +492,8 @@ async def test_naming_a_route_or_channel_does_not_let_another_person_decide(
 
 
 async def test_a_channel_is_not_chosen_for_a_request_nobody_is_named_to_decide(
-        world: World) -> None:
+    world: World,
+) -> None:
     request_id = await world.submit("open_door", channel="C0FRIENDS")
     message = await world.post(request_id)
     assert message.channel == "C0APPROVALS"
@@ -495,8 +545,14 @@ async def test_pending_with_600_requests_gives_the_true_count_and_pages(world: W
     assert (nxt["text"]["text"], nxt["value"]) == ("Next page", "20")
 
     from fakeslack import button_click_body
-    _ok(await world.send(button_click_body(first["blocks"], "hitl.pending_page",
-                                           user_id="U0BOB", channel_id="C0APPROVALS")))
+
+    _ok(
+        await world.send(
+            button_click_body(
+                first["blocks"], "hitl.pending_page", user_id="U0BOB", channel_id="C0APPROVALS"
+            )
+        )
+    )
     second = await _listing(world, "U0BOB", 1)
     assert "Showing 21 to 40 of 600" in block_text(second["blocks"])
     assert len(_items(second)) == 20
@@ -516,29 +572,35 @@ async def test_the_approver_filter_runs_before_paging(world: World) -> None:
 
 
 async def test_listed_requests_link_to_their_message_and_links_are_fetched_once(
-        world: World) -> None:
+    world: World,
+) -> None:
     ids = [await world.submit("refund_card", summary=f"Refund {i}") for i in range(3)]
     messages = [await world.post(i) for i in ids]
     for before in (0, 1):
         _ok(await world.dispatch(slash_command_body("pending", user_id="U0ALICE")))
         listing = await _listing(world, "U0ALICE", before)
         for message in messages:
-            link = (f"https://fake.slack.com/archives/{message.channel}/"
-                    f"p{message.ts.replace('.', '')}")
+            link = (
+                f"https://fake.slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}"
+            )
             assert f"<{link}|Open message>" in block_text(listing["blocks"])
     assert len(world.fake.calls("chat.getPermalink")) == 3  # cached on the request
 
 
 async def test_app_home_pages_within_a_views_limits(world: World) -> None:
     from fakeslack import app_home_opened_body, button_click_body
+
     await _many(world, 45, action="open_task")
     _ok(await world.dispatch(json.dumps(app_home_opened_body("U0BOB")), "application/json"))
     await world.fake.async_wait_until(lambda: bool(world.fake.published_views("U0BOB")))
     home = world.fake.published_views("U0BOB")[-1]
     assert "45 pending requests you can decide" in block_text(home["blocks"])
     assert len(home["blocks"]) <= 100
-    _ok(await world.send(button_click_body(home["blocks"], "hitl.home_page", user_id="U0BOB",
-                                           view=home)))
+    _ok(
+        await world.send(
+            button_click_body(home["blocks"], "hitl.home_page", user_id="U0BOB", view=home)
+        )
+    )
     await world.fake.async_wait_until(lambda: len(world.fake.published_views("U0BOB")) == 2)
     page = block_text(world.fake.published_views("U0BOB")[-1]["blocks"])
     assert "Showing 21 to 40 of 45" in page
@@ -546,11 +608,13 @@ async def test_app_home_pages_within_a_views_limits(world: World) -> None:
 
 async def test_a_tampered_page_button_is_answered(world: World) -> None:
     from fakeslack import button_click_body
+
     await _many(world, 25, action="open_task")
     _ok(await world.dispatch(slash_command_body("pending", user_id="U0BOB")))
     first = await _listing(world, "U0BOB", 0)
-    body = button_click_body(first["blocks"], "hitl.pending_page", user_id="U0BOB",
-                             channel_id="C0APPROVALS")
+    body = button_click_body(
+        first["blocks"], "hitl.pending_page", user_id="U0BOB", channel_id="C0APPROVALS"
+    )
     body["actions"][0]["value"] = "-3; DROP"
     _ok(await world.send(body))
     assert "could not be read" in await world.told("U0BOB", "nothing was decided")

@@ -36,17 +36,22 @@ async def relays(fake: FakeSlack, astore: AsyncStore) -> AsyncIterator[list[Rela
         await g.aclose()
 
 
-async def _lost_post(fake: FakeSlack, astore: AsyncStore, slack: SlackGateway,
-                     request_id: str) -> str:
+async def _lost_post(
+    fake: FakeSlack, astore: AsyncStore, slack: SlackGateway, request_id: str
+) -> str:
     """An earlier attempt: marked in Redis, landed in Slack, its answer never recorded."""
     state, _ = await astore.read_posting(request_id, datetime.now(UTC) - timedelta(seconds=1))
-    _, ts = await slack.post("C0APPROVALS", approval_message(state), metadata={
-        "event_type": "hitl_request", "event_payload": {"request_id": request_id}})
+    _, ts = await slack.post(
+        "C0APPROVALS",
+        approval_message(state),
+        metadata={"event_type": "hitl_request", "event_payload": {"request_id": request_id}},
+    )
     return ts
 
 
 async def test_a_retry_adopts_the_lost_message_instead_of_posting(
-        fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]):
+    fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]
+):
     ticket = await aclient.submit("Lost answer", "deploy", {"v": 1}, timeout=60)
     ts = await _lost_post(fake, astore, relays[0].slack, ticket.request_id)
     await relays[0].post_request({"id": ticket.request_id})
@@ -57,7 +62,8 @@ async def test_a_retry_adopts_the_lost_message_instead_of_posting(
 
 
 async def test_two_replicas_adopting_the_same_message_keep_it(
-        fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]):
+    fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]
+):
     ticket = await aclient.submit("Taken over", "deploy", {"v": 2}, timeout=60)
     ts = await _lost_post(fake, astore, relays[0].slack, ticket.request_id)
     fields = {"id": ticket.request_id}
@@ -71,7 +77,8 @@ async def test_two_replicas_adopting_the_same_message_keep_it(
 
 
 async def test_a_request_given_up_on_updates_the_copy_an_unanswered_post_left(
-        fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]):
+    fake: FakeSlack, astore: AsyncStore, aclient: AsyncHITLClient, relays: list[Relay]
+):
     ticket = await aclient.submit("Never confirmed", "deploy", {"v": 3}, timeout=60)
     ts = await _lost_post(fake, astore, relays[0].slack, ticket.request_id)
     fields = {"id": ticket.request_id, "error": "gave up after 5 tries: chat.postMessage: x"}

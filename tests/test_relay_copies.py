@@ -61,16 +61,18 @@ def none_live(fake: FakeSlack, request_id: str) -> bool:
 
 
 def test_slack_slower_than_the_timeout_posts_at_most_twice_and_leaves_one_live_message(
-        bot: BotProcess, fake: FakeSlack, client: HITLClient):
+    bot: BotProcess, fake: FakeSlack, client: HITLClient
+):
     # Every post takes 2.5 s; the bot waits 1 s per call.
     fake.fail("chat.postMessage", status=200, delay=2.5, times=10, channel="C0APPROVALS")
     ticket = client.submit("Slow Slack", "deploy", {"v": 1}, timeout=60)
     message = recorded(fake, client, ticket.request_id)
     fake.wait_until(lambda: len(copies(fake, ticket.request_id)) == 1, timeout=10)
     assert posts(fake, ticket.request_id) <= 2
-    assert message.metadata == {"event_type": "hitl_request",
-                                "event_payload": {"request_id": ticket.request_id,
-                                                  "status": "pending"}}
+    assert message.metadata == {
+        "event_type": "hitl_request",
+        "event_payload": {"request_id": ticket.request_id, "status": "pending"},
+    }
 
     status, _ = bot.send(block_actions_body(message, "hitl.approve"))
     assert status == 200
@@ -80,7 +82,8 @@ def test_slack_slower_than_the_timeout_posts_at_most_twice_and_leaves_one_live_m
 
 
 def test_a_copy_that_lands_after_the_retry_is_decided_with_the_request(
-        bot: BotProcess, fake: FakeSlack, client: HITLClient):
+    bot: BotProcess, fake: FakeSlack, client: HITLClient
+):
     # The first post lands 6 s late, after the retry was posted and recorded.
     fake.fail("chat.postMessage", status=200, delay=6, times=1, channel="C0APPROVALS")
     ticket = client.submit("Late copy", "deploy", {"v": 2}, timeout=60)
@@ -94,7 +97,8 @@ def test_a_copy_that_lands_after_the_retry_is_decided_with_the_request(
 
 
 def test_a_bot_killed_mid_post_adopts_the_message_on_restart(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
     fake.fail("chat.postMessage", status=200, delay=1.0, times=1, channel="C0APPROVALS")
     ticket = client.submit("Killed mid-post", "deploy", {"v": 3}, timeout=60)
@@ -115,7 +119,8 @@ def test_a_bot_killed_mid_post_adopts_the_message_on_restart(
 
 
 def test_a_bot_killed_before_its_post_landed_leaves_no_live_duplicate(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
     fake.fail("chat.postMessage", status=200, delay=8, times=1, channel="C0APPROVALS")
     ticket = client.submit("Killed, post lands later", "deploy", {"v": 4}, timeout=60)
@@ -136,7 +141,8 @@ def test_a_bot_killed_before_its_post_landed_leaves_no_live_duplicate(
 
 
 def test_without_history_access_the_request_is_still_posted_and_decided(
-        bot: BotProcess, fake: FakeSlack, client: HITLClient):
+    bot: BotProcess, fake: FakeSlack, client: HITLClient
+):
     fake.fail("conversations.history", status=200, error="missing_scope", times=10)
     fake.fail("chat.postMessage", status=200, delay=1.5, times=1, channel="C0APPROVALS")
     ticket = client.submit("No history scope", "deploy", {"v": 5}, timeout=60)
@@ -148,12 +154,14 @@ def test_without_history_access_the_request_is_still_posted_and_decided(
     assert "missing_scope" in bot.logs()
 
 
-def test_slack_calls_reuse_their_connections(bot: BotProcess, fake: FakeSlack,
-                                            client: HITLClient):
+def test_slack_calls_reuse_their_connections(bot: BotProcess, fake: FakeSlack, client: HITLClient):
     tickets = [client.submit(f"Reuse {i}", "deploy", {"i": i}, timeout=60) for i in range(20)]
     for ticket in tickets:
         recorded(fake, client, ticket.request_id)
-    calls = [c for c in fake.calls("chat.postMessage")
-             if any(t.request_id in json.dumps(c.params) for t in tickets)]
+    calls = [
+        c
+        for c in fake.calls("chat.postMessage")
+        if any(t.request_id in json.dumps(c.params) for t in tickets)
+    ]
     assert len(calls) == 20
     assert len({c.peer for c in calls}) <= 4  # the channel's lane: at most 4 posts at once

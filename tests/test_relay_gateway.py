@@ -51,8 +51,9 @@ async def test_a_post_without_an_answer_is_not_sent_again(fake: FakeSlack, slack
     assert len(fake.calls("chat.postMessage")) == 1
 
 
-async def test_a_post_answered_with_a_server_error_is_not_sent_again(fake: FakeSlack,
-                                                                     slack: SlackGateway):
+async def test_a_post_answered_with_a_server_error_is_not_sent_again(
+    fake: FakeSlack, slack: SlackGateway
+):
     fake.fail("chat.postMessage", status=503, retry_after=None)
     with pytest.raises(SlackOutcomeUnknown):
         await slack.post("C0APPROVALS", HELLO)
@@ -81,8 +82,7 @@ async def test_a_refused_post_is_final_with_slacks_error(fake: FakeSlack, slack:
     assert caught.value.error == "channel_not_found"
 
 
-async def test_tagged_messages_are_found_past_the_first_page(fake: FakeSlack,
-                                                             slack: SlackGateway):
+async def test_tagged_messages_are_found_past_the_first_page(fake: FakeSlack, slack: SlackGateway):
     _, first = await slack.post("C0APPROVALS", HELLO, metadata=_tag("req_1"))
     for i in range(250):  # a busy channel: the tagged message is on the second page
         await slack.post("C0APPROVALS", Message(f"chatter {i}", []))
@@ -92,11 +92,15 @@ async def test_tagged_messages_are_found_past_the_first_page(fake: FakeSlack,
     assert len(fake.calls("conversations.history")) == 2
 
 
-async def test_messages_of_other_apps_and_other_event_types_are_ignored(fake: FakeSlack,
-                                                                        slack: SlackGateway):
+async def test_messages_of_other_apps_and_other_event_types_are_ignored(
+    fake: FakeSlack, slack: SlackGateway
+):
     _, ours = await slack.post("C0APPROVALS", HELLO, metadata=_tag("req_2"))
-    await slack.post("C0APPROVALS", HELLO,
-                     metadata={"event_type": "other", "event_payload": {"request_id": "req_2"}})
+    await slack.post(
+        "C0APPROVALS",
+        HELLO,
+        metadata={"event_type": "other", "event_payload": {"request_id": "req_2"}},
+    )
     fake.bot_id = "B0IMPOSTOR"  # another app writing the same metadata
     await slack.post("C0APPROVALS", HELLO, metadata=_tag("req_2"))
     fake.bot_id = "B0BOT"
@@ -111,8 +115,7 @@ async def test_history_errors_name_the_missing_scope(fake: FakeSlack, slack: Sla
     assert caught.value.error == "missing_scope"
 
 
-async def test_every_call_goes_through_one_keep_alive_session(fake: FakeSlack,
-                                                             slack: SlackGateway):
+async def test_every_call_goes_through_one_keep_alive_session(fake: FakeSlack, slack: SlackGateway):
     for i in range(10):
         channel, ts = await slack.post("C0APPROVALS", Message(f"m{i}", []))
         await slack.update(channel, ts, Message(f"m{i}!", []))
@@ -124,8 +127,9 @@ async def test_every_call_goes_through_one_keep_alive_session(fake: FakeSlack,
 
 async def test_slack_slower_than_the_timeout_is_reported_as_unreachable(fake: FakeSlack):
     health = Health(name="bot-1", keys=Keys("unused"), mode="http", version="test")
-    gateway = SlackGateway(web_client(TOKEN, fake.api_url, 1, watcher=health), backoff=0.01,
-                           sleep=_no_wait)
+    gateway = SlackGateway(
+        web_client(TOKEN, fake.api_url, 1, watcher=health), backoff=0.01, sleep=_no_wait
+    )
     fake.fail("chat.postMessage", status=200, delay=1.5, channel="C0APPROVALS")
     try:
         with pytest.raises(SlackOutcomeUnknown):
@@ -134,6 +138,9 @@ async def test_slack_slower_than_the_timeout_is_reported_as_unreachable(fake: Fa
         await gateway.aclose()
     assert health.slack_outage.down  # /readyz: "slack_reachable": false, one warning logged
     assert [e.split(" ", 1)[1] for e in health.last_errors] == [
-        "slack chat.postMessage: TimeoutError"]
-    assert 'hitl_slack_errors_total{error="unreachable",method="chat.postMessage"} 1.0' in \
-        health.metrics.render().decode()
+        "slack chat.postMessage: TimeoutError"
+    ]
+    assert (
+        'hitl_slack_errors_total{error="unreachable",method="chat.postMessage"} 1.0'
+        in health.metrics.render().decode()
+    )

@@ -40,8 +40,7 @@ def test_a_posted_or_decided_request_is_not_marked(client: HITLClient, store: St
         assert store.read_posting(ticket.request_id)[1] is None
 
 
-def test_a_missing_request_is_not_created_by_the_mark(store: Store, raw: redis.Redis,
-                                                     keys: Keys):
+def test_a_missing_request_is_not_created_by_the_mark(store: Store, raw: redis.Redis, keys: Keys):
     with pytest.raises(RequestNotFound):
         store.read_posting("req_gone", T0)
     assert not raw.exists(keys.request("req_gone"))

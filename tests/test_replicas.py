@@ -28,8 +28,10 @@ def _follow(primary: RedisServer, replica: RedisServer) -> None:
     r.execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
     try:
         for _ in range(1000):
-            if p.info("replication").get("connected_slaves") == 1 and \
-                    r.info("replication").get("master_link_status") == "up":
+            if (
+                p.info("replication").get("connected_slaves") == 1
+                and r.info("replication").get("master_link_status") == "up"
+            ):
                 return
             time.sleep(0.01)
         raise RuntimeError("the replica never synced")
@@ -51,13 +53,15 @@ def _bot_store(url: str, *, min_replicas: int, timeout: float = 0.3) -> Store:
     return Store(redis.Redis.from_url(url, decode_responses=True), config)
 
 
-def _waiting(client: HITLClient, request_id: str, out: list[object],
-             timeout: float = 1.0) -> threading.Thread:
+def _waiting(
+    client: HITLClient, request_id: str, out: list[object], timeout: float = 1.0
+) -> threading.Thread:
     def wait() -> None:
         try:
             out.append(client.wait(request_id, timeout=timeout))
         except (WaitTimeout, StoreUnavailable) as exc:
             out.append(exc)
+
     t = threading.Thread(target=wait)
     t.start()
     channel = Keys(PREFIX).decided_channel(request_id)
@@ -70,7 +74,8 @@ def _waiting(client: HITLClient, request_id: str, out: list[object],
 
 
 def test_a_decision_is_on_the_replica_before_the_agent_hears_of_it(
-        pair: tuple[RedisServer, RedisServer]):
+    pair: tuple[RedisServer, RedisServer],
+):
     primary, replica = pair
     client = HITLClient(primary.url, PREFIX)
     store = _bot_store(primary.url, min_replicas=1, timeout=10)  # a loaded machine is slow
@@ -88,7 +93,8 @@ def test_a_decision_is_on_the_replica_before_the_agent_hears_of_it(
 
 
 def test_an_unreplicated_decision_is_not_announced_until_a_retry_confirms_it(
-        pair: tuple[RedisServer, RedisServer]):
+    pair: tuple[RedisServer, RedisServer],
+):
     primary, replica = pair
     client = HITLClient(primary.url, PREFIX)
     store = _bot_store(primary.url, min_replicas=1)
@@ -120,7 +126,8 @@ def test_an_unreplicated_decision_is_not_announced_until_a_retry_confirms_it(
 
 
 def test_without_min_replicas_the_decision_is_announced_at_once(
-        pair: tuple[RedisServer, RedisServer]):
+    pair: tuple[RedisServer, RedisServer],
+):
     primary, replica = pair
     replica.kill()
     client = HITLClient(primary.url, PREFIX)

@@ -62,7 +62,10 @@ channel = "C0LENIENT"
 
 def _request(**changes: Any) -> ApprovalRequest:
     fields: dict[str, Any] = {
-        "summary": "s", "action": "refund_payment", "risk": "high", "tags": ("finance",),
+        "summary": "s",
+        "action": "refund_payment",
+        "risk": "high",
+        "tags": ("finance",),
         "agent": "billing-agent",
     }
     return ApprovalRequest(**(fields | changes))
@@ -79,12 +82,20 @@ def _error(text: str, default_channel: str | None = None) -> str:
 
 
 FINANCE = ResolvedRoute(
-    name="finance", channel="C0FINANCE", approvers=("U0ALICE", "S0FINANCE"), timeout_cap=1800.0,
-    reject_reason_required=True, note=None,
+    name="finance",
+    channel="C0FINANCE",
+    approvers=("U0ALICE", "S0FINANCE"),
+    timeout_cap=1800.0,
+    reject_reason_required=True,
+    note=None,
 )
 DEFAULT = ResolvedRoute(
-    name=None, channel="C0APPROVALS", approvers=(), timeout_cap=3600.0,
-    reject_reason_required=False, note=None,
+    name=None,
+    channel="C0APPROVALS",
+    approvers=(),
+    timeout_cap=3600.0,
+    reject_reason_required=False,
+    note=None,
 )
 
 
@@ -94,9 +105,18 @@ DEFAULT = ResolvedRoute(
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [
-        (90, 90.0), (2.5, 2.5), ("45", 45.0), ("90s", 90.0), ("30m", 1800.0), ("1h", 3600.0),
-        ("2h30m", 9000.0), ("1d", 86400.0), ("1d12h", 129600.0), ("1h0m5s", 3605.0),
-        ("1.5h", 5400.0), (" 10m ", 600.0),
+        (90, 90.0),
+        (2.5, 2.5),
+        ("45", 45.0),
+        ("90s", 90.0),
+        ("30m", 1800.0),
+        ("1h", 3600.0),
+        ("2h30m", 9000.0),
+        ("1d", 86400.0),
+        ("1d12h", 129600.0),
+        ("1h0m5s", 3605.0),
+        ("1.5h", 5400.0),
+        (" 10m ", 600.0),
     ],
 )
 def test_parse_duration_reads_numbers_and_unit_strings(value: str | float, seconds: float) -> None:
@@ -104,7 +124,8 @@ def test_parse_duration_reads_numbers_and_unit_strings(value: str | float, secon
 
 
 @pytest.mark.parametrize(
-    "value", ["", " ", "abc", "1x", "1.5.3m", "30m2h", "h", "-5", "1h 30m", "inf", "nan"],
+    "value",
+    ["", " ", "abc", "1x", "1.5.3m", "30m2h", "h", "-5", "1h 30m", "inf", "nan"],
 )
 def test_parse_duration_rejects_malformed_text_and_names_the_format(value: str) -> None:
     with pytest.raises(ValueError, match=r"invalid duration .* \(use e\.g\. 90s, 30m, 1h, 1d\)"):
@@ -132,8 +153,12 @@ def test_first_matching_rule_wins() -> None:
 
 def test_later_rule_matches_when_earlier_ones_do_not() -> None:
     assert resolve(_config(), _request(action="delete_db", risk="critical")) == ResolvedRoute(
-        name="risky", channel="C0RISK", approvers=(), timeout_cap=3600.0,
-        reject_reason_required=False, note=None,
+        name="risky",
+        channel="C0RISK",
+        approvers=(),
+        timeout_cap=3600.0,
+        reject_reason_required=False,
+        note=None,
     )
 
 
@@ -167,8 +192,9 @@ def test_action_glob_is_case_sensitive() -> None:
     ],
 )
 def test_every_given_match_key_must_fit(changes: dict[str, Any], matched: bool) -> None:
-    match = RouteMatch(action="refund_*", risk=["high", "critical"], tags=["finance"],
-                       agent="billing-*")
+    match = RouteMatch(
+        action="refund_*", risk=["high", "critical"], tags=["finance"], agent="billing-*"
+    )
     assert match.matches(_request(**changes)) is matched
 
 
@@ -181,7 +207,10 @@ def test_tags_match_when_any_tag_fits_any_glob() -> None:
 
 def test_single_values_are_read_as_one_element_lists() -> None:
     assert RouteMatch(action="a*", agent="b", risk="low", tags="t") == RouteMatch(
-        action=("a*",), agent=("b",), risk=(Risk.LOW,), tags=("t",),
+        action=("a*",),
+        agent=("b",),
+        risk=(Risk.LOW,),
+        tags=("t",),
     )
 
 
@@ -189,8 +218,12 @@ def test_empty_match_matches_every_request() -> None:
     config = _config('[[routes]]\nname = "all"\nchannel = "C0ALL"\n')
     for request in (_request(), _request(agent=None, tags=(), risk="low", action="x")):
         assert resolve(config, request) == ResolvedRoute(
-            name="all", channel="C0ALL", approvers=(), timeout_cap=None,
-            reject_reason_required=False, note=None,
+            name="all",
+            channel="C0ALL",
+            approvers=(),
+            timeout_cap=None,
+            reject_reason_required=False,
+            note=None,
         )
 
 
@@ -199,30 +232,43 @@ def test_empty_match_matches_every_request() -> None:
 
 def test_explicit_route_wins_over_matching() -> None:
     assert resolve(_config(), _request(route="deploys")) == ResolvedRoute(
-        name="deploys", channel="C0DEPLOY", approvers=("W0BOB",), timeout_cap=3600.0,
-        reject_reason_required=False, note=None,
+        name="deploys",
+        channel="C0DEPLOY",
+        approvers=("W0BOB",),
+        timeout_cap=3600.0,
+        reject_reason_required=False,
+        note=None,
     )
 
 
 def test_explicit_channel_moves_the_message_but_the_matched_rule_keeps_its_approvers() -> None:
     # An agent naming a channel must not escape the approvers its request would get.
     assert resolve(_config(), _request(channel="C0ELSEWHERE")) == ResolvedRoute(
-        name="finance", channel="C0ELSEWHERE", approvers=("U0ALICE", "S0FINANCE"),
-        timeout_cap=1800.0, reject_reason_required=True, note=None,
+        name="finance",
+        channel="C0ELSEWHERE",
+        approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0,
+        reject_reason_required=True,
+        note=None,
     )
 
 
 def test_explicit_channel_is_refused_where_no_approvers_are_named_and_the_note_says_so() -> None:
     # On an approver-less route the channel decides who may click: the agent must not pick it.
-    assert resolve(_config(), _request(channel="C0ELSEWHERE", action="send_email",
-                                       risk="low")) == ResolvedRoute(
-        name=None, channel="C0APPROVALS", approvers=(), timeout_cap=3600.0,
+    assert resolve(
+        _config(), _request(channel="C0ELSEWHERE", action="send_email", risk="low")
+    ) == ResolvedRoute(
+        name=None,
+        channel="C0APPROVALS",
+        approvers=(),
+        timeout_cap=3600.0,
         reject_reason_required=False,
         note="channel C0ELSEWHERE cannot be chosen for this request (its route names no "
-             "approvers, so the channel decides who may click): posted in C0APPROVALS",
+        "approvers, so the channel decides who may click): posted in C0APPROVALS",
     )
     assert resolve(_config(), _request(channel="C0ELSEWHERE", action="noop_x")).channel == (
-        "C0LENIENT")
+        "C0LENIENT"
+    )
 
 
 def test_channel_selectable_lets_the_agent_move_the_message_and_routes_inherit_it() -> None:
@@ -248,8 +294,11 @@ def test_channel_selectable_lets_the_agent_move_the_message_and_routes_inherit_i
 def test_a_route_that_is_not_selectable_cannot_be_named_to_lower_the_bar() -> None:
     # A refund matches "finance" (two approvers); naming the approver-less route changes nothing.
     assert resolve(_config(), _request(route="lenient")) == ResolvedRoute(
-        name="finance", channel="C0FINANCE", approvers=("U0ALICE", "S0FINANCE"),
-        timeout_cap=1800.0, reject_reason_required=True,
+        name="finance",
+        channel="C0FINANCE",
+        approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0,
+        reject_reason_required=True,
         note="route 'lenient' cannot be chosen by the agent: routed by rules",
     )
 
@@ -267,16 +316,21 @@ def test_a_tag_matched_route_keeps_its_approver_whatever_route_or_channel_is_nam
     match = {}
     """
     config = _config(text)
-    for extra in ({"route": "default"}, {"channel": "C0OPEN"},
-                  {"route": "default", "channel": "C0OPEN"}):
+    for extra in (
+        {"route": "default"},
+        {"channel": "C0OPEN"},
+        {"route": "default", "channel": "C0OPEN"},
+    ):
         resolved = resolve(config, _request(tags=("secret",), **extra))
         assert (resolved.name, resolved.approvers) == ("secret", ("U0ALICE",))
         assert not allowed(resolved, "U0MALLORY", [])
 
 
 def test_selectable_summary_names_what_agents_may_choose() -> None:
-    assert selectable_summary(_config()) == {"route": ["finance", "deploys"],
-                                             "channel": ["finance", "deploys"]}
+    assert selectable_summary(_config()) == {
+        "route": ["finance", "deploys"],
+        "channel": ["finance", "deploys"],
+    }
     text = '[defaults]\nchannel = "C0D"\nchannel_selectable = true\n'
     assert selectable_summary(_config(text)) == {"route": [], "channel": ["(defaults)"]}
 
@@ -284,24 +338,34 @@ def test_selectable_summary_names_what_agents_may_choose() -> None:
 def test_explicit_channel_with_route_uses_that_routes_policy() -> None:
     request = _request(channel="C0ELSEWHERE", route="finance", action="other")
     assert resolve(_config(), request) == ResolvedRoute(
-        name="finance", channel="C0ELSEWHERE", approvers=("U0ALICE", "S0FINANCE"),
-        timeout_cap=1800.0, reject_reason_required=True, note=None,
+        name="finance",
+        channel="C0ELSEWHERE",
+        approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0,
+        reject_reason_required=True,
+        note=None,
     )
 
 
 def test_explicit_channel_with_unknown_route_uses_the_matched_policy_and_notes_it() -> None:
     request = _request(channel="C0ELSEWHERE", route="nope")
     assert resolve(_config(), request) == ResolvedRoute(
-        name="finance", channel="C0ELSEWHERE", approvers=("U0ALICE", "S0FINANCE"),
-        timeout_cap=1800.0, reject_reason_required=True,
+        name="finance",
+        channel="C0ELSEWHERE",
+        approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0,
+        reject_reason_required=True,
         note="unknown route 'nope': routed by rules",
     )
 
 
 def test_unknown_route_falls_back_to_rules_with_a_note() -> None:
     assert resolve(_config(), _request(route="nope")) == ResolvedRoute(
-        name="finance", channel="C0FINANCE", approvers=("U0ALICE", "S0FINANCE"),
-        timeout_cap=1800.0, reject_reason_required=True,
+        name="finance",
+        channel="C0FINANCE",
+        approvers=("U0ALICE", "S0FINANCE"),
+        timeout_cap=1800.0,
+        reject_reason_required=True,
         note="unknown route 'nope': routed by rules",
     )
 
@@ -309,8 +373,12 @@ def test_unknown_route_falls_back_to_rules_with_a_note() -> None:
 def test_unknown_route_matching_no_rule_goes_to_the_default_with_a_note() -> None:
     request = _request(route="nope", action="send_email", risk="low")
     assert resolve(_config(), request) == ResolvedRoute(
-        name=None, channel="C0APPROVALS", approvers=(), timeout_cap=3600.0,
-        reject_reason_required=False, note="unknown route 'nope': routed by rules",
+        name=None,
+        channel="C0APPROVALS",
+        approvers=(),
+        timeout_cap=3600.0,
+        reject_reason_required=False,
+        note="unknown route 'nope': routed by rules",
     )
 
 
@@ -401,7 +469,11 @@ def test_a_user_id_equal_to_a_listed_group_id_is_not_authorized() -> None:
 
 def test_id_helpers_tell_users_from_groups() -> None:
     assert [is_user_id(s) for s in ("U0ALICE", "W0BOB", "S0FIN", "u0alice", "U0")] == [
-        True, True, False, False, False,
+        True,
+        True,
+        False,
+        False,
+        False,
     ]
     assert [is_usergroup_id(s) for s in ("S0FIN", "U0ALICE", "S0")] == [True, False, False]
 
@@ -416,8 +488,10 @@ def test_invalid_toml_names_the_file() -> None:
 
 
 def test_bad_duration_names_the_rule_and_field() -> None:
-    message = _error('[defaults]\nchannel = "C0D"\n[[routes]]\nname = "a"\n'
-                     '[[routes]]\nname = "finance"\ntimeout = "abc"\n')
+    message = _error(
+        '[defaults]\nchannel = "C0D"\n[[routes]]\nname = "a"\n'
+        '[[routes]]\nname = "finance"\ntimeout = "abc"\n'
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         "  routes[1] \"finance\": timeout: invalid duration 'abc' (use e.g. 90s, 30m, 1h, 1d)"
@@ -425,9 +499,11 @@ def test_bad_duration_names_the_rule_and_field() -> None:
 
 
 def test_unknown_keys_are_errors_listing_the_allowed_keys() -> None:
-    message = _error('foo = 1\n[defaults]\nchanel = "C0D"\n'
-                     '[[routes]]\nname = "a"\nchannel = "C0A"\napprover = []\n'
-                     'match = { acton = "x" }\n')
+    message = _error(
+        'foo = 1\n[defaults]\nchanel = "C0D"\n'
+        '[[routes]]\nname = "a"\nchannel = "C0A"\napprover = []\n'
+        'match = { acton = "x" }\n'
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         "  foo: unknown top-level key (allowed: defaults, routes)\n"
@@ -441,9 +517,11 @@ def test_unknown_keys_are_errors_listing_the_allowed_keys() -> None:
 
 
 def test_malformed_ids_are_errors() -> None:
-    message = _error('[defaults]\nchannel = "general"\n'
-                     '[[routes]]\nname = "a"\nchannel = "C0A"\napprovers = ["U0ALICE", "alice"]\n',
-                     "C0ENV")
+    message = _error(
+        '[defaults]\nchannel = "general"\n'
+        '[[routes]]\nname = "a"\nchannel = "C0A"\napprovers = ["U0ALICE", "alice"]\n',
+        "C0ENV",
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         "  defaults: channel: invalid channel id 'general' (use the channel's id, e.g. C0123ABCD)\n"
@@ -457,23 +535,27 @@ def test_malformed_default_channel_from_the_environment_is_an_error() -> None:
 
 
 def test_bad_values_in_match_and_policy_are_errors() -> None:
-    message = _error('[defaults]\nchannel = "C0D"\n[[routes]]\nname = "a"\n'
-                     'match = { risk = ["high", "huge"], tags = [], agent = 3, action = [""] }\n'
-                     'reject_reason = "maybe"\n')
+    message = _error(
+        '[defaults]\nchannel = "C0D"\n[[routes]]\nname = "a"\n'
+        'match = { risk = ["high", "huge"], tags = [], agent = 3, action = [""] }\n'
+        'reject_reason = "maybe"\n'
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         "  routes[0] \"a\": reject_reason: Input should be 'required' or 'optional'\n"
-        "  routes[0] \"a\": match.action[0]: String should have at least 1 character\n"
-        "  routes[0] \"a\": match.agent: must be a string or a non-empty list of strings\n"
-        "  routes[0] \"a\": match.risk[1]: "
+        '  routes[0] "a": match.action[0]: String should have at least 1 character\n'
+        '  routes[0] "a": match.agent: must be a string or a non-empty list of strings\n'
+        '  routes[0] "a": match.risk[1]: '
         "Input should be 'low', 'medium', 'high' or 'critical'\n"
-        "  routes[0] \"a\": match.tags: must be a string or a non-empty list of strings"
+        '  routes[0] "a": match.tags: must be a string or a non-empty list of strings'
     )
 
 
 def test_duplicate_route_name_is_an_error() -> None:
-    message = _error('[defaults]\nchannel = "C0D"\n[[routes]]\nname = "a"\n'
-                     '[[routes]]\nname = "b"\n[[routes]]\nname = "a"\n')
+    message = _error(
+        '[defaults]\nchannel = "C0D"\n[[routes]]\nname = "a"\n'
+        '[[routes]]\nname = "b"\n[[routes]]\nname = "a"\n'
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         '  routes[2] "a": name: duplicate route name (already used by routes[0])'
@@ -491,13 +573,16 @@ def test_route_without_name_and_non_table_route_are_errors() -> None:
 
 def test_routes_as_a_single_table_is_an_error() -> None:
     assert "routes: must be an array of tables, written [[routes]]" in _error(
-        '[routes]\nname = "a"\n', "C0D",
+        '[routes]\nname = "a"\n',
+        "C0D",
     )
 
 
 def test_route_without_channel_and_no_default_channel_is_an_error() -> None:
-    message = _error('[[routes]]\nname = "a"\nmatch = { risk = "low" }\n'
-                     '[[routes]]\nname = "all"\nchannel = "C0ALL"\n')
+    message = _error(
+        '[[routes]]\nname = "a"\nmatch = { risk = "low" }\n'
+        '[[routes]]\nname = "all"\nchannel = "C0ALL"\n'
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         '  routes[0] "a": channel: not set and no default channel: '
@@ -520,9 +605,11 @@ def test_catch_all_route_with_a_channel_needs_no_default_channel() -> None:
 
 
 def test_every_problem_is_reported_together() -> None:
-    message = _error('[defaults]\ntimeout = "0s"\n'
-                     '[[routes]]\nname = "finance"\ntimeout = "1x"\nchannel = "nope"\n'
-                     '[[routes]]\nname = "finance"\nmatch = { risk = "low" }\n')
+    message = _error(
+        '[defaults]\ntimeout = "0s"\n'
+        '[[routes]]\nname = "finance"\ntimeout = "1x"\nchannel = "nope"\n'
+        '[[routes]]\nname = "finance"\nmatch = { risk = "low" }\n'
+    )
     assert message == (
         "invalid routes file routes.toml:\n"
         "  defaults: timeout: invalid duration '0s' (must be more than zero; "
@@ -577,8 +664,10 @@ def test_unreadable_or_non_utf8_routes_file_is_an_error() -> None:
 
 
 def test_unknown_key_named_match_in_defaults_lists_the_defaults_keys() -> None:
-    assert ("defaults: match: unknown key (allowed: channel, channel_selectable, "
-            "reject_reason, timeout)") in _error(
+    assert (
+        "defaults: match: unknown key (allowed: channel, channel_selectable, "
+        "reject_reason, timeout)"
+    ) in _error(
         '[defaults]\nchannel = "C0D"\nmatch = { risk = "low" }\n',
     )
 

@@ -18,14 +18,18 @@ def _connections(raw: redis.Redis, name: str) -> int:
 
 
 async def test_10000_concurrent_waits_use_a_bounded_number_of_connections(
-        prefix: str, redis_url: str, raw: redis.Redis, astore: AsyncStore):
+    prefix: str, redis_url: str, raw: redis.Redis, astore: AsyncStore
+):
     client = AsyncHITLClient(redis_url, prefix, max_connections=POOL)
     name = f"hitl-agent:{prefix}"
     tickets = []
     for start in range(0, N, 500):
-        tickets += await asyncio.gather(*(
-            client.submit(f"request {i}", "act", {"i": i}, timeout=120)
-            for i in range(start, min(start + 500, N))))
+        tickets += await asyncio.gather(
+            *(
+                client.submit(f"request {i}", "act", {"i": i}, timeout=120)
+                for i in range(start, min(start + 500, N))
+            )
+        )
     waits = [asyncio.create_task(t.wait()) for t in tickets]
     while client._hub.channels < N:
         await asyncio.sleep(0.05)
@@ -33,24 +37,31 @@ async def test_10000_concurrent_waits_use_a_bounded_number_of_connections(
     during = _connections(raw, name)
 
     for start in range(0, N, 500):
-        await asyncio.gather(*(astore.decide(t.request_id, Status.APPROVED, decided_by=("U1",))
-                               for t in tickets[start:start + 500]))
+        await asyncio.gather(
+            *(
+                astore.decide(t.request_id, Status.APPROVED, decided_by=("U1",))
+                for t in tickets[start : start + 500]
+            )
+        )
     decisions = await asyncio.wait_for(asyncio.gather(*waits), timeout=120)
 
     assert [(d.request_id, d.status) for d in decisions] == [
-        (t.request_id, Status.APPROVED) for t in tickets]
+        (t.request_id, Status.APPROVED) for t in tickets
+    ]
     assert 1 <= during <= POOL  # the pub/sub connection comes from the same bounded pool
     assert _connections(raw, name) <= POOL
     assert client._hub.channels == 0  # every subscription released
     await client.aclose()
 
 
-async def test_aclose_closes_every_connection_of_the_client(prefix: str, redis_url: str,
-                                                            raw: redis.Redis):
+async def test_aclose_closes_every_connection_of_the_client(
+    prefix: str, redis_url: str, raw: redis.Redis
+):
     client = AsyncHITLClient(redis_url, prefix, max_connections=POOL)
     name = f"hitl-agent:{prefix}"
-    tickets = await asyncio.gather(*(client.submit(f"request {i}", "act", {"i": i}, timeout=60)
-                                     for i in range(3 * POOL)))
+    tickets = await asyncio.gather(
+        *(client.submit(f"request {i}", "act", {"i": i}, timeout=60) for i in range(3 * POOL))
+    )
     waits = [asyncio.create_task(t.wait()) for t in tickets]
     while client._hub.channels < len(tickets):
         await asyncio.sleep(0.02)

@@ -14,10 +14,16 @@ from hitl_slack.service.scheduler import Scheduler
 
 
 async def test_due_requests_expire_and_unreadable_ones_are_set_aside(
-        client: HITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys):
-    raw.hset(keys.request("req_future_format"), mapping={
-        "request": json.dumps({"v": 9, "shape": "unknown"}), "status": "pending",
-        "deadline": "1"})
+    client: HITLClient, astore: AsyncStore, raw: redis.Redis, keys: Keys
+):
+    raw.hset(
+        keys.request("req_future_format"),
+        mapping={
+            "request": json.dumps({"v": 9, "shape": "unknown"}),
+            "status": "pending",
+            "deadline": "1",
+        },
+    )
     raw.zadd(keys.deadlines, {"req_future_format": 1})  # first in line, long due
     due = client.submit("Due", "act", timeout=0.2)
     later = client.submit("Later", "act", timeout=60)

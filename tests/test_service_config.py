@@ -21,10 +21,17 @@ def fake() -> Iterator[FakeSlack]:
         yield f
 
 
-def _serve(env: dict[str, str], *args: str, cwd: str | None = None
-           ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hitl_slack.cli", "serve", *args], env=env,
-                          capture_output=True, text=True, timeout=60, cwd=cwd)
+def _serve(
+    env: dict[str, str], *args: str, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", "serve", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
 
 
 def _problem_lines(stderr: str) -> list[str]:
@@ -39,18 +46,26 @@ def test_a_redis_url_without_scheme_is_one_line(fake: FakeSlack, prefix: str):
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    ("redis://:s3cret@127.0.0.1:notaport/0", "Port could not be cast to integer value as ..."),
-    ("redis://:s3cret@127.0.0.1:99999/0", "Port out of range 0-65535"),
-])
-def test_a_redis_url_that_cannot_be_parsed_is_one_line(fake: FakeSlack, prefix: str, url: str,
-                                                       reason: str):
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("redis://:s3cret@127.0.0.1:notaport/0", "Port could not be cast to integer value as ..."),
+        ("redis://:s3cret@127.0.0.1:99999/0", "Port out of range 0-65535"),
+    ],
+)
+def test_a_redis_url_that_cannot_be_parsed_is_one_line(
+    fake: FakeSlack, prefix: str, url: str, reason: str
+):
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"REDIS_URL": url}
     out = _serve(env, "--http")
-    assert (out.returncode, _problem_lines(out.stderr)) == (2, [
-        "configuration error: invalid settings:",
-        f"  REDIS_URL: is not a valid Redis URL ({reason}); the form is "
-        "redis://[[user]:password@]host:port/db"])
+    assert (out.returncode, _problem_lines(out.stderr)) == (
+        2,
+        [
+            "configuration error: invalid settings:",
+            f"  REDIS_URL: is not a valid Redis URL ({reason}); the form is "
+            "redis://[[user]:password@]host:port/db",
+        ],
+    )
 
 
 def test_a_port_in_use_is_one_line(fake: FakeSlack, prefix: str):
@@ -71,11 +86,13 @@ def test_a_port_out_of_range_is_one_line(fake: FakeSlack, prefix: str, port: str
     assert out.returncode == 2
     assert _problem_lines(out.stderr) == [
         f"hitl-slack serve: argument --port: {port!r} is not a port number (1-65535) "
-        "(see hitl-slack serve --help)"]
+        "(see hitl-slack serve --help)"
+    ]
 
 
-def test_a_consumer_name_too_long_for_the_heartbeat_is_a_configuration_error(fake: FakeSlack,
-                                                                              prefix: str):
+def test_a_consumer_name_too_long_for_the_heartbeat_is_a_configuration_error(
+    fake: FakeSlack, prefix: str
+):
     # It used to start and serve without ever publishing a heartbeat (agents were told that no
     # bot serves their prefix) and without a word in the log.
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_CONSUMER_NAME": "x" * 201}
@@ -86,8 +103,9 @@ def test_a_consumer_name_too_long_for_the_heartbeat_is_a_configuration_error(fak
 
 
 @pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1"])
-def test_a_host_that_cannot_be_listened_on_names_the_host_not_the_port(fake: FakeSlack,
-                                                                        prefix: str, host: str):
+def test_a_host_that_cannot_be_listened_on_names_the_host_not_the_port(
+    fake: FakeSlack, prefix: str, host: str
+):
     out = _serve(BotProcess(fake, prefix, REDIS_URL).env(), "--http", "--host", host)
     assert out.returncode == 2
     problem = [line for line in out.stderr.splitlines() if "configuration error" in line]
@@ -97,18 +115,22 @@ def test_a_host_that_cannot_be_listened_on_names_the_host_not_the_port(fake: Fak
     assert "port" not in problem[0]
 
 
-def test_a_slack_api_url_that_is_not_the_web_api_is_named_not_the_token(fake: FakeSlack,
-                                                                        prefix: str):
+def test_a_slack_api_url_that_is_not_the_web_api_is_named_not_the_token(
+    fake: FakeSlack, prefix: str
+):
     url = fake.api_url.replace("/api/", "/")  # the base of the Web API without its /api/
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"SLACK_API_URL": url}
     out = _serve(env, "--http")
     assert (out.returncode, _problem_lines(out.stderr)[-1]) == (
-        2, f"configuration error: SLACK_API_URL: {url}auth.test answered HTTP 404, not the "
-        "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?")
+        2,
+        f"configuration error: SLACK_API_URL: {url}auth.test answered HTTP 404, not the "
+        "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?",
+    )
 
 
-def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: FakeSlack,
-                                                                         prefix: str):
+def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(
+    fake: FakeSlack, prefix: str
+):
     env = BotProcess(fake, prefix, REDIS_URL).env() | {"HITL_DEFAULT_CHANNEL": "#approvals"}
     out = _serve(env, "--http")
     assert out.returncode == 2
@@ -121,32 +143,52 @@ def test_a_channel_given_by_name_says_to_use_its_id_and_where_to_find_it(fake: F
 
 
 def test_no_slack_tokens_explains_both_modes(fake: FakeSlack, prefix: str, tmp_path):
-    env = {k: v for k, v in BotProcess(fake, prefix, REDIS_URL).env().items()
-           if not k.startswith("SLACK_")}
+    env = {
+        k: v
+        for k, v in BotProcess(fake, prefix, REDIS_URL).env().items()
+        if not k.startswith("SLACK_")
+    }
     out = _serve(env, cwd=str(tmp_path))  # no .env there either
     assert out.returncode == 2
     text = out.stderr
-    for words in ("Socket Mode", "SLACK_APP_TOKEN", "HTTP mode", "SLACK_SIGNING_SECRET",
-                  "SLACK_BOT_TOKEN", "Copy .env.example to .env"):
+    for words in (
+        "Socket Mode",
+        "SLACK_APP_TOKEN",
+        "HTTP mode",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_BOT_TOKEN",
+        "Copy .env.example to .env",
+    ):
         assert words in text
     assert "SLACK_BOT_TOKEN is not set; SLACK_SIGNING_SECRET is not set" not in text
 
 
 def test_version():
-    out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", "--version"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert (out.returncode, out.stdout.strip()) == (0, f"hitl-slack {__version__}")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["serve", "--help"]])
 def test_help_lists_the_environment_and_exit_codes_without_markup(args: list[str]):
-    out = subprocess.run([sys.executable, "-m", "hitl_slack.cli", *args],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", *args], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0
     assert "``" not in out.stdout
     assert "::" not in out.stdout
-    for variable in ("REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
-                     "HITL_HEALTH_PORT", "LOG_LEVEL"):
+    for variable in (
+        "REDIS_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "HITL_HEALTH_PORT",
+        "LOG_LEVEL",
+    ):
         assert f"\n  {variable} " in out.stdout
     assert "exit codes:" in out.stdout
     assert "  2  bad usage or configuration" in out.stdout

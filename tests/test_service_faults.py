@@ -48,12 +48,15 @@ def _stop_within(bot: BotProcess, sig: int = signal.SIGTERM, timeout: float = 10
 
 
 def test_redis_restarted_empty_the_bot_recreates_its_groups_and_posts_again(
-        fake: FakeSlack, prefix: str, redis_server: RedisServer):
+    fake: FakeSlack, prefix: str, redis_server: RedisServer
+):
     bot = BotProcess(fake, prefix, redis_server.url).start()
     client = HITLClient(redis_server.url, prefix)
     try:
-        assert bot.wait_readyz(200)["groups"] == {f"{prefix}:queue relay": True,
-                                                  f"{prefix}:outcomes updater": True}
+        assert bot.wait_readyz(200)["groups"] == {
+            f"{prefix}:queue relay": True,
+            f"{prefix}:outcomes updater": True,
+        }
         before = client.submit("Before the failover", "deploy", {}, timeout=60)
         posted(fake, before.request_id)
 
@@ -77,7 +80,8 @@ def test_redis_restarted_empty_the_bot_recreates_its_groups_and_posts_again(
 
 
 def test_a_request_lost_with_redis_while_it_was_being_posted_leaves_no_live_message(
-        fake: FakeSlack, prefix: str, redis_server: RedisServer):
+    fake: FakeSlack, prefix: str, redis_server: RedisServer
+):
     bot = BotProcess(fake, prefix, redis_server.url, extra_env={"HITL_SLACK_TIMEOUT": "20"})
     bot.start()
     client = HITLClient(redis_server.url, prefix)
@@ -102,7 +106,8 @@ def test_a_request_lost_with_redis_while_it_was_being_posted_leaves_no_live_mess
 
 
 def test_redis_down_for_8_seconds_logs_one_warning_and_one_info_per_component(
-        fake: FakeSlack, prefix: str, redis_server: RedisServer):
+    fake: FakeSlack, prefix: str, redis_server: RedisServer
+):
     bot = BotProcess(fake, prefix, redis_server.url).start()
     keys = Keys(prefix)
     # The consumers read Redis all the time, so they always see the outage; the scheduler and
@@ -112,8 +117,9 @@ def test_redis_down_for_8_seconds_logs_one_warning_and_one_info_per_component(
         bot.wait_readyz(200)
         redis_server.restart(down_for=8)
         deadline = time.monotonic() + 30
-        while not always <= {e.get("component") for e in _log_events(bot)
-                             if e["event"] == "redis_restored"}:
+        while not always <= {
+            e.get("component") for e in _log_events(bot) if e["event"] == "redis_restored"
+        }:
             assert time.monotonic() < deadline, bot.logs()
             time.sleep(0.05)
         bot.wait_readyz(200)
@@ -132,7 +138,8 @@ def test_redis_down_for_8_seconds_logs_one_warning_and_one_info_per_component(
 
 
 def test_a_token_refused_at_run_time_stops_new_work_and_leaves_it_for_a_healthy_replica(
-        fake: FakeSlack, prefix: str, client: HITLClient, redis_url: str):
+    fake: FakeSlack, prefix: str, client: HITLClient, redis_url: str
+):
     bot = BotProcess(fake, prefix, redis_url).start()
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
@@ -145,8 +152,11 @@ def test_a_token_refused_at_run_time_stops_new_work_and_leaves_it_for_a_healthy_
         body = bot.wait_readyz(503)
         assert body["slack_auth"] == "SLACK_BOT_TOKEN: invalid_auth"
         assert body["accepting"] is False
-        beat = Heartbeat.model_validate_json(r.get(keys.bot(f"bot-{prefix}")) or "{}") \
-            if _wait_beat(r, keys, prefix) else None
+        beat = (
+            Heartbeat.model_validate_json(r.get(keys.bot(f"bot-{prefix}")) or "{}")
+            if _wait_beat(r, keys, prefix)
+            else None
+        )
         assert beat is not None
         assert (beat.accepting, beat.slack_auth) == (False, "invalid_auth")
         assert "SLACK_BOT_TOKEN" in (beat.reason or "")
@@ -176,8 +186,9 @@ def _wait_beat(r: redis.Redis, keys: Keys, prefix: str, timeout: float = 15.0) -
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])
-def test_a_refused_token_at_start_exits_2_naming_the_variable(fake: FakeSlack, prefix: str,
-                                                              redis_url: str, mode: str):
+def test_a_refused_token_at_start_exits_2_naming_the_variable(
+    fake: FakeSlack, prefix: str, redis_url: str, mode: str
+):
     bot = BotProcess(fake, prefix, redis_url, mode=mode)
     variable = "SLACK_BOT_TOKEN" if mode == "http" else "SLACK_APP_TOKEN"
     bot.extra_env = {variable: "xoxb-revoked-123" if mode == "http" else "xapp-1-revoked"}
@@ -192,8 +203,9 @@ def test_a_refused_token_at_start_exits_2_naming_the_variable(fake: FakeSlack, p
     assert "hitl-slack ready" not in out
 
 
-def test_sigterm_stops_serve_while_slack_does_not_answer_auth_test(fake: FakeSlack, prefix: str,
-                                                                   redis_url: str):
+def test_sigterm_stops_serve_while_slack_does_not_answer_auth_test(
+    fake: FakeSlack, prefix: str, redis_url: str
+):
     fake.fail("auth.test", status=200, delay=60)
     bot = BotProcess(fake, prefix, redis_url).launch()
     fake.wait_for_call("auth.test", timeout=20)
@@ -202,7 +214,8 @@ def test_sigterm_stops_serve_while_slack_does_not_answer_auth_test(fake: FakeSla
 
 
 def test_sigterm_stops_serve_when_the_socket_mode_connection_never_succeeds(
-        fake: FakeSlack, prefix: str, redis_url: str):
+    fake: FakeSlack, prefix: str, redis_url: str
+):
     fake.fail("apps.connections.open", status=500, times=1000)
     bot = BotProcess(fake, prefix, redis_url, mode="socket").launch()
     fake.wait_for_calls("apps.connections.open", 2, timeout=20)
@@ -211,7 +224,8 @@ def test_sigterm_stops_serve_when_the_socket_mode_connection_never_succeeds(
 
 
 def test_sigterm_while_slack_holds_a_post_stops_within_the_grace_and_leaves_the_entry_queued(
-        fake: FakeSlack, prefix: str, client: HITLClient, redis_url: str):
+    fake: FakeSlack, prefix: str, client: HITLClient, redis_url: str
+):
     bot = BotProcess(fake, prefix, redis_url).start()
     fake.fail("chat.postMessage", status=429, retry_after=60, channel="C0SLOW")
     ticket = client.submit("Held by a long rate limit", "slow_task", {}, timeout=120)
@@ -225,8 +239,9 @@ def test_sigterm_while_slack_holds_a_post_stops_within_the_grace_and_leaves_the_
         assert successor.stop() == 0, successor.logs()
 
 
-def test_a_second_sigint_stops_at_once(fake: FakeSlack, prefix: str, client: HITLClient,
-                                       redis_url: str):
+def test_a_second_sigint_stops_at_once(
+    fake: FakeSlack, prefix: str, client: HITLClient, redis_url: str
+):
     bot = BotProcess(fake, prefix, redis_url).start()
     fake.fail("chat.postMessage", status=429, retry_after=60, channel="C0SLOW")
     client.submit("Held by a long rate limit", "slow_task", {}, timeout=120)
@@ -238,22 +253,24 @@ def test_a_second_sigint_stops_at_once(fake: FakeSlack, prefix: str, client: HIT
     assert _stop_within(bot, signal.SIGINT) == 128 + signal.SIGINT
 
 
-def test_socket_mode_serves_health_on_its_own_port(fake: FakeSlack, prefix: str,
-                                                   redis_url: str):
+def test_socket_mode_serves_health_on_its_own_port(fake: FakeSlack, prefix: str, redis_url: str):
     bot = BotProcess(fake, prefix, redis_url, mode="socket", health_port=free_port()).start()
     try:
         body = bot.wait_readyz(200)
         assert (body["mode"], body["slack_auth"], body["redis"]) == ("socket", "ok", "ok")
-        assert set(body["loops"]) == {f"consumer:{prefix}:queue", f"consumer:{prefix}:outcomes",
-                                      "scheduler"}
+        assert set(body["loops"]) == {
+            f"consumer:{prefix}:queue",
+            f"consumer:{prefix}:outcomes",
+            "scheduler",
+        }
         assert bot.health() == 200
     finally:
         assert bot.stop() == 0, bot.logs()
 
 
-
 def test_the_bot_publishes_a_heartbeat_under_its_prefix_and_says_when_it_stops(
-        fake: FakeSlack, prefix: str, redis_url: str):
+    fake: FakeSlack, prefix: str, redis_url: str
+):
     bot = BotProcess(fake, prefix, redis_url).start()
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
@@ -262,8 +279,7 @@ def test_the_bot_publishes_a_heartbeat_under_its_prefix_and_says_when_it_stops(
         name = f"bot-{prefix}"
         assert r.zscore(keys.bots, name) is not None
         beat = Heartbeat.model_validate_json(r.get(keys.bot(name)) or "{}")
-        assert (beat.name, beat.mode, beat.slack_auth, beat.accepting) == (
-            name, "http", "ok", True)
+        assert (beat.name, beat.mode, beat.slack_auth, beat.accepting) == (name, "http", "ok", True)
         assert 0 < r.pttl(keys.bot(name)) <= 30_000
         assert bot.stop() == 0
         last = Heartbeat.model_validate_json(r.get(keys.bot(name)) or "{}")
@@ -273,8 +289,9 @@ def test_the_bot_publishes_a_heartbeat_under_its_prefix_and_says_when_it_stops(
         bot.stop()
 
 
-def test_sigterm_stops_serve_while_redis_is_down(fake: FakeSlack, prefix: str,
-                                                 redis_server: RedisServer):
+def test_sigterm_stops_serve_while_redis_is_down(
+    fake: FakeSlack, prefix: str, redis_server: RedisServer
+):
     bot = BotProcess(fake, prefix, redis_server.url).start()
     bot.wait_readyz(200)
     redis_server.kill()
@@ -282,8 +299,9 @@ def test_sigterm_stops_serve_while_redis_is_down(fake: FakeSlack, prefix: str,
     assert _stop_within(bot) == 0
 
 
-def test_an_app_token_refused_at_run_time_fails_readiness(fake: FakeSlack, prefix: str,
-                                                          redis_url: str):
+def test_an_app_token_refused_at_run_time_fails_readiness(
+    fake: FakeSlack, prefix: str, redis_url: str
+):
     bot = BotProcess(fake, prefix, redis_url, mode="socket").start()
     try:
         bot.wait_readyz(200)
@@ -295,11 +313,13 @@ def test_an_app_token_refused_at_run_time_fails_readiness(fake: FakeSlack, prefi
         assert _stop_within(bot) == 0
     assert "Traceback" not in bot.logs()
     assert [line for line in bot.logs().splitlines() if "invalid_auth" in line] == [
-        line for line in bot.logs().splitlines() if '"slack_auth_failed"' in line]
+        line for line in bot.logs().splitlines() if '"slack_auth_failed"' in line
+    ]
 
 
-def test_http_mode_can_serve_health_on_a_port_of_its_own(fake: FakeSlack, prefix: str,
-                                                         redis_url: str):
+def test_http_mode_can_serve_health_on_a_port_of_its_own(
+    fake: FakeSlack, prefix: str, redis_url: str
+):
     bot = BotProcess(fake, prefix, redis_url, health_port=free_port()).start()
     try:
         assert bot.wait_readyz(200)["mode"] == "http"

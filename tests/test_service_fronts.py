@@ -28,8 +28,9 @@ def fake() -> Iterator[FakeSlack]:
         yield f
 
 
-def _post(url: str, body: bytes, *, signed: bool = True,
-          content_type: str = FORM) -> tuple[int, str]:
+def _post(
+    url: str, body: bytes, *, signed: bool = True, content_type: str = FORM
+) -> tuple[int, str]:
     ts = str(int(time.time()))
     headers = {"Content-Type": content_type}
     if signed:
@@ -50,7 +51,8 @@ def _nested_click(click: dict, depth: int = 1000) -> str:
 
 
 def test_signed_malformed_bodies_get_400_decide_nothing_and_are_kept(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     bot = BotProcess(fake, prefix, REDIS_URL).start()
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
@@ -60,11 +62,12 @@ def test_signed_malformed_bodies_get_400_decide_nothing_and_are_kept(
         cases = {
             "payload is not valid JSON": b"payload=" + payload.encode()[:-3],
             "body is not UTF-8": b"payload=" + payload.encode() + b"\xff\xfe",
-            "payload is nested deeper than 64 levels":
-                b"payload=" + urllib.parse.quote(_nested_click(click)).encode(),
+            "payload is nested deeper than 64 levels": b"payload="
+            + urllib.parse.quote(_nested_click(click)).encode(),
             "body is a JSON list, not an object": b"[1, 2]",
-            "body has a field of the wrong type":
-                json.dumps({**click, "authorizations": 5}).encode(),
+            "body has a field of the wrong type": json.dumps(
+                {**click, "authorizations": 5}
+            ).encode(),
         }
         for problem, body in cases.items():
             ctype = FORM if body.startswith(b"payload=") else "application/json"
@@ -76,8 +79,9 @@ def test_signed_malformed_bodies_get_400_decide_nothing_and_are_kept(
         assert client.get(ticket.request_id).status is Status.PENDING
         dead = [f for _, f in r.xrange(Keys(prefix).dead_letters)]
         assert [d["stream"] for d in dead] == ["/slack/events"] * len(cases)
-        assert [d["error"].startswith(problem) for d, problem in zip(dead, cases, strict=True)] \
-            == [True] * len(cases)
+        assert [d["error"].startswith(problem) for d, problem in zip(dead, cases, strict=True)] == [
+            True
+        ] * len(cases)
         status, _ = bot.send(click)  # the same click, well formed, still works
         assert status == 200
         assert client.wait(ticket.request_id, timeout=10).status is Status.APPROVED
@@ -88,7 +92,8 @@ def test_signed_malformed_bodies_get_400_decide_nothing_and_are_kept(
 
 
 def test_malformed_socket_mode_envelopes_are_acked_and_dead_lettered(
-        fake: FakeSlack, prefix: str, client: HITLClient):
+    fake: FakeSlack, prefix: str, client: HITLClient
+):
     bot = BotProcess(fake, prefix, REDIS_URL, mode="socket").start()
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
@@ -97,16 +102,22 @@ def test_malformed_socket_mode_envelopes_are_acked_and_dead_lettered(
         click = block_actions_body(posted(fake, ticket.request_id), "hitl.approve")
         deep = json.loads(_nested_click(click, depth=900))  # what json.dumps can still write
         for payload in ([1, 2], deep, {**click, "user": 5}, {**click, "authorizations": 5}):
-            ack = fake.send_envelope("interactive", payload, timeout=10,  # type: ignore[arg-type]
-                                     accepts_response_payload=False)
+            ack = fake.send_envelope(
+                "interactive",
+                payload,
+                timeout=10,  # type: ignore[arg-type]
+                accepts_response_payload=False,
+            )
             assert "envelope_id" in ack
         assert client.get(ticket.request_id).status is Status.PENDING
         fake.wait_until(lambda: r.xlen(Keys(prefix).dead_letters) == 4)
         dead = [f for _, f in r.xrange(Keys(prefix).dead_letters)]
         assert sorted(d["error"] for d in dead) == [  # handled concurrently: any order
             "payload has a field of the wrong type (TypeError: object of type 'int' has no len())",
-            "payload is a JSON list, not an object", "payload is nested deeper than 64 levels",
-            "user is neither an object nor an id"]
+            "payload is a JSON list, not an object",
+            "payload is nested deeper than 64 levels",
+            "user is neither an object nor an id",
+        ]
         assert {d["stream"] for d in dead} == {"socket_mode"}
         fake.send_envelope("interactive", click)
         assert client.wait(ticket.request_id, timeout=10).status is Status.APPROVED
@@ -139,17 +150,26 @@ def test_metrics_in_prometheus_format(fake: FakeSlack, prefix: str, client: HITL
         status, text = bot.get("/metrics")
         assert status == 200
         assert "# TYPE hitl_requests_total counter" in text
-        fake.wait_until(lambda: _metric(bot.get("/metrics")[1],
-                                        'hitl_requests_total{status="approved"}') == 1)
+        fake.wait_until(
+            lambda: _metric(bot.get("/metrics")[1], 'hitl_requests_total{status="approved"}') == 1
+        )
         text = bot.get("/metrics")[1]
         assert _metric(text, 'hitl_requests_total{status="posted"}') >= 1
         assert _metric(text, "hitl_decision_seconds_count") == 1
         assert _metric(text, 'hitl_slack_rate_limited_total{method="chat.postMessage"}') == 1
-        assert _metric(
-            text, 'hitl_slack_errors_total{error="channel_not_found",method="chat.postMessage"}'
-        ) >= 1
-        for gauge in ("hitl_queue_lag", "hitl_queue_pending", "hitl_queue_oldest_age_seconds",
-                      "hitl_dead_letters", "hitl_waiting_requests"):
+        assert (
+            _metric(
+                text, 'hitl_slack_errors_total{error="channel_not_found",method="chat.postMessage"}'
+            )
+            >= 1
+        )
+        for gauge in (
+            "hitl_queue_lag",
+            "hitl_queue_pending",
+            "hitl_queue_oldest_age_seconds",
+            "hitl_dead_letters",
+            "hitl_waiting_requests",
+        ):
             assert _metric(text, gauge) >= 0
         assert _metric(text, "hitl_ready") == 1
     finally:
@@ -163,11 +183,13 @@ def test_waiting_agents_are_counted(fake: FakeSlack, prefix: str):
     agent = HITLClient(REDIS_URL, prefix)
     try:
         ticket = agent.submit("Waited on", "deploy", {}, timeout=60)
-        waiter = threading.Thread(target=agent.wait, args=(ticket.request_id,),
-                                  kwargs={"timeout": 30}, daemon=True)
+        waiter = threading.Thread(
+            target=agent.wait, args=(ticket.request_id,), kwargs={"timeout": 30}, daemon=True
+        )
         waiter.start()
-        fake.wait_until(lambda: _metric(bot.get("/metrics")[1], "hitl_waiting_requests") == 1,
-                        timeout=10)
+        fake.wait_until(
+            lambda: _metric(bot.get("/metrics")[1], "hitl_waiting_requests") == 1, timeout=10
+        )
         agent.cancel(ticket.request_id, reason="done")
         waiter.join(10)
     finally:

@@ -53,13 +53,30 @@ ODD: dict[str, Any] = {
     "empty_set": set(),
 }
 
-FIELDS = ["summary", "action", "payload", "details", "agent", "risk", "tags", "route",
-          "channel", "timeout", "idempotency_key"]
+FIELDS = [
+    "summary",
+    "action",
+    "payload",
+    "details",
+    "agent",
+    "risk",
+    "tags",
+    "route",
+    "channel",
+    "timeout",
+    "idempotency_key",
+]
 
 #: The only odd values that are fine for a field (all others must be refused).
-VALID = {("payload", "empty_dict"), ("details", "empty_str"), ("details", "blank_str"),
-         ("agent", "empty_str"), ("agent", "blank_str"), ("tags", "empty_list"),
-         ("tags", "empty_set")}
+VALID = {
+    ("payload", "empty_dict"),
+    ("details", "empty_str"),
+    ("details", "blank_str"),
+    ("agent", "empty_str"),
+    ("agent", "blank_str"),
+    ("tags", "empty_list"),
+    ("tags", "empty_set"),
+}
 
 
 def _args(field: str, value: Any) -> dict[str, Any]:
@@ -80,14 +97,17 @@ def test_every_odd_value_of_every_argument_is_refused_naming_the_field(field: st
     assert str(info.value).startswith(f"invalid approval request: {field}")
 
 
-@pytest.mark.parametrize(("payload", "where"), [
-    ({"a": {"b": [1, {"c": float("nan")}]}}, "at a.b[1].c"),
-    ({"a": [b"raw"]}, "a bytes at a[0]"),
-    ({"x": {1: "one"}}, "key of type int at x"),
-    ({"n": 2**64}, "does not fit in 64 bits at n"),
-    ({"s": {"set"}}, "a set at s"),
-    ({"t": "\udcff"}, "not valid Unicode"),
-])
+@pytest.mark.parametrize(
+    ("payload", "where"),
+    [
+        ({"a": {"b": [1, {"c": float("nan")}]}}, "at a.b[1].c"),
+        ({"a": [b"raw"]}, "a bytes at a[0]"),
+        ({"x": {1: "one"}}, "key of type int at x"),
+        ({"n": 2**64}, "does not fit in 64 bits at n"),
+        ({"s": {"set"}}, "a set at s"),
+        ({"t": "\udcff"}, "not valid Unicode"),
+    ],
+)
 def test_payload_errors_say_where(payload: dict[str, Any], where: str):
     with pytest.raises(InvalidRequest, match="payload: ") as info:
         build_request("s", "act", payload)
@@ -125,14 +145,16 @@ def test_tags_of_the_wrong_type_are_refused_naming_tags(tags: Any):
 
 
 def test_the_decorator_takes_a_bare_string_tag_whole_and_refuses_bad_tags(
-        client: HITLClient, raw: redis.Redis, prefix: str):
+    client: HITLClient, raw: redis.Redis, prefix: str
+):
     @client.require_approval(tags="secret", timeout=0.2, on_denied=None)
     def rotate_keys() -> str:
         return "rotated"
 
     assert rotate_keys() is None  # expired: no bot in this test
-    stored = [client.get(rid).request.tags
-              for rid in (e[1]["id"] for e in raw.xrange(f"{prefix}:queue"))]
+    stored = [
+        client.get(rid).request.tags for rid in (e[1]["id"] for e in raw.xrange(f"{prefix}:queue"))
+    ]
     assert stored == [("secret",)]
     with pytest.raises(InvalidRequest, match="tags"):
         client.require_approval(tags=5)  # type: ignore[arg-type]
@@ -145,11 +167,19 @@ def test_bad_input_writes_nothing(client: HITLClient, raw: redis.Redis, prefix: 
     assert list(raw.scan_iter(match=f"{prefix}:*")) == []
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"risk": "extreme"}, "risk"), ({"timeout": -1}, "timeout"), ({"channel": "#ops"}, "channel"),
-    ({"tags": [1]}, "tags.0"), ({"route": ""}, "route")])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"risk": "extreme"}, "risk"),
+        ({"timeout": -1}, "timeout"),
+        ({"channel": "#ops"}, "channel"),
+        ({"tags": [1]}, "tags.0"),
+        ({"route": ""}, "route"),
+    ],
+)
 def test_the_decorator_refuses_bad_fixed_arguments_when_applied(
-        client: HITLClient, kwargs: dict[str, Any], field: str):
+    client: HITLClient, kwargs: dict[str, Any], field: str
+):
     with pytest.raises(InvalidRequest) as info:
         client.require_approval(**kwargs)
     assert field in [loc for loc, _ in info.value.errors]

@@ -48,8 +48,7 @@ class _AsyncWaiter(Waiter):
         self.disarm()
         if self.end is None and self.deadline is None:
             return  # nothing bounds it yet: armed once the deadline is read
-        self._timer = self._loop.call_later(max(self.left()[0], 0.0), resolve, self.fut,
-                                            ENDED)
+        self._timer = self._loop.call_later(max(self.left()[0], 0.0), resolve, self.fut, ENDED)
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -81,8 +80,7 @@ class DecisionHub(Hub):
         self._closed = False
         self._heard = time.monotonic()  # when the pub/sub connection last said anything
 
-    async def wait(self, request_id: str,
-                   timeout: float | None) -> tuple[Decision | None, bool]:
+    async def wait(self, request_id: str, timeout: float | None) -> tuple[Decision | None, bool]:
         """Wait for the decision up to ``timeout`` seconds, or (None) until the request's
         deadline, read from Redis once subscribed.
 
@@ -96,8 +94,9 @@ class DecisionHub(Hub):
         """
         if timeout is not None and timeout <= 0:
             return await self._read_one(request_id), False
-        waiter = _AsyncWaiter(asyncio.get_running_loop(),
-                              None if timeout is None else time.monotonic() + timeout)
+        waiter = _AsyncWaiter(
+            asyncio.get_running_loop(), None if timeout is None else time.monotonic() + timeout
+        )
         self._subs.add(request_id, waiter)
         self._start()
         waiter.arm()
@@ -121,9 +120,11 @@ class DecisionHub(Hub):
     def _start(self) -> None:
         self._kick.set()
         if not self._tasks and not self._closed:
-            self._tasks = [asyncio.create_task(self._read_loop(), name="hitl-hub-reader"),
-                           asyncio.create_task(self._work_loop(), name="hitl-hub-writer"),
-                           asyncio.create_task(self._watch(), name="hitl-hub-watchdog")]
+            self._tasks = [
+                asyncio.create_task(self._read_loop(), name="hitl-hub-reader"),
+                asyncio.create_task(self._work_loop(), name="hitl-hub-writer"),
+                asyncio.create_task(self._watch(), name="hitl-hub-watchdog"),
+            ]
 
     async def _read_loop(self) -> None:
         backoff = 0.05
@@ -193,8 +194,9 @@ class DecisionHub(Hub):
             if self._ready and self._conn is not None and self._subs.has_commands:
                 commands = self._subs.take_commands()
                 try:
-                    await self._conn.send_packed_command(self._conn.pack_commands(commands),
-                                                         check_health=False)
+                    await self._conn.send_packed_command(
+                        self._conn.pack_commands(commands), check_health=False
+                    )
                 except (RedisError, OSError):
                     await self._conn.disconnect(nowait=True)  # the reader reconnects
                     continue
@@ -208,7 +210,8 @@ class DecisionHub(Hub):
         while entries := self._claim():
             try:
                 outcomes = await self._store.run(
-                    read_outcomes(self._subs.keys, [e.request_id for e in entries]))
+                    read_outcomes(self._subs.keys, [e.request_id for e in entries])
+                )
             except StoreUnavailable:
                 self._unclaim(entries)
                 asyncio.get_running_loop().call_later(0.2, self._kick.set)  # try again soon

@@ -49,8 +49,7 @@ from hitl_slack.models import (
     validation_message,
 )
 
-__all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket",
-           "build_request"]
+__all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket", "build_request"]
 
 log = logging.getLogger("hitl_slack")
 log.addHandler(logging.NullHandler())
@@ -61,8 +60,9 @@ R = TypeVar("R")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 
-def build_request(summary: str, action: str, payload: dict[str, Any] | None = None,
-                  **fields: Any) -> ApprovalRequest:
+def build_request(
+    summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
+) -> ApprovalRequest:
     """Validate an approval request's arguments; nothing is written.
 
     Every argument is checked (see :class:`~hitl_slack.models.ApprovalRequest`): whatever is
@@ -73,8 +73,9 @@ def build_request(summary: str, action: str, payload: dict[str, Any] | None = No
     """
     data = {k: v for k, v in fields.items() if v is not None}
     try:
-        return ApprovalRequest(summary=summary, action=action,
-                               payload={} if payload is None else payload, **data)
+        return ApprovalRequest(
+            summary=summary, action=action, payload={} if payload is None else payload, **data
+        )
     except ValidationError as exc:
         raise validation_message(exc, "approval request") from None
 
@@ -83,26 +84,53 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _gate(route: str | None, channel: str | None, summary: str | Callable[..., str] | None,
-          risk: str, tags: Iterable[str], timeout: float, agent: str | None,
-          on_denied: Any) -> Gate:
+def _gate(
+    route: str | None,
+    channel: str | None,
+    summary: str | Callable[..., str] | None,
+    risk: str,
+    tags: Iterable[str],
+    timeout: float,
+    agent: str | None,
+    on_denied: Any,
+) -> Gate:
     """A gate whose fixed arguments are checked now: a bad one fails at decoration time."""
     gate = Gate(route, channel, summary, risk, normalize_tags(tags), timeout, agent, on_denied)
-    build_request("check", "check", {}, route=route, channel=channel, risk=risk,
-                  tags=gate.tags, timeout=timeout, agent=agent)
+    build_request(
+        "check",
+        "check",
+        {},
+        route=route,
+        channel=channel,
+        risk=risk,
+        tags=gate.tags,
+        timeout=timeout,
+        agent=agent,
+    )
     return gate
 
 
 class _Base:
-    def __init__(self, key_prefix: str, retention: float | None, queue_maxlen: int,
-                 max_connections: int, min_replicas: int, replica_timeout: float) -> None:
+    def __init__(
+        self,
+        key_prefix: str,
+        retention: float | None,
+        queue_maxlen: int,
+        max_connections: int,
+        min_replicas: int,
+        replica_timeout: float,
+    ) -> None:
         if max_connections < 2:  # the pub/sub connection holds one for good
             raise ConfigError(f"max_connections must be at least 2, not {max_connections}")
         # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
-        self.config = StoreConfig(keys=Keys(key_prefix), audit_maxlen=0,
-                                  retention=retention or DEFAULT_RETENTION,
-                                  queue_maxlen=queue_maxlen, min_replicas=min_replicas,
-                                  replica_timeout=replica_timeout)
+        self.config = StoreConfig(
+            keys=Keys(key_prefix),
+            audit_maxlen=0,
+            retention=retention or DEFAULT_RETENTION,
+            queue_maxlen=queue_maxlen,
+            min_replicas=min_replicas,
+            replica_timeout=replica_timeout,
+        )
         self._bot_warned = False
         self._next_bot_check = 0.0
         self._bot_lock = threading.Lock()  # submits from many threads warn once
@@ -120,10 +148,14 @@ class _Base:
             if beats or self._bot_warned:
                 return
             self._bot_warned = True
-        warnings.warn(NoBotWarning(
-            f"no hitl-slack bot has served key prefix {self.config.keys.prefix!r} in the last "
-            f"{BEAT_TTL:g}s: requests wait until one does (check REDIS_URL and HITL_KEY_PREFIX "
-            "on both sides, and that `hitl-slack serve` runs)"), stacklevel=4)
+        warnings.warn(
+            NoBotWarning(
+                f"no hitl-slack bot has served key prefix {self.config.keys.prefix!r} in the last "
+                f"{BEAT_TTL:g}s: requests wait until one does (check REDIS_URL and HITL_KEY_PREFIX "
+                "on both sides, and that `hitl-slack serve` runs)"
+            ),
+            stacklevel=4,
+        )
 
     @staticmethod
     def _env() -> dict[str, Any]:
@@ -164,16 +196,31 @@ class HITLClient(_Base):
     survive Redis restarts and failovers: see :mod:`hitl_slack.agent.waiting`.
     """
 
-    def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
-                 connect_timeout: float = 2.0, retention: float | None = None,
-                 queue_maxlen: int = 100_000, max_connections: int = 20,
-                 redis_grace: float | None = None, min_replicas: int = 0,
-                 replica_timeout: float = 1.0) -> None:
-        super().__init__(key_prefix, retention, queue_maxlen, max_connections, min_replicas,
-                         replica_timeout)
-        self.store = Store(sync_redis(redis_url, connect_timeout=connect_timeout,
-                                      max_connections=max_connections,
-                                      client_name=f"hitl-agent:{key_prefix}"), self.config)
+    def __init__(
+        self,
+        redis_url: str = DEFAULT_REDIS_URL,
+        key_prefix: str = "hitl",
+        *,
+        connect_timeout: float = 2.0,
+        retention: float | None = None,
+        queue_maxlen: int = 100_000,
+        max_connections: int = 20,
+        redis_grace: float | None = None,
+        min_replicas: int = 0,
+        replica_timeout: float = 1.0,
+    ) -> None:
+        super().__init__(
+            key_prefix, retention, queue_maxlen, max_connections, min_replicas, replica_timeout
+        )
+        self.store = Store(
+            sync_redis(
+                redis_url,
+                connect_timeout=connect_timeout,
+                max_connections=max_connections,
+                client_name=f"hitl-agent:{key_prefix}",
+            ),
+            self.config,
+        )
         self._hub = SyncDecisionHub(self.store, redis_grace)
 
     @classmethod
@@ -187,8 +234,9 @@ class HITLClient(_Base):
         """
         return cls(**cls._env())
 
-    def request_approval(self, summary: str, action: str,
-                         payload: dict[str, Any] | None = None, **fields: Any) -> Decision:
+    def request_approval(
+        self, summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> Decision:
         """Ask for approval and block until a human decides or the timeout passes.
 
         Args:
@@ -216,8 +264,9 @@ class HITLClient(_Base):
         """
         return self.submit(summary, action, payload, **fields).wait()
 
-    def submit(self, summary: str, action: str, payload: dict[str, Any] | None = None,
-               **fields: Any) -> Ticket:
+    def submit(
+        self, summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> Ticket:
         """Queue a request and return at once; same arguments as :meth:`request_approval`.
 
         With an ``idempotency_key`` already used, returns a ticket for that existing request.
@@ -293,11 +342,18 @@ class HITLClient(_Base):
         """
         return self.store.decide(request_id, Status.CANCELLED, reason=reason, actor="agent")
 
-    def require_approval(self, *, route: str | None = None, channel: str | None = None,
-                         summary: str | Callable[..., str] | None = None, risk: str = "medium",
-                         tags: Iterable[str] = (), timeout: float = 300,
-                         agent: str | None = None, on_denied: Any = RAISE,
-                         ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def require_approval(
+        self,
+        *,
+        route: str | None = None,
+        channel: str | None = None,
+        summary: str | Callable[..., str] | None = None,
+        risk: str = "medium",
+        tags: Iterable[str] = (),
+        timeout: float = 300,
+        agent: str | None = None,
+        on_denied: Any = RAISE,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Gate a function (sync or async): each call becomes a request.
 
         The action is the function's name and the payload its bound arguments. Approved: the
@@ -353,17 +409,29 @@ class AsyncHITLClient(_Base):
     10,000 connections, and they are subscribed in a few batched commands.
     """
 
-    def __init__(self, redis_url: str = DEFAULT_REDIS_URL, key_prefix: str = "hitl", *,
-                 connect_timeout: float = 2.0, retention: float | None = None,
-                 queue_maxlen: int = 100_000, max_connections: int = 20,
-                 redis_grace: float | None = None, min_replicas: int = 0,
-                 replica_timeout: float = 1.0) -> None:
-        super().__init__(key_prefix, retention, queue_maxlen, max_connections, min_replicas,
-                         replica_timeout)
+    def __init__(
+        self,
+        redis_url: str = DEFAULT_REDIS_URL,
+        key_prefix: str = "hitl",
+        *,
+        connect_timeout: float = 2.0,
+        retention: float | None = None,
+        queue_maxlen: int = 100_000,
+        max_connections: int = 20,
+        redis_grace: float | None = None,
+        min_replicas: int = 0,
+        replica_timeout: float = 1.0,
+    ) -> None:
+        super().__init__(
+            key_prefix, retention, queue_maxlen, max_connections, min_replicas, replica_timeout
+        )
         self.store = AsyncStore(
-            async_redis(redis_url, connect_timeout=connect_timeout,
-                        max_connections=max_connections,
-                        client_name=f"hitl-agent:{key_prefix}"),
+            async_redis(
+                redis_url,
+                connect_timeout=connect_timeout,
+                max_connections=max_connections,
+                client_name=f"hitl-agent:{key_prefix}",
+            ),
             self.config,
         )
         self._hub = DecisionHub(self.store, redis_grace)
@@ -373,14 +441,16 @@ class AsyncHITLClient(_Base):
         """See :meth:`HITLClient.from_env`."""
         return cls(**cls._env())
 
-    async def request_approval(self, summary: str, action: str,
-                               payload: dict[str, Any] | None = None, **fields: Any) -> Decision:
+    async def request_approval(
+        self, summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> Decision:
         """See :meth:`HITLClient.request_approval`."""
         ticket = await self.submit(summary, action, payload, **fields)
         return await ticket.wait()
 
-    async def submit(self, summary: str, action: str, payload: dict[str, Any] | None = None,
-                     **fields: Any) -> AsyncTicket:
+    async def submit(
+        self, summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> AsyncTicket:
         """See :meth:`HITLClient.submit`."""
         state, _ = await self.store.create(build_request(summary, action, payload, **fields))
         if self._check_for_bot():
@@ -414,20 +484,25 @@ class AsyncHITLClient(_Base):
             try:
                 return await self.store.expire(request_id)
             except NotDue as not_due:
-                decision, _ = await self._hub.wait(request_id,
-                                                   not_due.remaining + EXPIRY_SLACK)
+                decision, _ = await self._hub.wait(request_id, not_due.remaining + EXPIRY_SLACK)
         return decision
 
     async def cancel(self, request_id: str, reason: str | None = None) -> Decision:
         """See :meth:`HITLClient.cancel`."""
-        return await self.store.decide(request_id, Status.CANCELLED, reason=reason,
-                                       actor="agent")
+        return await self.store.decide(request_id, Status.CANCELLED, reason=reason, actor="agent")
 
-    def require_approval(self, *, route: str | None = None, channel: str | None = None,
-                         summary: str | Callable[..., str] | None = None, risk: str = "medium",
-                         tags: Iterable[str] = (), timeout: float = 300,
-                         agent: str | None = None, on_denied: Any = RAISE,
-                         ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    def require_approval(
+        self,
+        *,
+        route: str | None = None,
+        channel: str | None = None,
+        summary: str | Callable[..., str] | None = None,
+        risk: str = "medium",
+        tags: Iterable[str] = (),
+        timeout: float = 300,
+        agent: str | None = None,
+        on_denied: Any = RAISE,
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """See :meth:`HITLClient.require_approval`; gates async functions."""
         gate = _gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
 

@@ -37,8 +37,9 @@ class Gate:
     agent: str | None = None
     on_denied: Any = RAISE
 
-    def request(self, fn: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> tuple[inspect.BoundArguments, dict[str, Any]]:
+    def request(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[inspect.BoundArguments, dict[str, Any]]:
         """The bound call and the request fields for it."""
         bound = inspect.signature(fn).bind(*args, **kwargs)
         bound.apply_defaults()
@@ -47,9 +48,17 @@ class Gate:
             summary = self.summary(**payload)
         else:
             summary = self.summary or f"Run {fn.__name__}"
-        return bound, {"summary": summary, "action": fn.__name__, "payload": payload,
-                       "route": self.route, "channel": self.channel, "risk": self.risk,
-                       "tags": self.tags, "timeout": self.timeout, "agent": self.agent}
+        return bound, {
+            "summary": summary,
+            "action": fn.__name__,
+            "payload": payload,
+            "route": self.route,
+            "channel": self.channel,
+            "risk": self.risk,
+            "tags": self.tags,
+            "timeout": self.timeout,
+            "agent": self.agent,
+        }
 
     def denied(self, decision: Decision) -> Any:
         """What a call that was not approved gives back (or raises)."""
@@ -58,8 +67,9 @@ class Gate:
         return self.on_denied(decision) if callable(self.on_denied) else self.on_denied
 
 
-def _approved_call(bound: inspect.BoundArguments,
-                   decision: Decision) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _approved_call(
+    bound: inspect.BoundArguments, decision: Decision
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     for name, value in decision.payload.items():
         if name in bound.arguments:
             bound.arguments[name] = value
@@ -83,10 +93,10 @@ def gate_sync(ask: Callable[..., Decision], fn: Callable[..., Any], gate: Gate) 
     return gated
 
 
-def gate_async(ask: Callable[..., Awaitable[Decision]], fn: Callable[..., Any],
-               gate: Gate) -> Any:
+def gate_async(ask: Callable[..., Awaitable[Decision]], fn: Callable[..., Any], gate: Gate) -> Any:
     """Wrap ``fn`` for an asyncio client: the wrapper is a coroutine function either way (a
     plain ``fn`` is called as it is once approved)."""
+
     @functools.wraps(fn)
     async def gated(*args: Any, **kwargs: Any) -> Any:
         bound, fields = gate.request(fn, args, kwargs)

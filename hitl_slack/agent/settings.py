@@ -27,20 +27,30 @@ S = TypeVar("S", bound=BaseSettings)
 class AgentSettings(BaseSettings):
     """Redis and the key namespace; the environment variable is the upper-cased field name."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
     hitl_key_prefix: str = Field("hitl", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     hitl_redis_connect_timeout: float = Field(2.0, gt=0, le=60)
     hitl_retention: float = Field(7 * 24 * 3600, gt=0, description="seconds kept after deadline")
     hitl_queue_maxlen: int = Field(100_000, ge=100)
-    hitl_redis_grace: float | None = Field(None, gt=0, le=86_400,
-                                           description="seconds of outage a wait rides out")
-    hitl_redis_min_replicas: int = Field(0, ge=0, le=16, description="replicas that must "
-                                         "confirm a decision (WAIT) before it is announced")
-    hitl_redis_replica_timeout: float = Field(1.0, gt=0, le=30, description="seconds WAIT may "
-                                              "take before a decision counts as unconfirmed")
+    hitl_redis_grace: float | None = Field(
+        None, gt=0, le=86_400, description="seconds of outage a wait rides out"
+    )
+    hitl_redis_min_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="replicas that must confirm a decision (WAIT) before it is announced",
+    )
+    hitl_redis_replica_timeout: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="seconds WAIT may take before a decision counts as unconfirmed",
+    )
 
     @field_validator("redis_url", mode="after")
     @classmethod
@@ -48,14 +58,17 @@ class AgentSettings(BaseSettings):
         text = url.get_secret_value().strip()
         if not text.startswith(REDIS_SCHEMES):
             # Never echo the URL: it may carry a password.
-            raise ValueError("must start with redis://, rediss:// or unix:// "
-                             "(e.g. redis://localhost:6379/0)")
+            raise ValueError(
+                "must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)"
+            )
         try:
             parse_url(text)  # type: ignore[no-untyped-call]
         except ValueError as exc:  # redis-py would raise it, with a traceback, at first use
             reason = re.sub(r"'.*'", "...", str(exc))  # nothing of the URL itself
-            raise ValueError(f"is not a valid Redis URL ({reason}); the form is "
-                             "redis://[[user]:password@]host:port/db") from None
+            raise ValueError(
+                f"is not a valid Redis URL ({reason}); the form is "
+                "redis://[[user]:password@]host:port/db"
+            ) from None
         return SecretStr(text)
 
 

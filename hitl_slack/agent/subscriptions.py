@@ -171,7 +171,7 @@ class Subscriptions(Generic[W]):
 
 def _chunks(command: str, channels: list[str]) -> Iterable[tuple[str, ...]]:
     for i in range(0, len(channels), CHUNK):
-        yield (command, *channels[i:i + CHUNK])
+        yield (command, *channels[i : i + CHUNK])
 
 
 def parse_push(reply: Any) -> tuple[str, str, Any] | None:

@@ -79,8 +79,9 @@ class SyncDecisionHub(Hub):
                 if left <= 0:
                     break
                 watched = [waiter.fut] if waiter.known.done() else [waiter.fut, waiter.known]
-                concurrent.futures.wait(watched, timeout=left,
-                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                concurrent.futures.wait(
+                    watched, timeout=left, return_when=concurrent.futures.FIRST_COMPLETED
+                )
                 if waiter.fut.done():
                     return waiter.fut.result(), False
             with self._lock:
@@ -182,7 +183,8 @@ class SyncDecisionHub(Hub):
                 return
             try:
                 outcomes = self._store.run(
-                    read_outcomes(self._subs.keys, [e.request_id for e in entries]))
+                    read_outcomes(self._subs.keys, [e.request_id for e in entries])
+                )
             except StoreUnavailable:
                 with self._lock:
                     self._unclaim(entries)

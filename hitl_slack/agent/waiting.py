@@ -48,8 +48,19 @@ from hitl_slack.lifecycle.lua import LuaScript
 from hitl_slack.lifecycle.ops import Eval, Gen
 from hitl_slack.models import MAX_TIMEOUT_SECONDS, Decision
 
-__all__ = ["EXPIRY_SLACK", "IDLE", "MAX_BACKOFF", "READ_BATCH", "WHERE", "Hub", "Waiter", "final",
-           "read_outcomes", "resolve", "settle"]
+__all__ = [
+    "EXPIRY_SLACK",
+    "IDLE",
+    "MAX_BACKOFF",
+    "READ_BATCH",
+    "WHERE",
+    "Hub",
+    "Waiter",
+    "final",
+    "read_outcomes",
+    "resolve",
+    "settle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +80,9 @@ Outcome = Decision | HITLError | float
 
 
 #: Where several requests stand, in one step and a compact reply (the fields a wait needs).
-WHERE = LuaScript("where", """
+WHERE = LuaScript(
+    "where",
+    """
 -- KEYS = request hashes
 -- returns, per key: 0 (missing) | the decision JSON (decided) | the deadline in ms (pending)
 --                   | -1 (no deadline: not a request this version wrote)
@@ -83,7 +96,8 @@ for i, key in ipairs(KEYS) do
   else out[i] = tonumber(v[3]) or -1 end
 end
 return out
-""")
+""",
+)
 
 
 def read_outcomes(keys: Keys, request_ids: list[str]) -> Gen[list[Outcome]]:
@@ -213,7 +227,8 @@ class Hub:
         self._subs.lost()
         if self._grace is not None and time.monotonic() - self._down_since > self._grace:
             failure = StoreUnavailable(
-                f"Redis unreachable for more than {self._grace:g}s while waiting")
+                f"Redis unreachable for more than {self._grace:g}s while waiting"
+            )
             settle(list(self._subs.waiting()), failure)
 
     def _came_back(self) -> None:

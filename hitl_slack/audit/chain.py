@@ -79,8 +79,9 @@ class AuditEntry:
             return lenient(AuditEvent, self.body)
         except (ValueError, RecursionError) as exc:  # pydantic's ValidationError included
             problem = str(exc).splitlines()[0][:200]
-            raise UnreadableEntry(f"audit entry {self.id} is not an audit event: {problem}") \
-                from None
+            raise UnreadableEntry(
+                f"audit entry {self.id} is not an audit event: {problem}"
+            ) from None
 
 
 class UnreadableEntry(ValueError):
@@ -152,22 +153,36 @@ class VerifyResult:
             return f"FAILED{where}: {self.message} ({self.checked} entries checked before)"
         if self.message:
             return f"ok: {self.message}"
-        lines = [f"ok: {self.checked - self.unsealed} entries sealed, chain intact" + (
-            " (oldest entries trimmed by retention; checked from the checkpoint they start "
-            "after)" if self.trimmed else "")]
+        lines = [
+            f"ok: {self.checked - self.unsealed} entries sealed, chain intact"
+            + (
+                " (oldest entries trimmed by retention; checked from the checkpoint they start "
+                "after)"
+                if self.trimmed
+                else ""
+            )
+        ]
         if self.unsealed:
-            lines.append(f"unsealed tail: {self.unsealed} newest entries not sealed yet (the bot "
-                         "seals within seconds; until then they are only as safe as Redis)")
+            lines.append(
+                f"unsealed tail: {self.unsealed} newest entries not sealed yet (the bot "
+                "seals within seconds; until then they are only as safe as Redis)"
+            )
         return "\n".join(lines)
 
 
-def _fail(verdict: Verdict, message: str, *, at: str | None = None,
-          checked: int = 0) -> VerifyResult:
+def _fail(
+    verdict: Verdict, message: str, *, at: str | None = None, checked: int = 0
+) -> VerifyResult:
     return VerifyResult(verdict, checked, message, at)
 
 
-def verify(trail: Trail, *, maxlen: int | None = None, expect_head: str | None = None,
-           allow_empty: bool = False) -> VerifyResult:
+def verify(
+    trail: Trail,
+    *,
+    maxlen: int | None = None,
+    expect_head: str | None = None,
+    allow_empty: bool = False,
+) -> VerifyResult:
     """Recompute the chain over the kept entries and check it against every checkpoint.
 
     Args:
@@ -180,12 +195,16 @@ def verify(trail: Trail, *, maxlen: int | None = None, expect_head: str | None =
     try:
         return _verify(trail, maxlen, expect_head, allow_empty)
     except ValueError as exc:  # an id, count or hash the bot never writes: fail closed
-        return _fail(Verdict.BROKEN, "a checkpoint, the sealed head or an entry holds a "
-                     f"malformed field ({exc}): it was not written by the bot")
+        return _fail(
+            Verdict.BROKEN,
+            "a checkpoint, the sealed head or an entry holds a "
+            f"malformed field ({exc}): it was not written by the bot",
+        )
 
 
-def _verify(trail: Trail, maxlen: int | None, expect_head: str | None,
-            allow_empty: bool) -> VerifyResult:
+def _verify(
+    trail: Trail, maxlen: int | None, expect_head: str | None, allow_empty: bool
+) -> VerifyResult:
     entries = iter(trail.entries)
     first = next(entries, None)
     if first is None:
@@ -213,16 +232,27 @@ def _prepend(first: AuditEntry, rest: Iterator[AuditEntry]) -> Iterator[AuditEnt
 def _empty(trail: Trail, allow_empty: bool) -> VerifyResult:
     p = trail.prefix
     if trail.head is not None or trail.legacy_head:
-        return _fail(Verdict.EMPTY_TRAIL, f"the audit trail under prefix {p!r} is empty but a "
-                     "sealed head is recorded: its entries were deleted")
+        return _fail(
+            Verdict.EMPTY_TRAIL,
+            f"the audit trail under prefix {p!r} is empty but a "
+            "sealed head is recorded: its entries were deleted",
+        )
     if trail.requests_exist:
-        return _fail(Verdict.EMPTY_TRAIL, f"the audit trail under prefix {p!r} is empty but "
-                     "requests exist under it: the trail was deleted")
+        return _fail(
+            Verdict.EMPTY_TRAIL,
+            f"the audit trail under prefix {p!r} is empty but "
+            "requests exist under it: the trail was deleted",
+        )
     if allow_empty:
-        return VerifyResult(Verdict.OK, message=f"nothing to verify under prefix {p!r} "
-                            "(empty, allowed by --allow-empty)")
-    return _fail(Verdict.NOTHING, f"nothing to verify under prefix {p!r}: no audit entries, no "
-                 "head, no requests (check HITL_KEY_PREFIX and REDIS_URL, or pass --allow-empty)")
+        return VerifyResult(
+            Verdict.OK,
+            message=f"nothing to verify under prefix {p!r} (empty, allowed by --allow-empty)",
+        )
+    return _fail(
+        Verdict.NOTHING,
+        f"nothing to verify under prefix {p!r}: no audit entries, no "
+        "head, no requests (check HITL_KEY_PREFIX and REDIS_URL, or pass --allow-empty)",
+    )
 
 
 def _xdel(trail: Trail, first: AuditEntry) -> VerifyResult | None:
@@ -231,34 +261,56 @@ def _xdel(trail: Trail, first: AuditEntry) -> VerifyResult | None:
     if deleted < stream_id(first.id):
         return None
     if deleted > stream_id(trail.last_entry):
-        return _fail(Verdict.TRUNCATED, f"the newest entries were deleted (XDEL up to "
-                     f"{trail.max_deleted}, after the last kept entry {trail.last_entry})",
-                     at=trail.max_deleted)
-    return _fail(Verdict.BROKEN, f"entry {trail.max_deleted} was removed from the trail (XDEL)",
-                 at=trail.max_deleted)
+        return _fail(
+            Verdict.TRUNCATED,
+            f"the newest entries were deleted (XDEL up to "
+            f"{trail.max_deleted}, after the last kept entry {trail.last_entry})",
+            at=trail.max_deleted,
+        )
+    return _fail(
+        Verdict.BROKEN,
+        f"entry {trail.max_deleted} was removed from the trail (XDEL)",
+        at=trail.max_deleted,
+    )
 
 
 def _missing_head(trail: Trail, first: AuditEntry) -> VerifyResult | None:
     if trail.head is not None:
         newest = trail.newest
-        if newest is not None and (newest.entry, newest.hash) != (trail.head.entry,
-                                                                   trail.head.hash):
-            return _fail(Verdict.NO_HEAD, f"the sealed head names entry {trail.head.entry} but "
-                         f"the newest checkpoint is at {newest.entry}: the head was rewritten",
-                         at=trail.head.entry)
+        if newest is not None and (newest.entry, newest.hash) != (
+            trail.head.entry,
+            trail.head.hash,
+        ):
+            return _fail(
+                Verdict.NO_HEAD,
+                f"the sealed head names entry {trail.head.entry} but "
+                f"the newest checkpoint is at {newest.entry}: the head was rewritten",
+                at=trail.head.entry,
+            )
         if trail.checkpoint_count:
             return None
-        return _fail(Verdict.NO_HEAD, f"a sealed head is recorded under prefix {trail.prefix!r} "
-                     "but its checkpoints are missing: they were deleted", at=first.id)
+        return _fail(
+            Verdict.NO_HEAD,
+            f"a sealed head is recorded under prefix {trail.prefix!r} "
+            "but its checkpoints are missing: they were deleted",
+            at=first.id,
+        )
     if trail.checkpoint_count:
-        return _fail(Verdict.NO_HEAD, f"the sealed head under prefix {trail.prefix!r} is missing "
-                     f"while {trail.checkpoint_count} checkpoints exist: it was deleted",
-                     at=first.id)
+        return _fail(
+            Verdict.NO_HEAD,
+            f"the sealed head under prefix {trail.prefix!r} is missing "
+            f"while {trail.checkpoint_count} checkpoints exist: it was deleted",
+            at=first.id,
+        )
     if trail.legacy_head:
         return None  # a trail hashed in Lua by an older version, not sealed yet
-    return _fail(Verdict.NO_HEAD, f"entries exist under prefix {trail.prefix!r} but no sealed "
-                 "head: it was deleted, or no bot has sealed this trail yet (a running bot "
-                 "seals within seconds)", at=first.id)
+    return _fail(
+        Verdict.NO_HEAD,
+        f"entries exist under prefix {trail.prefix!r} but no sealed "
+        "head: it was deleted, or no bot has sealed this trail yet (a running bot "
+        "seals within seconds)",
+        at=first.id,
+    )
 
 
 @dataclass
@@ -301,8 +353,12 @@ class _Walk:
         anchor = None
         while (cp := self._next_checkpoint()) is not None and stream_id(cp.entry) < first_id:
             if anchor is not None:  # a second checkpoint before the kept start: entries cut
-                return _fail(Verdict.BROKEN, f"checkpoint names entry {cp.entry}, which is "
-                             "missing: the oldest entries were removed", at=self.first.id)
+                return _fail(
+                    Verdict.BROKEN,
+                    f"checkpoint names entry {cp.entry}, which is "
+                    "missing: the oldest entries were removed",
+                    at=self.first.id,
+                )
             anchor = self.pending.pop(0)
         if anchor is not None:
             self.running, self.trimmed = anchor.hash, True
@@ -312,9 +368,13 @@ class _Walk:
         self.expect_found = self.trimmed and self.expect_head == self.running
         length = self.trail.length
         if self.trimmed and maxlen and length and length < maxlen:
-            return _fail(Verdict.BROKEN, f"the chain starts mid-way but the trail holds {length} "
-                         f"entries, under the retention of {maxlen}: the oldest entries were "
-                         "deleted", at=self.first.id)
+            return _fail(
+                Verdict.BROKEN,
+                f"the chain starts mid-way but the trail holds {length} "
+                f"entries, under the retention of {maxlen}: the oldest entries were "
+                "deleted",
+                at=self.first.id,
+            )
         return None
 
     def step(self, entry: AuditEntry) -> VerifyResult | None:
@@ -324,8 +384,10 @@ class _Walk:
                 return self._broken(entry, "hash does not match the body (edited)")
             # Once new-format entries appear, an older writer's own prev may lag the chain.
             if entry.prev != self.running and not self.seen_new_format:
-                return self._broken(entry, "prev does not match the entry before (an entry was "
-                                    "removed or reordered)")
+                return self._broken(
+                    entry,
+                    "prev does not match the entry before (an entry was removed or reordered)",
+                )
         else:
             self.seen_new_format = True
         try:
@@ -349,12 +411,16 @@ class _Walk:
         while (cp := self._next_checkpoint()) is not None and stream_id(cp.entry) <= here:
             self.pending.pop(0)
             if cp.entry != entry.id:
-                return self._broken(entry, f"checkpoint names entry {cp.entry}, which is missing "
-                                    "(removed)")
+                return self._broken(
+                    entry, f"checkpoint names entry {cp.entry}, which is missing (removed)"
+                )
             if cp.hash != self.running:
-                return self._broken(entry, "the chain differs from the checkpoint sealed here "
-                                    "(this entry or one before it was edited, removed or "
-                                    "reordered)")
+                return self._broken(
+                    entry,
+                    "the chain differs from the checkpoint sealed here "
+                    "(this entry or one before it was edited, removed or "
+                    "reordered)",
+                )
             if self.trail.head is not None and cp.entry == self.trail.head.entry:
                 if cp.hash != self.trail.head.hash:
                     return self._broken(entry, "the sealed head differs from its checkpoint")
@@ -370,29 +436,57 @@ class _Walk:
         last = self.last
         beyond = self._next_checkpoint()
         head = self.trail.head
-        if head is not None and not self.head_seen and beyond is None and \
-                stream_id(head.entry) <= stream_id(last.id):
-            return _fail(Verdict.NO_HEAD, f"the sealed head names entry {head.entry} but no "
-                         "checkpoint there: checkpoints were deleted or the head was rewritten",
-                         at=head.entry, checked=self.checked)
+        if (
+            head is not None
+            and not self.head_seen
+            and beyond is None
+            and stream_id(head.entry) <= stream_id(last.id)
+        ):
+            return _fail(
+                Verdict.NO_HEAD,
+                f"the sealed head names entry {head.entry} but no "
+                "checkpoint there: checkpoints were deleted or the head was rewritten",
+                at=head.entry,
+                checked=self.checked,
+            )
         if beyond is not None or not self.head_seen:
-            named = beyond.entry if beyond else (self.trail.head.entry if self.trail.head else
-                                                 "the recorded head")
-            return _fail(Verdict.TRUNCATED, f"the newest entries were deleted: {named} was "
-                         f"sealed but the trail ends at {last.id}", at=last.id,
-                         checked=self.checked)
-        return self._expected(VerifyResult(Verdict.OK, self.checked, trimmed=self.trimmed,
-                                           unsealed=self.checked - self.sealed,
-                                           head=self.running))
+            named = (
+                beyond.entry
+                if beyond
+                else (self.trail.head.entry if self.trail.head else "the recorded head")
+            )
+            return _fail(
+                Verdict.TRUNCATED,
+                f"the newest entries were deleted: {named} was "
+                f"sealed but the trail ends at {last.id}",
+                at=last.id,
+                checked=self.checked,
+            )
+        return self._expected(
+            VerifyResult(
+                Verdict.OK,
+                self.checked,
+                trimmed=self.trimmed,
+                unsealed=self.checked - self.sealed,
+                head=self.running,
+            )
+        )
 
     def _expected(self, ok: VerifyResult) -> VerifyResult:
         if self.expect_head is None or self.expect_found:
             return ok
         if self.trimmed:
-            return _fail(Verdict.HEAD_TRIMMED, f"the expected head {self.expect_head} is not in "
-                         f"the kept chain, which starts after trimming at {self.first.id}: "
-                         "retention removed it (or it was never part of this chain)",
-                         checked=self.checked)
-        return _fail(Verdict.HEAD_UNKNOWN, f"the expected head {self.expect_head} is not in the "
-                     "chain, which is kept whole from its first entry: the entries it sealed "
-                     "were removed or rewritten", checked=self.checked)
+            return _fail(
+                Verdict.HEAD_TRIMMED,
+                f"the expected head {self.expect_head} is not in "
+                f"the kept chain, which starts after trimming at {self.first.id}: "
+                "retention removed it (or it was never part of this chain)",
+                checked=self.checked,
+            )
+        return _fail(
+            Verdict.HEAD_UNKNOWN,
+            f"the expected head {self.expect_head} is not in the "
+            "chain, which is kept whole from its first entry: the entries it sealed "
+            "were removed or rewritten",
+            checked=self.checked,
+        )

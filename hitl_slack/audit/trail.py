@@ -52,8 +52,9 @@ __all__ = [
 Rows = list[tuple[str, dict[str, str]]]
 
 
-def _rows(r: redis.Redis, key: str, start: str, page: int,
-          first: Rows | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+def _rows(
+    r: redis.Redis, key: str, start: str, page: int, first: Rows | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
     """A stream's entries from ``start``, read in pages (``first``: the first page, read)."""
     rows = first
     while True:
@@ -67,25 +68,34 @@ def _rows(r: redis.Redis, key: str, start: str, page: int,
 
 
 def _entry(entry_id: str, fields: dict[str, str]) -> AuditEntry:
-    return AuditEntry(entry_id, fields.get("body", ""), fields.get("prev", ""),
-                      fields.get("hash", ""))
+    return AuditEntry(
+        entry_id, fields.get("body", ""), fields.get("prev", ""), fields.get("hash", "")
+    )
 
 
 def _checkpoint(seal_id: str, fields: dict[str, str]) -> Checkpoint:
     n = fields.get("n") or "0"  # only the sealer counts on it; verify checks ids and hashes
-    return Checkpoint(fields.get("entry", seal_id), fields.get("hash", ""),
-                      int(n) if n.isdigit() else -1)
+    return Checkpoint(
+        fields.get("entry", seal_id), fields.get("hash", ""), int(n) if n.isdigit() else -1
+    )
 
 
-def read_entries(r: redis.Redis, keys: Keys, *, since: datetime | None = None,
-                 page: int = 1000, first: Rows | None = None) -> Iterator[AuditEntry]:
+def read_entries(
+    r: redis.Redis,
+    keys: Keys,
+    *,
+    since: datetime | None = None,
+    page: int = 1000,
+    first: Rows | None = None,
+) -> Iterator[AuditEntry]:
     """Every audit entry, oldest first, read in pages (``since`` by stream time)."""
     start = f"{int(since.timestamp() * 1000)}-0" if since else "-"
     return (_entry(*row) for row in _rows(r, keys.audit, start, page, first))
 
 
-def read_checkpoints(r: redis.Redis, keys: Keys, *, page: int = 1000,
-                     first: Rows | None = None) -> Iterator[Checkpoint]:
+def read_checkpoints(
+    r: redis.Redis, keys: Keys, *, page: int = 1000, first: Rows | None = None
+) -> Iterator[Checkpoint]:
     """Every checkpoint of the chain, oldest first, read in pages."""
     return (_checkpoint(*row) for row in _rows(r, keys.audit_seals, "-", page, first))
 
@@ -124,13 +134,19 @@ def load_trail(r: redis.Redis, keys: Keys, *, page: int = 1000) -> Trail:
         info: dict[str, Any] = r.xinfo_stream(keys.audit)
         length, max_deleted = int(info["length"]), str(info.get("max-deleted-entry-id", "0-0"))
         last = str(info["last-entry"][0]) if info.get("last-entry") else "0-0"
-    return Trail(prefix=keys.prefix, head=_checkpoint("", head) if head.get("entry") else None,
-                 legacy_head=legacy or None,
-                 checkpoints=read_checkpoints(r, keys, page=page, first=seals),
-                 entries=read_entries(r, keys, page=page, first=entries),
-                 checkpoint_count=int(count), length=length, max_deleted=max_deleted,
-                 last_entry=last, requests_exist=_requests_exist(r, keys),
-                 newest=_checkpoint(*newest[0]) if newest else None)
+    return Trail(
+        prefix=keys.prefix,
+        head=_checkpoint("", head) if head.get("entry") else None,
+        legacy_head=legacy or None,
+        checkpoints=read_checkpoints(r, keys, page=page, first=seals),
+        entries=read_entries(r, keys, page=page, first=entries),
+        checkpoint_count=int(count),
+        length=length,
+        max_deleted=max_deleted,
+        last_entry=last,
+        requests_exist=_requests_exist(r, keys),
+        newest=_checkpoint(*newest[0]) if newest else None,
+    )
 
 
 def _flat(entry: AuditEntry) -> dict[str, Any]:
@@ -144,8 +160,17 @@ def to_jsonl(entries: Iterable[AuditEntry]) -> Iterator[str]:
         yield json.dumps(_flat(entry), ensure_ascii=False, sort_keys=True)
 
 
-CSV_FIELDS = ["entry_id", "ts", "event", "request_id", "actor", "args_digest", "reason", "data",
-              "hash"]
+CSV_FIELDS = [
+    "entry_id",
+    "ts",
+    "event",
+    "request_id",
+    "actor",
+    "args_digest",
+    "reason",
+    "data",
+    "hash",
+]
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:
@@ -163,8 +188,19 @@ def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:
     yield buf.getvalue()
 
 
-DATASET_FIELDS = ["request_id", "action", "agent", "summary", "original_payload",
-                  "final_payload", "edited", "decision", "reason", "decided_by", "decided_at"]
+DATASET_FIELDS = [
+    "request_id",
+    "action",
+    "agent",
+    "summary",
+    "original_payload",
+    "final_payload",
+    "edited",
+    "decision",
+    "reason",
+    "decided_by",
+    "decided_at",
+]
 
 
 def dataset_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -173,8 +209,12 @@ def dataset_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buf, fieldnames=DATASET_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False, sort_keys=True)
-                         if k.endswith("payload") else v for k, v in row.items()})
+        writer.writerow(
+            {
+                k: json.dumps(v, ensure_ascii=False, sort_keys=True) if k.endswith("payload") else v
+                for k, v in row.items()
+            }
+        )
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()

@@ -69,12 +69,14 @@ def beat(keys: Keys, hb: Heartbeat) -> Gen[None]:
     """Publish ``hb`` for its replica (one round trip)."""
     now_ms = int(hb.beat_at.timestamp() * 1000)
     ttl_ms = int(BEAT_TTL * 1000)
-    yield Batch((
-        Command(("SET", keys.bot(hb.name), hb.model_dump_json(), "PX", ttl_ms)),
-        Command(("ZADD", keys.bots, now_ms, hb.name)),
-        Command(("ZREMRANGEBYSCORE", keys.bots, "-inf", now_ms - 10 * ttl_ms)),
-        Command(("PEXPIRE", keys.bots, 10 * ttl_ms)),
-    ))
+    yield Batch(
+        (
+            Command(("SET", keys.bot(hb.name), hb.model_dump_json(), "PX", ttl_ms)),
+            Command(("ZADD", keys.bots, now_ms, hb.name)),
+            Command(("ZREMRANGEBYSCORE", keys.bots, "-inf", now_ms - 10 * ttl_ms)),
+            Command(("PEXPIRE", keys.bots, 10 * ttl_ms)),
+        )
+    )
 
 
 def read(keys: Keys) -> Gen[list[Heartbeat]]:

@@ -33,13 +33,16 @@ _PERMALINK_FIELD = "permalink"
 # KEYS[1] = request hash
 # ARGV[1] = permalink
 # Only on a request that still exists: an HSET on an expired hash would recreate it, TTL-less.
-CACHE_PERMALINK = LuaScript("cache_permalink", """
+CACHE_PERMALINK = LuaScript(
+    "cache_permalink",
+    """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'permalink', ARGV[1])
   return 1
 end
 return 0
-""")
+""",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +71,12 @@ class Scan:
 def scan(cfg: StoreConfig, budget: int = SCAN_BUDGET) -> Gen[Scan]:
     """Read the pending index and up to ``budget`` requests, soonest deadline first."""
     deadlines = cfg.keys.deadlines
-    total, ids = yield Batch((Command(("ZCARD", deadlines)),
-                              Command(("ZRANGE", deadlines, 0, budget - 1))))
+    total, ids = yield Batch(
+        (Command(("ZCARD", deadlines)), Command(("ZRANGE", deadlines, 0, budget - 1)))
+    )
     items: list[Listed] = []
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+        chunk = ids[start : start + CHUNK]
         rows = yield Batch(tuple(Command(("HGETALL", cfg.keys.request(i))) for i in chunk))
         items += _parsed(chunk, rows)
     return Scan(int(total), items, read=len(ids))

@@ -54,15 +54,22 @@ local function audit_all(audit_key, first)
 end
 """
 
-AUDIT_APPEND = LuaScript("audit_append", """
+AUDIT_APPEND = LuaScript(
+    "audit_append",
+    """
 -- KEYS[1] = audit stream       ARGV[1..] = audit entries (canonical JSON bodies)
 -- returns 1
-""" + _AUDIT_LUA + """
+"""
+    + _AUDIT_LUA
+    + """
 audit_all(KEYS[1], 1)
 return 1
-""")
+""",
+)
 
-CREATE = LuaScript("create", """
+CREATE = LuaScript(
+    "create",
+    """
 -- KEYS[1] = request hash       KEYS[2] = idempotency key (or the request hash when none)
 -- KEYS[3] = queue stream       KEYS[4] = deadlines zset    KEYS[5] = audit stream
 -- ARGV[1] = request id         ARGV[2] = request JSON      ARGV[3] = timeout (ms)
@@ -72,7 +79,9 @@ CREATE = LuaScript("create", """
 -- The deadline is Redis' TIME + timeout: the same clock that judges it (agents' clocks drift).
 -- returns {"created", id, deadline ms} | {"existing", id of the request holding the key}
 --       | {"duplicate_id", id}
-""" + _AUDIT_LUA + """
+"""
+    + _AUDIT_LUA
+    + """
 if ARGV[6] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {'existing', existing} end
@@ -87,9 +96,12 @@ redis.call('ZADD', KEYS[4], deadline, ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1])
 audit_all(KEYS[5], 7)
 return {'created', ARGV[1], deadline}
-""")
+""",
+)
 
-TRANSITION = LuaScript("transition", """
+TRANSITION = LuaScript(
+    "transition",
+    """
 -- The one step every decision goes through: approve, reject, expire, cancel.
 -- KEYS[1] = request hash       KEYS[2] = deadlines zset    KEYS[3] = outcomes stream
 -- KEYS[4] = audit stream       KEYS[5] = decided pub/sub channel
@@ -101,7 +113,9 @@ TRANSITION = LuaScript("transition", """
 -- ARGV[7..] = audit entries (canonical JSON bodies)
 -- returns {"ok"} | {"not_found"} | {"decided", status, decision JSON, unconfirmed "1"|"0"}
 --       | {"past_deadline", deadline ms} | {"not_due", deadline ms, now ms}
-""" + _AUDIT_LUA + """
+"""
+    + _AUDIT_LUA
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
 if status ~= 'pending' then
@@ -123,9 +137,12 @@ else
   redis.call('HSET', KEYS[1], 'unconfirmed', '1')
 end
 return {'ok'}
-""")
+""",
+)
 
-READ_POSTING = LuaScript("read_posting", """
+READ_POSTING = LuaScript(
+    "read_posting",
+    """
 -- Reads a request; with ARGV[1], first marks that a post is under way if the request still
 -- needs a message (the first attempt's time stands): if the bot dies or loses Slack's answer
 -- mid-post, the next try finds the mark and looks for the message before posting again.
@@ -138,14 +155,19 @@ if ARGV[1] ~= '' and #fields > 0 and redis.call('HGET', KEYS[1], 'status') == 'p
   redis.call('HSETNX', KEYS[1], 'post_attempt', ARGV[1])
 end
 return fields
-""")
+""",
+)
 
-MARK_POSTED = LuaScript("mark_posted", """
+MARK_POSTED = LuaScript(
+    "mark_posted",
+    """
 -- Records where the approval message was posted; the first record stands (no double post).
 -- KEYS[1] = request hash       KEYS[2] = audit stream
 -- ARGV[1] = message JSON       ARGV[2..] = audit entries (canonical JSON bodies)
 -- returns {"ok", status} | {"not_found"} | {"exists", message JSON, status}
-""" + _AUDIT_LUA + """
+"""
+    + _AUDIT_LUA
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
 local existing = redis.call('HGET', KEYS[1], 'message')
@@ -153,9 +175,12 @@ if existing then return {'exists', existing, status} end
 redis.call('HSET', KEYS[1], 'message', ARGV[1])
 audit_all(KEYS[2], 2)
 return {'ok', status}
-""")
+""",
+)
 
-SHORTEN_DEADLINE = LuaScript("shorten_deadline", """
+SHORTEN_DEADLINE = LuaScript(
+    "shorten_deadline",
+    """
 -- Moves a pending request's deadline earlier (a route's cap); never later.
 -- KEYS[1] = request hash       KEYS[2] = deadlines zset
 -- ARGV[1] = request id         ARGV[2] = new deadline (epoch ms)
@@ -168,9 +193,12 @@ if status ~= 'pending' or wanted >= current then return current end
 redis.call('HSET', KEYS[1], 'deadline', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return wanted
-""")
+""",
+)
 
-SEAL = LuaScript("seal", """
+SEAL = LuaScript(
+    "seal",
+    """
 -- Records a checkpoint of the audit chain, if nobody sealed further meanwhile (compare and set,
 -- so several bot replicas may seal at once: the first wins, the others re-read and go on).
 -- KEYS[1] = seals stream       KEYS[2] = sealed head (hash: entry, hash, n)
@@ -183,4 +211,5 @@ if current ~= ARGV[1] then return 0 end
 redis.call('XADD', KEYS[1], '*', 'entry', ARGV[2], 'hash', ARGV[3], 'n', ARGV[4])
 redis.call('HSET', KEYS[2], 'entry', ARGV[2], 'hash', ARGV[3], 'n', ARGV[4])
 return 1
-""")
+""",
+)

@@ -166,16 +166,33 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
     actor = f"agent:{req.agent}" if req.agent else "agent"
     args_digest = digest(req.payload)
     events = [
-        AuditEvent(event="created", request_id=req.id, actor=actor, args_digest=args_digest,
-                   data={"summary": req.summary, "action": req.action, "payload": req.payload,
-                         "risk": req.risk.value, "agent": req.agent}),
+        AuditEvent(
+            event="created",
+            request_id=req.id,
+            actor=actor,
+            args_digest=args_digest,
+            data={
+                "summary": req.summary,
+                "action": req.action,
+                "payload": req.payload,
+                "risk": req.risk.value,
+                "agent": req.agent,
+            },
+        ),
         AuditEvent(event="queued", request_id=req.id, actor=actor, args_digest=args_digest),
     ]
     result = yield Eval(
         CREATE,
         (k.request(req.id), idem_key, k.queue, k.deadlines, k.audit),
-        (req.id, request_json, int(req.timeout * 1000), ttl_ms, cfg.queue_maxlen,
-         "1" if req.idempotency_key else "0", *_audit_args(events)),
+        (
+            req.id,
+            request_json,
+            int(req.timeout * 1000),
+            ttl_ms,
+            cfg.queue_maxlen,
+            "1" if req.idempotency_key else "0",
+            *_audit_args(events),
+        ),
     )
     code = result[0]
     if code == "created":
@@ -200,8 +217,10 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
 
 
 _EVENT_OF: dict[Status, AuditEventType] = {
-    Status.APPROVED: "approved", Status.REJECTED: "rejected",
-    Status.EXPIRED: "expired", Status.CANCELLED: "cancelled",
+    Status.APPROVED: "approved",
+    Status.REJECTED: "rejected",
+    Status.EXPIRED: "expired",
+    Status.CANCELLED: "cancelled",
 }
 
 
@@ -235,17 +254,36 @@ def decide(
     edited = status is Status.APPROVED and final != original
     if status is Status.PENDING:
         raise ValueError("a decision cannot be 'pending'")
-    decision = Decision(request_id=request_id, status=status, payload=final,
-                        edited=edited, reason=reason, decided_by=decided_by)
+    decision = Decision(
+        request_id=request_id,
+        status=status,
+        payload=final,
+        edited=edited,
+        reason=reason,
+        decided_by=decided_by,
+    )
     who = actor or (",".join(f"slack:{u}" for u in decided_by) or "agent")
     events = []
     if edited:
-        events.append(AuditEvent(event="edited", request_id=request_id, actor=who,
-                                 args_digest=digest(final),
-                                 data={"original_digest": digest(original), "payload": final}))
-    events.append(AuditEvent(event=_EVENT_OF[status], request_id=request_id, actor=who,
-                             args_digest=digest(final), reason=reason,
-                             data={"payload": final, "edited": edited}))
+        events.append(
+            AuditEvent(
+                event="edited",
+                request_id=request_id,
+                actor=who,
+                args_digest=digest(final),
+                data={"original_digest": digest(original), "payload": final},
+            )
+        )
+    events.append(
+        AuditEvent(
+            event=_EVENT_OF[status],
+            request_id=request_id,
+            actor=who,
+            args_digest=digest(final),
+            reason=reason,
+            data={"payload": final, "edited": edited},
+        )
+    )
     try:
         return (yield from _transition(cfg, decision, "decide", events))
     except _PastDeadline:
@@ -265,10 +303,21 @@ def expire(cfg: StoreConfig, request_id: str) -> Gen[Decision]:
     state = yield from get(cfg, request_id)
     if state.decision is not None:
         return state.decision
-    decision = Decision(request_id=request_id, status=Status.EXPIRED,
-                        payload=state.request.payload, reason="no decision before the deadline")
-    events = [AuditEvent(event="expired", request_id=request_id, actor="clock",
-                         args_digest=digest(state.request.payload), reason=decision.reason)]
+    decision = Decision(
+        request_id=request_id,
+        status=Status.EXPIRED,
+        payload=state.request.payload,
+        reason="no decision before the deadline",
+    )
+    events = [
+        AuditEvent(
+            event="expired",
+            request_id=request_id,
+            actor="clock",
+            args_digest=digest(state.request.payload),
+            reason=decision.reason,
+        )
+    ]
     try:
         return (yield from _transition(cfg, decision, "expire", events))
     except AlreadyDecided as exc:
@@ -279,19 +328,29 @@ class _PastDeadline(Exception):
     pass
 
 
-def _transition(cfg: StoreConfig, decision: Decision, mode: str,
-                events: list[AuditEvent]) -> Gen[Decision]:
+def _transition(
+    cfg: StoreConfig, decision: Decision, mode: str, events: list[AuditEvent]
+) -> Gen[Decision]:
     k = cfg.keys
     rid = decision.request_id
     keys = (k.request(rid), k.deadlines, k.outcomes, k.audit, k.decided_channel(rid))
-    args = (rid, decision.status.value, decision.model_dump_json(), mode, cfg.queue_maxlen,
-            "0" if cfg.min_replicas else "1", *_audit_args(events))
+    args = (
+        rid,
+        decision.status.value,
+        decision.model_dump_json(),
+        mode,
+        cfg.queue_maxlen,
+        "0" if cfg.min_replicas else "1",
+        *_audit_args(events),
+    )
     if cfg.min_replicas:
         # WAIT counts the writes of its own connection: script and WAIT share one pipeline.
-        result, acked = yield Batch((
-            Command(("EVAL", TRANSITION.source, len(keys), *keys, *args)),
-            Command(("WAIT", cfg.min_replicas, int(cfg.replica_timeout * 1000))),
-        ))
+        result, acked = yield Batch(
+            (
+                Command(("EVAL", TRANSITION.source, len(keys), *keys, *args)),
+                Command(("WAIT", cfg.min_replicas, int(cfg.replica_timeout * 1000))),
+            )
+        )
         if result[0] == "ok":
             _check_replicas(cfg, rid, int(acked))
             yield from _announce(cfg, decision)
@@ -317,35 +376,53 @@ def _check_replicas(cfg: StoreConfig, request_id: str, acked: int) -> None:
         raise NotReplicated(
             f"decision on {request_id} reached {acked} of {max(cfg.min_replicas, 1)} Redis "
             f"replicas within {cfg.replica_timeout:g} s (HITL_REDIS_MIN_REPLICAS); it is stored "
-            "on the primary but not announced, and a failover now could lose it")
+            "on the primary but not announced, and a failover now could lose it"
+        )
 
 
 def _announce(cfg: StoreConfig, decision: Decision) -> Gen[None]:
     """Make a confirmed decision visible: readable, shown in Slack, published to waiters."""
     k = cfg.keys
     rid = decision.request_id
-    yield Batch((
-        Command(("HDEL", k.request(rid), "unconfirmed")),
-        Command(("XADD", k.outcomes, "MAXLEN", "~", cfg.queue_maxlen, "*", "id", rid,
-                 "status", decision.status.value)),
-        Command(("PUBLISH", k.decided_channel(rid), decision.model_dump_json())),
-    ))
+    yield Batch(
+        (
+            Command(("HDEL", k.request(rid), "unconfirmed")),
+            Command(
+                (
+                    "XADD",
+                    k.outcomes,
+                    "MAXLEN",
+                    "~",
+                    cfg.queue_maxlen,
+                    "*",
+                    "id",
+                    rid,
+                    "status",
+                    decision.status.value,
+                )
+            ),
+            Command(("PUBLISH", k.decided_channel(rid), decision.model_dump_json())),
+        )
+    )
 
 
 def _confirm(cfg: StoreConfig, decision: Decision) -> Gen[None]:
     """Confirm a decision a failed WAIT left unannounced: replication is in order, so once a
     later write of ours reached the replicas, so did the decision."""
     key = cfg.keys.request(decision.request_id)
-    _, acked = yield Batch((
-        Command(("HSET", key, "unconfirmed", "1")),
-        Command(("WAIT", max(cfg.min_replicas, 1), int(cfg.replica_timeout * 1000))),
-    ))
+    _, acked = yield Batch(
+        (
+            Command(("HSET", key, "unconfirmed", "1")),
+            Command(("WAIT", max(cfg.min_replicas, 1), int(cfg.replica_timeout * 1000))),
+        )
+    )
     _check_replicas(cfg, decision.request_id, int(acked))
     yield from _announce(cfg, decision)
 
 
-def read_posting(cfg: StoreConfig, request_id: str,
-                 mark: datetime | None) -> Gen[tuple[RequestState, datetime | None]]:
+def read_posting(
+    cfg: StoreConfig, request_id: str, mark: datetime | None
+) -> Gen[tuple[RequestState, datetime | None]]:
     """Read a request with the time its first post attempt began (None if never attempted).
 
     With ``mark``, a request that still needs a message is first marked as being posted at
@@ -354,8 +431,7 @@ def read_posting(cfg: StoreConfig, request_id: str,
     Raises:
         RequestNotFound: no such request (or its retention ended).
     """
-    flat = yield Eval(READ_POSTING, (cfg.keys.request(request_id),),
-                      (_ms(mark) if mark else "",))
+    flat = yield Eval(READ_POSTING, (cfg.keys.request(request_id),), (_ms(mark) if mark else "",))
     if not flat:
         raise RequestNotFound(request_id)
     fields = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -364,17 +440,27 @@ def read_posting(cfg: StoreConfig, request_id: str,
     return parse_state(request_id, fields), since
 
 
-def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,
-                actor: str = "bot") -> Gen[tuple[bool, Status, MessageRef]]:
+def mark_posted(
+    cfg: StoreConfig, request_id: str, message: MessageRef, actor: str = "bot"
+) -> Gen[tuple[bool, Status, MessageRef]]:
     """Record where a request's message was posted; the first record stands.
 
     Returns (recorded, current status, the message in force).
     """
     k = cfg.keys
-    events = [AuditEvent(event="posted", request_id=request_id, actor=actor,
-                         data=message.model_dump(mode="json", exclude_none=True))]
-    result = yield Eval(MARK_POSTED, (k.request(request_id), k.audit),
-                        (message.model_dump_json(), *_audit_args(events)))
+    events = [
+        AuditEvent(
+            event="posted",
+            request_id=request_id,
+            actor=actor,
+            data=message.model_dump(mode="json", exclude_none=True),
+        )
+    ]
+    result = yield Eval(
+        MARK_POSTED,
+        (k.request(request_id), k.audit),
+        (message.model_dump_json(), *_audit_args(events)),
+    )
     if result[0] == "ok":
         return True, Status(result[1]), message
     if result[0] == "exists":
@@ -384,8 +470,11 @@ def mark_posted(cfg: StoreConfig, request_id: str, message: MessageRef,
 
 def shorten_deadline(cfg: StoreConfig, request_id: str, deadline: datetime) -> Gen[datetime]:
     """Move a pending request's deadline earlier (never later); returns the one in force."""
-    result = yield Eval(SHORTEN_DEADLINE, (cfg.keys.request(request_id), cfg.keys.deadlines),
-                        (request_id, _ms(deadline)))
+    result = yield Eval(
+        SHORTEN_DEADLINE,
+        (cfg.keys.request(request_id), cfg.keys.deadlines),
+        (request_id, _ms(deadline)),
+    )
     if int(result) < 0:
         raise RequestNotFound(request_id)
     return datetime.fromtimestamp(int(result) / 1000, UTC)

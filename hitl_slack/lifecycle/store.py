@@ -35,8 +35,16 @@ from hitl_slack.models import (
     Status,
 )
 
-__all__ = ["RETRIES", "AsyncStore", "Store", "StoreConfig", "async_redis", "async_retry_policy",
-           "retry_policy", "sync_redis"]
+__all__ = [
+    "RETRIES",
+    "AsyncStore",
+    "Store",
+    "StoreConfig",
+    "async_redis",
+    "async_retry_policy",
+    "retry_policy",
+    "sync_redis",
+]
 
 T = TypeVar("T")
 
@@ -56,37 +64,61 @@ def retry_policy() -> Retry:
     not answer within the socket timeout is slow or cut off, and retrying would turn that into
     a hang (and replay a script that may have run).
     """
-    return Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
-                 supported_errors=(RedisConnectionError,))
+    return Retry(
+        ExponentialBackoff(cap=0.5, base=0.05), RETRIES, supported_errors=(RedisConnectionError,)
+    )
 
 
 def async_retry_policy() -> AsyncRetry:
     """:func:`retry_policy` for ``redis.asyncio``, which needs its own ``Retry`` class: given
     the sync one, redis-py's asyncio client never retries at all (its ``call_with_retry`` only
     builds the coroutine), so every stale pooled connection surfaced as an error."""
-    return AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
-                      supported_errors=(RedisConnectionError,))
+    return AsyncRetry(
+        ExponentialBackoff(cap=0.5, base=0.05), RETRIES, supported_errors=(RedisConnectionError,)
+    )
 
 
-def sync_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
-               max_connections: int = 20, client_name: str = "hitl-slack") -> redis.Redis:
+def sync_redis(
+    url: str,
+    *,
+    connect_timeout: float = 2.0,
+    socket_timeout: float = 10.0,
+    max_connections: int = 20,
+    client_name: str = "hitl-slack",
+) -> redis.Redis:
     """A sync client over a bounded, thread-safe pool: threads queue for a connection (never
     more than ``max_connections``); it fails fast when Redis is unreachable."""
     pool = redis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, socket_connect_timeout=connect_timeout,
-        socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
-        retry=retry_policy(), client_name=client_name,
+        url,
+        decode_responses=True,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
+        max_connections=max_connections,
+        timeout=None,
+        retry=retry_policy(),
+        client_name=client_name,
     )
     return redis.Redis(connection_pool=pool)
 
 
-def async_redis(url: str, *, connect_timeout: float = 2.0, socket_timeout: float = 10.0,
-                max_connections: int = 20, client_name: str = "hitl-slack") -> aredis.Redis:
+def async_redis(
+    url: str,
+    *,
+    connect_timeout: float = 2.0,
+    socket_timeout: float = 10.0,
+    max_connections: int = 20,
+    client_name: str = "hitl-slack",
+) -> aredis.Redis:
     """An async client over a bounded pool: callers queue for a connection, never open more."""
     pool = aredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, socket_connect_timeout=connect_timeout,
-        socket_timeout=socket_timeout, max_connections=max_connections, timeout=None,
-        retry=async_retry_policy(), client_name=client_name,
+        url,
+        decode_responses=True,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
+        max_connections=max_connections,
+        timeout=None,
+        retry=async_retry_policy(),
+        client_name=client_name,
     )
     return aredis.Redis.from_pool(pool)  # owns it: aclose() closes every connection
 
@@ -192,8 +224,9 @@ class Store:
         """See :func:`hitl_slack.lifecycle.ops.expire`."""
         return _run_sync(self.redis, ops.expire(self.config, request_id))
 
-    def read_posting(self, request_id: str,
-                     mark: datetime | None = None) -> tuple[RequestState, datetime | None]:
+    def read_posting(
+        self, request_id: str, mark: datetime | None = None
+    ) -> tuple[RequestState, datetime | None]:
         """See :func:`hitl_slack.lifecycle.ops.read_posting`."""
         return _run_sync(self.redis, ops.read_posting(self.config, request_id, mark))
 
@@ -251,20 +284,21 @@ class AsyncStore:
         """See :func:`hitl_slack.lifecycle.ops.expire`."""
         return await _run_async(self.redis, ops.expire(self.config, request_id))
 
-    async def read_posting(self, request_id: str, mark: datetime | None = None
-                           ) -> tuple[RequestState, datetime | None]:
+    async def read_posting(
+        self, request_id: str, mark: datetime | None = None
+    ) -> tuple[RequestState, datetime | None]:
         """See :func:`hitl_slack.lifecycle.ops.read_posting`."""
         return await _run_async(self.redis, ops.read_posting(self.config, request_id, mark))
 
-    async def mark_posted(self, request_id: str,
-                          message: MessageRef) -> tuple[bool, Status, MessageRef]:
+    async def mark_posted(
+        self, request_id: str, message: MessageRef
+    ) -> tuple[bool, Status, MessageRef]:
         """See :func:`hitl_slack.lifecycle.ops.mark_posted`."""
         return await _run_async(self.redis, ops.mark_posted(self.config, request_id, message))
 
     async def shorten_deadline(self, request_id: str, deadline: datetime) -> datetime:
         """See :func:`hitl_slack.lifecycle.ops.shorten_deadline`."""
-        return await _run_async(self.redis,
-                                ops.shorten_deadline(self.config, request_id, deadline))
+        return await _run_async(self.redis, ops.shorten_deadline(self.config, request_id, deadline))
 
     async def audit(self, *events: AuditEvent) -> None:
         """See :func:`hitl_slack.lifecycle.ops.audit`."""
@@ -277,4 +311,3 @@ class AsyncStore:
     async def pending(self, limit: int = 50) -> list[RequestState]:
         """See :func:`hitl_slack.lifecycle.ops.pending`."""
         return await _run_async(self.redis, ops.pending(self.config, limit))
-

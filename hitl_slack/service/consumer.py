@@ -46,8 +46,16 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, str]], Awaitable[None]]
 
 
-async def dead_letter(r: aredis.Redis, key: str, *, source: str, entry_id: str, error: str,
-                      fields: dict[str, Any], maxlen: int = 100_000) -> None:
+async def dead_letter(
+    r: aredis.Redis,
+    key: str,
+    *,
+    source: str,
+    entry_id: str,
+    error: str,
+    fields: dict[str, Any],
+    maxlen: int = 100_000,
+) -> None:
     """Keep what could not be handled in the dead-letter stream ``key``, with why.
 
     The one writer of dead letters: queue entries, unreadable requests, malformed Slack bodies.
@@ -58,9 +66,17 @@ async def dead_letter(r: aredis.Redis, key: str, *, source: str, entry_id: str, 
         error: what is wrong with it (cut to 2,000 characters).
         fields: what it carried.
     """
-    await r.xadd(key, {"stream": source, "entry_id": entry_id, "error": error[:2000],
-                       "fields": json.dumps(fields, ensure_ascii=False)},
-                 maxlen=maxlen, approximate=True)
+    await r.xadd(
+        key,
+        {
+            "stream": source,
+            "entry_id": entry_id,
+            "error": error[:2000],
+            "fields": json.dumps(fields, ensure_ascii=False),
+        },
+        maxlen=maxlen,
+        approximate=True,
+    )
 
 
 class Retry(Exception):
@@ -75,12 +91,24 @@ class GiveUp(Exception):
 class StreamConsumer:
     """Consume one stream in one consumer group."""
 
-    def __init__(self, r: aredis.Redis, *, stream: str, group: str, consumer: str,
-                 handler: Handler, dead_letters: str, claim_idle: float = 60.0,
-                 max_deliveries: int = 5, batch: int = 20, block: float = 2.0,
-                 dead_maxlen: int = 100_000, concurrency: int = 1000,
-                 on_dead: Handler | None = None,
-                 accepting: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        r: aredis.Redis,
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        dead_letters: str,
+        claim_idle: float = 60.0,
+        max_deliveries: int = 5,
+        batch: int = 20,
+        block: float = 2.0,
+        dead_maxlen: int = 100_000,
+        concurrency: int = 1000,
+        on_dead: Handler | None = None,
+        accepting: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.redis = r
         self.stream, self.group, self.consumer = stream, group, consumer
         self.handler = handler
@@ -150,8 +178,9 @@ class StreamConsumer:
         # Beyond the room there is, own pending entries are left idle: XAUTOCLAIM takes them
         # (here or in another replica) once they have been idle for claim_idle.
         while (room := self._room()) > 0:
-            rows: Any = await self.redis.xreadgroup(self.group, self.consumer,
-                                                    {self.stream: last}, count=room)
+            rows: Any = await self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: last}, count=room
+            )
             batch = rows[0][1] if rows else []
             if not batch:
                 break
@@ -166,25 +195,32 @@ class StreamConsumer:
             return
         self._last_claim = now
         if self._in_flight:  # renew the lease on what is in hand
-            await self.redis.xclaim(self.stream, self.group, self.consumer, 0,
-                                    list(self._in_flight), justid=True)
+            await self.redis.xclaim(
+                self.stream, self.group, self.consumer, 0, list(self._in_flight), justid=True
+            )
         if not take_over or self._room() <= 0:
             return
         # XAUTOCLAIM scans a bounded slice of the pending list per call: carry its cursor on,
         # so entries behind a long list of live ones are reached too.
         entries: list[tuple[str, dict[str, str]]] = []
         for _ in range(10):  # a bounded walk per round; the cursor carries on next round
-            result: Any = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
-                                                      min_idle_time=self.claim_idle_ms,
-                                                      start_id=self._claim_cursor,
-                                                      count=self._room())
+            result: Any = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=self._claim_cursor,
+                count=self._room(),
+            )
             self._claim_cursor = str(result[0]) or "0-0"
             entries = [(i, f) for i, f in result[1] if f and i not in self._in_flight]
             if entries or self._claim_cursor == "0-0":
                 break
         if entries:
-            log.info("claimed entries from a stalled consumer",
-                     extra={"stream": self.stream, "count": len(entries)})
+            log.info(
+                "claimed entries from a stalled consumer",
+                extra={"stream": self.stream, "count": len(entries)},
+            )
             self._spawn(entries)
 
     async def _read_new(self) -> None:
@@ -196,8 +232,9 @@ class StreamConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._freed.wait(), timeout=self.block_ms / 1000)
             return
-        rows: Any = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                                count=room, block=self.block_ms)
+        rows: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=room, block=self.block_ms
+        )
         if rows:
             self._spawn(rows[0][1])
 
@@ -222,26 +259,37 @@ class StreamConsumer:
             if not self.accepting():  # this replica stopped working: leave it to another
                 return
             if await self._deliveries(entry_id) < self.max_deliveries:
-                log.warning("entry left for a retry", extra={"stream": self.stream,
-                                                             "entry": entry_id, "why": str(exc)})
+                log.warning(
+                    "entry left for a retry",
+                    extra={"stream": self.stream, "entry": entry_id, "why": str(exc)},
+                )
                 return
             await self._dead(entry_id, fields, f"gave up after {self.max_deliveries} tries: {exc}")
         except GiveUp as exc:
-            log.error("entry_given_up", extra={"stream": self.stream, "entry": entry_id,  # noqa: TRY400
-                                               "why": str(exc)})
+            log.error(  # noqa: TRY400 (an outcome, no traceback)
+                "entry_given_up",
+                extra={
+                    "stream": self.stream,
+                    "entry": entry_id,
+                    "why": str(exc),
+                },
+            )
             await self._dead(entry_id, fields, str(exc))
         except (RedisError, OSError, StoreUnavailable):
             raise
         except Exception as exc:
-            log.exception("entry failed; moved to dead letters",
-                          extra={"stream": self.stream, "entry": entry_id})
+            log.exception(
+                "entry failed; moved to dead letters",
+                extra={"stream": self.stream, "entry": entry_id},
+            )
             await self._dead(entry_id, fields, f"{type(exc).__name__}: {exc}")
         else:
             await self._done(entry_id)
 
     async def _deliveries(self, entry_id: str) -> int:
-        rows = await self.redis.xpending_range(self.stream, self.group, min=entry_id,
-                                               max=entry_id, count=1)
+        rows = await self.redis.xpending_range(
+            self.stream, self.group, min=entry_id, max=entry_id, count=1
+        )
         return int(rows[0]["times_delivered"]) if rows else 0
 
     async def _dead(self, entry_id: str, fields: dict[str, str], error: str) -> None:
@@ -250,8 +298,15 @@ class StreamConsumer:
                 await self.on_dead(fields | {"error": error})
             except Exception:  # the entry is dead-lettered whatever happens
                 log.exception("dead-letter hook failed", extra={"entry": entry_id})
-        await dead_letter(self.redis, self.dead_letters, source=self.stream, entry_id=entry_id,
-                          error=error, fields=fields, maxlen=self.dead_maxlen)
+        await dead_letter(
+            self.redis,
+            self.dead_letters,
+            source=self.stream,
+            entry_id=entry_id,
+            error=error,
+            fields=fields,
+            maxlen=self.dead_maxlen,
+        )
         await self._done(entry_id)
 
     async def _done(self, entry_id: str) -> None:

@@ -101,10 +101,16 @@ class Health:
         # Before start, serve itself reports a refused token (exit 2, one line).
         if error in AUTH_ERRORS and self.started and self.auth_error is None:
             self.auth_error = f"{token_variable(method)}: {error}"
-            log.error("slack_auth_failed", extra={  # once: the reason is in /readyz after
-                "variable": token_variable(method), "error": error, "method": method,
-                "action": "this replica takes no new work until Slack accepts the token; "
-                          "queued requests stay for another replica"})
+            log.error(
+                "slack_auth_failed",
+                extra={  # once: the reason is in /readyz after
+                    "variable": token_variable(method),
+                    "error": error,
+                    "method": method,
+                    "action": "this replica takes no new work until Slack accepts the token; "
+                    "queued requests stay for another replica",
+                },
+            )
 
     def slack_unreachable(self, method: str, exc: BaseException) -> None:
         """No answer from Slack."""
@@ -135,18 +141,32 @@ class Health:
                 redis_state = f"refuses writes: {type(results[1]).__name__}: {results[1]}"[:300]
             for (stream, group), rows in zip(self.groups, results[2:], strict=True):
                 present[f"{stream} {group}"] = isinstance(rows, list) and any(
-                    isinstance(row, dict) and row.get("name") == group for row in rows)
+                    isinstance(row, dict) and row.get("name") == group for row in rows
+                )
         except (RedisError, OSError, TimeoutError) as exc:
             redis_state = f"unreachable: {type(exc).__name__}: {exc}"[:300]
         now = time.monotonic()
-        ready = (self.started and not self.stopping and redis_state == "ok"
-                 and all(present.values()) and self.auth_error is None)
-        return {"ready": ready, "started": self.started, "stopping": self.stopping,
-                "redis": redis_state, "groups": present,
-                "slack_auth": self.auth_error or "ok", "accepting": self.accepting(),
-                "slack_reachable": not self.slack_outage.down,
-                "loops": {n: round(now - ticked(), 1) for n, ticked in self.loops.items()},
-                "last_errors": list(self.last_errors), "mode": self.mode, "name": self.name}
+        ready = (
+            self.started
+            and not self.stopping
+            and redis_state == "ok"
+            and all(present.values())
+            and self.auth_error is None
+        )
+        return {
+            "ready": ready,
+            "started": self.started,
+            "stopping": self.stopping,
+            "redis": redis_state,
+            "groups": present,
+            "slack_auth": self.auth_error or "ok",
+            "accepting": self.accepting(),
+            "slack_reachable": not self.slack_outage.down,
+            "loops": {n: round(now - ticked(), 1) for n, ticked in self.loops.items()},
+            "last_errors": list(self.last_errors),
+            "mode": self.mode,
+            "name": self.name,
+        }
 
     def beat_of(self, report: dict[str, Any]) -> heartbeat.Heartbeat:
         """The heartbeat saying what ``report`` says."""
@@ -154,10 +174,15 @@ class Health:
         if not report["ready"]:
             reason = self._reason(report)
         return heartbeat.Heartbeat(
-            name=self.name, version=self.version, mode=self.mode, started_at=self.started_at,
-            ready=report["ready"], accepting=self.accepting(),
+            name=self.name,
+            version=self.version,
+            mode=self.mode,
+            started_at=self.started_at,
+            ready=report["ready"],
+            accepting=self.accepting(),
             slack_auth=self.auth_error.split(": ", 1)[1] if self.auth_error else "ok",
-            reason=reason)
+            reason=reason,
+        )
 
     def _reason(self, report: dict[str, Any]) -> str:
         if self.stopping:
@@ -170,14 +195,18 @@ class Health:
         return f"consumer groups missing: {', '.join(missing)}" if missing else "starting"
 
     # -- loops -----------------------------------------------------------------------------
-    async def publish(self, store: AsyncStore, stop: asyncio.Event,
-                      recheck: Callable[[], Awaitable[object]]) -> None:
+    async def publish(
+        self, store: AsyncStore, stop: asyncio.Event, recheck: Callable[[], Awaitable[object]]
+    ) -> None:
         """Publish heartbeats until ``stop``; re-check a refused bot token meanwhile."""
         outage = Outage(log, "heartbeat")
         last_check = time.monotonic()
         while not stop.is_set():
-            if self.auth_error and self.auth_error.startswith("SLACK_BOT_TOKEN") \
-                    and time.monotonic() - last_check > AUTH_RECHECK:
+            if (
+                self.auth_error
+                and self.auth_error.startswith("SLACK_BOT_TOKEN")
+                and time.monotonic() - last_check > AUTH_RECHECK
+            ):
                 last_check = time.monotonic()
                 with contextlib.suppress(Exception):  # the watcher records the outcome
                     await recheck()
@@ -212,8 +241,7 @@ def add_health_routes(app: web.Application, health: Health, r: aredis.Redis) -> 
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(PROBE_TIMEOUT):
                 await health.metrics.refresh(r, health.keys, ready=report["ready"])
-        return web.Response(body=health.metrics.render(),
-                            headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=health.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -41,8 +41,19 @@ __all__ = ["CONTENT_TYPE", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-_DECISION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600,
-                     7 * 24 * 3600)
+_DECISION_BUCKETS = (
+    10,
+    30,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    4 * 3600,
+    12 * 3600,
+    24 * 3600,
+    7 * 24 * 3600,
+)
 
 
 class Metrics:
@@ -50,25 +61,39 @@ class Metrics:
 
     def __init__(self) -> None:
         reg = self.registry = CollectorRegistry()
-        self.requests = Counter("hitl_requests", "Requests posted and decisions shown, by status",
-                                ["status"], registry=reg)
+        self.requests = Counter(
+            "hitl_requests",
+            "Requests posted and decisions shown, by status",
+            ["status"],
+            registry=reg,
+        )
         self.decision_seconds = Histogram(
-            "hitl_decision_seconds", "Seconds from posting a request's message to its decision",
-            buckets=_DECISION_BUCKETS, registry=reg)
-        self.rate_limited = Counter("hitl_slack_rate_limited", "Slack 429 answers", ["method"],
-                                    registry=reg)
-        self.slack_errors = Counter("hitl_slack_errors", "Slack errors other than 429",
-                                    ["method", "error"], registry=reg)
-        self.queue_lag = Gauge("hitl_queue_lag", "Queue entries no replica has read yet",
-                               registry=reg)
-        self.queue_pending = Gauge("hitl_queue_pending", "Queue entries read, not yet handled",
-                                   registry=reg)
-        self.queue_age = Gauge("hitl_queue_oldest_age_seconds",
-                               "Age of the oldest unhandled queue entry", registry=reg)
-        self.dead_letters = Gauge("hitl_dead_letters", "Entries in the dead-letter stream",
-                                  registry=reg)
-        self.waiting = Gauge("hitl_waiting_requests",
-                             "Requests at least one agent is waiting on", registry=reg)
+            "hitl_decision_seconds",
+            "Seconds from posting a request's message to its decision",
+            buckets=_DECISION_BUCKETS,
+            registry=reg,
+        )
+        self.rate_limited = Counter(
+            "hitl_slack_rate_limited", "Slack 429 answers", ["method"], registry=reg
+        )
+        self.slack_errors = Counter(
+            "hitl_slack_errors", "Slack errors other than 429", ["method", "error"], registry=reg
+        )
+        self.queue_lag = Gauge(
+            "hitl_queue_lag", "Queue entries no replica has read yet", registry=reg
+        )
+        self.queue_pending = Gauge(
+            "hitl_queue_pending", "Queue entries read, not yet handled", registry=reg
+        )
+        self.queue_age = Gauge(
+            "hitl_queue_oldest_age_seconds", "Age of the oldest unhandled queue entry", registry=reg
+        )
+        self.dead_letters = Gauge(
+            "hitl_dead_letters", "Entries in the dead-letter stream", registry=reg
+        )
+        self.waiting = Gauge(
+            "hitl_waiting_requests", "Requests at least one agent is waiting on", registry=reg
+        )
         self.ready = Gauge("hitl_ready", "1 if this replica is ready", registry=reg)
 
     def decided(self, status: str, posted_ts: str | None, decided_at: float) -> None:
@@ -90,8 +115,7 @@ class Metrics:
         relay = _group(groups, RELAY_GROUP)
         self.queue_lag.set(float(relay.get("lag") or 0))
         self.queue_pending.set(float(relay.get("pending") or 0))
-        oldest = int(str(first[0][0]).split("-")[0]) if isinstance(first, list) and first \
-            else None
+        oldest = int(str(first[0][0]).split("-")[0]) if isinstance(first, list) and first else None
         self.queue_age.set(time.time() - oldest / 1000 if oldest else 0)
         self.dead_letters.set(float(dead) if isinstance(dead, int) else 0)
         self.waiting.set(len(channels) if isinstance(channels, list) else 0)

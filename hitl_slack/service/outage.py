@@ -37,13 +37,17 @@ class Outage:
 
     def lost(self, exc: BaseException) -> None:
         """Record a failure: a warning the first time, DEBUG after that."""
-        fields = {"component": self.component, "dependency": self.dependency,
-                  "error": f"{type(exc).__name__}: {exc}"}
+        fields = {
+            "component": self.component,
+            "dependency": self.dependency,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
         debug = self.log.isEnabledFor(logging.DEBUG)
         if self.since is None:
             self.since = time.monotonic()
-            self.log.warning(f"{self.dependency}_lost", exc_info=exc if debug else None,
-                             extra=fields)
+            self.log.warning(
+                f"{self.dependency}_lost", exc_info=exc if debug else None, extra=fields
+            )
         elif debug:
             self.log.debug(f"{self.dependency}_still_lost", exc_info=exc, extra=fields)
 
@@ -53,5 +57,11 @@ class Outage:
             return
         down_for = round(time.monotonic() - self.since, 1)
         self.since = None
-        self.log.info(f"{self.dependency}_restored", extra={
-            "component": self.component, "dependency": self.dependency, "down_for": down_for})
+        self.log.info(
+            f"{self.dependency}_restored",
+            extra={
+                "component": self.component,
+                "dependency": self.dependency,
+                "down_for": down_for,
+            },
+        )

@@ -49,10 +49,21 @@ FALLBACK_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived
 #: Errors by which Slack refuses the message itself: posting it again can only fail again, so
 #: the request is cancelled at once with the reason (other errors are retried: a channel can be
 #: fixed, a policy changed, meanwhile).
-REFUSED_CONTENT = frozenset({
-    "invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "too_many_attachments",
-    "invalid_attachments", "invalid_metadata_format", "invalid_metadata_schema",
-    "metadata_too_large", "invalid_arguments", "invalid_charset"})
+REFUSED_CONTENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "too_many_attachments",
+        "invalid_attachments",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "invalid_arguments",
+        "invalid_charset",
+    }
+)
 #: Slack message metadata ``event_type`` of approval messages.
 EVENT_TYPE: Final = "hitl_request"
 #: Slack's clock and the bot's may differ: history is read from this long before an attempt.
@@ -60,13 +71,14 @@ _SKEW = timedelta(seconds=60)
 
 
 def _metadata(request_id: str, status: str = "pending") -> dict[str, Any]:
-    return {"event_type": EVENT_TYPE,
-            "event_payload": {"request_id": request_id, "status": status}}
+    return {"event_type": EVENT_TYPE, "event_payload": {"request_id": request_id, "status": status}}
 
 
 def _fallback_note(channel: str, error: str) -> str:
-    return (f"Could not post in {channel} ({error}); posted in the default channel instead. "
-            "Invite the bot there or fix the route.")
+    return (
+        f"Could not post in {channel} ({error}); posted in the default channel instead. "
+        "Invite the bot there or fix the route."
+    )
 
 
 def _failed(exc: SlackError) -> Retry | GiveUp:
@@ -107,8 +119,9 @@ class Relay:
             ref = await self._post(state, route, earlier or now, uncertain=earlier is not None)
         await self._record(state, ref)
 
-    async def _read(self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
-                    ) -> tuple[RequestState, datetime | None] | None:
+    async def _read(
+        self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
+    ) -> tuple[RequestState, datetime | None] | None:
         """The request a stream entry names and its first post attempt; None if it is gone.
 
         Raises:
@@ -120,14 +133,16 @@ class Relay:
         try:
             return await self.store.read_posting(request_id, mark)
         except RequestNotFound:
-            log.warning("request is gone (retention ended)",
-                        extra={"id": request_id, "stream": stream})
+            log.warning(
+                "request is gone (retention ended)", extra={"id": request_id, "stream": stream}
+            )
             return None
 
     async def _cap(self, state: RequestState, cap_seconds: float) -> RequestState:
         created = state.effective_deadline - timedelta(seconds=state.request.timeout)
-        deadline = await self.store.shorten_deadline(state.request.id,
-                                                     created + timedelta(seconds=cap_seconds))
+        deadline = await self.store.shorten_deadline(
+            state.request.id, created + timedelta(seconds=cap_seconds)
+        )
         return state.model_copy(update={"deadline": deadline})
 
     async def _record(self, state: RequestState, ref: MessageRef) -> None:
@@ -137,14 +152,23 @@ class Relay:
         except RequestNotFound:
             # Lost with Redis' data (restarted empty, a failover) while it was being posted:
             # nobody can decide it any more, so no message may ask for a decision.
-            log.warning("request_lost_while_posting", extra={"id": request_id,
-                                                             "channel": ref.channel})
+            log.warning(
+                "request_lost_while_posting", extra={"id": request_id, "channel": ref.channel}
+            )
             await self._quietly(self.slack.delete(ref.channel, ref.ts))
             return
         since = ref.copies_since.isoformat() if ref.copies_since else None
-        log.info("posted", extra={"id": request_id, "channel": ref.channel, "ts": ref.ts,
-                                  "route": ref.route, "duplicate": not recorded,
-                                  "copies_since": since})
+        log.info(
+            "posted",
+            extra={
+                "id": request_id,
+                "channel": ref.channel,
+                "ts": ref.ts,
+                "route": ref.route,
+                "duplicate": not recorded,
+                "copies_since": since,
+            },
+        )
         if not recorded:  # another replica posted it first: keep one message
             if (kept.channel, kept.ts) != (ref.channel, ref.ts):  # (both may adopt the same)
                 await self._quietly(self.slack.delete(ref.channel, ref.ts))
@@ -156,35 +180,44 @@ class Relay:
         elif ref.copies_since is not None:
             await self._sweep(state.model_copy(update={"message": ref}), ref.copies_since)
 
-    async def _post(self, state: RequestState, route: ResolvedRoute, since: datetime, *,
-                    uncertain: bool) -> MessageRef:
+    async def _post(
+        self, state: RequestState, route: ResolvedRoute, since: datetime, *, uncertain: bool
+    ) -> MessageRef:
         note = route.note
         channel = route.channel
         try:
-            posted_in, ts, uncertain = await self._post_once(state, channel, note, since,
-                                                             uncertain)
+            posted_in, ts, uncertain = await self._post_once(state, channel, note, since, uncertain)
         except SlackError as exc:
             fallback = self.routes.defaults.channel or self.default_channel
             if exc.error not in FALLBACK_ERRORS or not fallback or fallback == channel:
                 await self._record_error(state, f"posting to {channel} failed: {exc.error}")
                 raise _failed(exc) from None
             note = _fallback_note(channel, exc.error)
-            log.error("route channel unusable; posting to the default channel",  # noqa: TRY400
-                      extra={"id": state.request.id, "channel": channel, "error": exc.error})
+            log.error(  # noqa: TRY400 (a Slack answer, no traceback)
+                "route channel unusable; posting to the default channel",
+                extra={"id": state.request.id, "channel": channel, "error": exc.error},
+            )
             await self._record_error(state, note)
             try:
-                posted_in, ts, uncertain = await self._post_once(state, fallback, note, since,
-                                                                 uncertain)
+                posted_in, ts, uncertain = await self._post_once(
+                    state, fallback, note, since, uncertain
+                )
             except SlackError as again:
                 await self._record_error(state, f"posting to {fallback} failed: {again.error}")
                 raise _failed(again) from None
-        return MessageRef(channel=posted_in, ts=ts, note=note, route=route.name,
-                          approvers=route.approvers,
-                          reject_reason_required=route.reject_reason_required,
-                          copies_since=since if uncertain else None)
+        return MessageRef(
+            channel=posted_in,
+            ts=ts,
+            note=note,
+            route=route.name,
+            approvers=route.approvers,
+            reject_reason_required=route.reject_reason_required,
+            copies_since=since if uncertain else None,
+        )
 
-    async def _post_once(self, state: RequestState, channel: str, note: str | None,
-                         since: datetime, uncertain: bool) -> tuple[str, str, bool]:
+    async def _post_once(
+        self, state: RequestState, channel: str, note: str | None, since: datetime, uncertain: bool
+    ) -> tuple[str, str, bool]:
         """Post, and if the answer is lost, look for the message before posting once more.
 
         Returns (channel, ts, whether another copy may exist).
@@ -198,8 +231,10 @@ class Relay:
         try:
             posted_in, ts = await self.slack.post(channel, message, metadata=meta)
         except SlackOutcomeUnknown as exc:
-            log.warning("post_outcome_unknown", extra={"id": request_id, "channel": channel,
-                                                       "error": exc.error})
+            log.warning(
+                "post_outcome_unknown",
+                extra={"id": request_id, "channel": channel, "error": exc.error},
+            )
         else:
             return posted_in, ts, uncertain
         found = await self._copies(request_id, [channel], since)
@@ -212,29 +247,44 @@ class Relay:
             raise Retry(f"chat.postMessage: {exc.error}") from None
         return posted_in, ts, True
 
-    async def _adopt(self, state: RequestState, route: ResolvedRoute,
-                     since: datetime) -> MessageRef | None:
+    async def _adopt(
+        self, state: RequestState, route: ResolvedRoute, since: datetime
+    ) -> MessageRef | None:
         """The message an earlier attempt posted (its answer lost), if Slack shows one."""
         channels = self._channels(route)
         found = await self._copies(state.request.id, channels, since)
         if not found:
             return None
         kept = found[0]
-        log.info("post_adopted", extra={"id": state.request.id, "channel": kept.channel,
-                                        "ts": kept.ts, "copies": len(found)})
-        note = route.note if kept.channel == route.channel else _fallback_note(
-            route.channel, "unknown error")
-        return MessageRef(channel=kept.channel, ts=kept.ts, note=note, route=route.name,
-                          approvers=route.approvers,
-                          reject_reason_required=route.reject_reason_required,
-                          copies_since=since)
+        log.info(
+            "post_adopted",
+            extra={
+                "id": state.request.id,
+                "channel": kept.channel,
+                "ts": kept.ts,
+                "copies": len(found),
+            },
+        )
+        note = (
+            route.note
+            if kept.channel == route.channel
+            else _fallback_note(route.channel, "unknown error")
+        )
+        return MessageRef(
+            channel=kept.channel,
+            ts=kept.ts,
+            note=note,
+            route=route.name,
+            approvers=route.approvers,
+            reject_reason_required=route.reject_reason_required,
+            copies_since=since,
+        )
 
     def _channels(self, route: ResolvedRoute, *more: str) -> list[str]:
         fallback = self.routes.defaults.channel or self.default_channel
         return list(dict.fromkeys(c for c in (*more, route.channel, fallback) if c))
 
-    async def _copies(self, request_id: str, channels: list[str],
-                      since: datetime) -> list[Tagged]:
+    async def _copies(self, request_id: str, channels: list[str], since: datetime) -> list[Tagged]:
         """This request's messages in ``channels`` posted since ``since``, oldest first.
 
         A failed lookup (no history scope, rate limited...) is logged and finds nothing.
@@ -245,8 +295,10 @@ class Relay:
             try:
                 tagged = await self.slack.find_tagged(channel, EVENT_TYPE, oldest)
             except SlackError as exc:
-                log.warning("copy_lookup_failed", extra={"id": request_id, "channel": channel,
-                                                         "error": exc.error})
+                log.warning(
+                    "copy_lookup_failed",
+                    extra={"id": request_id, "channel": channel, "error": exc.error},
+                )
                 continue
             found += [t for t in tagged if t.payload.get("request_id") == request_id]
         return sorted(found, key=lambda t: float(t.ts))
@@ -270,18 +322,24 @@ class Relay:
                 await self._quietly(self.slack.delete(copy.channel, copy.ts))
             elif copy.payload.get("status") != state.status.value:  # not shown decided yet
                 log.info("copy_decided", extra={"id": state.request.id, "ts": copy.ts})
-                ref = MessageRef(channel=copy.channel, ts=copy.ts,
-                                 note=recorded.note if recorded else None)
+                ref = MessageRef(
+                    channel=copy.channel, ts=copy.ts, note=recorded.note if recorded else None
+                )
                 await self._quietly(self._show_decided(state, ref))
 
     async def _show_decided(self, state: RequestState, ref: MessageRef) -> None:
         assert state.decision is not None
-        await self.slack.update(ref.channel, ref.ts, decided_message(state, note=ref.note),
-                                metadata=_metadata(state.request.id, state.decision.status.value))
+        await self.slack.update(
+            ref.channel,
+            ref.ts,
+            decided_message(state, note=ref.note),
+            metadata=_metadata(state.request.id, state.decision.status.value),
+        )
 
     async def _record_error(self, state: RequestState, what: str) -> None:
-        await self.store.audit(AuditEvent(event="error", request_id=state.request.id,
-                                          actor="bot", reason=what))
+        await self.store.audit(
+            AuditEvent(event="error", request_id=state.request.id, actor="bot", reason=what)
+        )
 
     async def gave_up(self, fields: dict[str, str]) -> None:
         """A request could not be posted after every retry: end it, so no agent waits in vain.
@@ -320,8 +378,10 @@ class Relay:
             await self._show_decided(state, state.message)
         except SlackError as exc:
             if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
-                log.warning("decided message cannot be updated",
-                            extra={"id": state.request.id, "error": exc.error})
+                log.warning(
+                    "decided message cannot be updated",
+                    extra={"id": state.request.id, "error": exc.error},
+                )
                 return
             raise Retry(f"chat.update: {exc.error}") from None
         await self._sweep(state, state.message.copies_since)

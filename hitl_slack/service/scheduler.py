@@ -35,8 +35,9 @@ def _utcnow() -> datetime:
 class Scheduler:
     """Applies deadlines."""
 
-    def __init__(self, store: AsyncStore, *, max_sleep: float = 1.0,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self, store: AsyncStore, *, max_sleep: float = 1.0, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
         self.store = store
         self.max_sleep = max_sleep
         self.clock = clock
@@ -68,13 +69,20 @@ class Scheduler:
     async def _set_aside(self, request_id: str, error: str) -> None:
         keys = self.store.config.keys
         log.error("unreadable request set aside", extra={"id": request_id, "error": error})
-        await dead_letter(self.store.redis, keys.dead_letters, source=keys.deadlines,
-                          entry_id=request_id, error=error, fields={"id": request_id})
+        await dead_letter(
+            self.store.redis,
+            keys.dead_letters,
+            source=keys.deadlines,
+            entry_id=request_id,
+            error=error,
+            fields={"id": request_id},
+        )
         await self.store.redis.zrem(keys.deadlines, request_id)
 
     async def _until_next(self) -> float:
-        first: Any = await self.store.redis.zrange(self.store.config.keys.deadlines, 0, 0,
-                                              withscores=True)
+        first: Any = await self.store.redis.zrange(
+            self.store.config.keys.deadlines, 0, 0, withscores=True
+        )
         if not first:
             return self.max_sleep
         wait = float(first[0][1]) / 1000 - self.clock().timestamp()

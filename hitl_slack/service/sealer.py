@@ -67,8 +67,17 @@ class Sealer:
         lease: seconds the lease lasts if this replica dies holding it.
     """
 
-    def __init__(self, redis: aredis.Redis, keys: Keys, *, maxlen: int, owner: str,
-                 interval: float = 1.0, batch: int = 1000, lease: float = 10.0) -> None:
+    def __init__(
+        self,
+        redis: aredis.Redis,
+        keys: Keys,
+        *,
+        maxlen: int,
+        owner: str,
+        interval: float = 1.0,
+        batch: int = 1000,
+        lease: float = 10.0,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.maxlen = maxlen
@@ -200,9 +209,13 @@ class Sealer:
                 outage.lost(exc)
             except (KeyError, ValueError) as exc:
                 if not unreadable:
-                    log.error("audit_chain_unreadable",  # noqa: TRY400 (no traceback: data)
-                              extra={"error": f"{type(exc).__name__}: {exc}",
-                                     "hint": "run hitl-slack audit verify"})
+                    log.error(  # noqa: TRY400 (no traceback: data)
+                        "audit_chain_unreadable",
+                        extra={
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "hint": "run hitl-slack audit verify",
+                        },
+                    )
                 unreadable = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -85,33 +85,58 @@ class Service:
     def build(cls, settings: Settings, routes: RoutesConfig, mode: Mode = "http") -> Service:
         """Wire the pieces; no I/O yet."""
         keys = Keys(settings.hitl_key_prefix)
-        redis = async_redis(settings.redis_url.get_secret_value(),
-                            connect_timeout=settings.hitl_redis_connect_timeout,
-                            max_connections=50, client_name=f"hitl-bot:{keys.prefix}")
-        store = AsyncStore(redis, StoreConfig(keys=keys, retention=settings.hitl_retention,
-                                              queue_maxlen=settings.hitl_queue_maxlen,
-                                              audit_maxlen=settings.hitl_audit_maxlen,
-                                              min_replicas=settings.hitl_redis_min_replicas,
-                                              replica_timeout=settings.hitl_redis_replica_timeout))
+        redis = async_redis(
+            settings.redis_url.get_secret_value(),
+            connect_timeout=settings.hitl_redis_connect_timeout,
+            max_connections=50,
+            client_name=f"hitl-bot:{keys.prefix}",
+        )
+        store = AsyncStore(
+            redis,
+            StoreConfig(
+                keys=keys,
+                retention=settings.hitl_retention,
+                queue_maxlen=settings.hitl_queue_maxlen,
+                audit_maxlen=settings.hitl_audit_maxlen,
+                min_replicas=settings.hitl_redis_min_replicas,
+                replica_timeout=settings.hitl_redis_replica_timeout,
+            ),
+        )
         name = settings.hitl_consumer_name or socket.gethostname()
         health = Health(name=name, keys=keys, mode=mode, version=__version__)
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        client = web_client(token, settings.slack_api_url, settings.hitl_slack_timeout,
-                            watcher=health)
+        client = web_client(
+            token, settings.slack_api_url, settings.hitl_slack_timeout, watcher=health
+        )
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
-        app = build_app(Bot(store, gateway, routes), client,
-                        secret.get_secret_value() if secret else None)
+        app = build_app(
+            Bot(store, gateway, routes), client, secret.get_secret_value() if secret else None
+        )
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
         idle = settings.hitl_claim_idle
         consumers = [
-            StreamConsumer(redis, stream=keys.queue, group=RELAY_GROUP, consumer=name,
-                           handler=relay.post_request, on_dead=relay.gave_up,
-                           dead_letters=keys.dead_letters, claim_idle=idle,
-                           accepting=health.accepting),
-            StreamConsumer(redis, stream=keys.outcomes, group=UPDATER_GROUP, consumer=name,
-                           handler=_counted(relay, store, health), claim_idle=idle,
-                           dead_letters=keys.dead_letters, accepting=health.accepting),
+            StreamConsumer(
+                redis,
+                stream=keys.queue,
+                group=RELAY_GROUP,
+                consumer=name,
+                handler=relay.post_request,
+                on_dead=relay.gave_up,
+                dead_letters=keys.dead_letters,
+                claim_idle=idle,
+                accepting=health.accepting,
+            ),
+            StreamConsumer(
+                redis,
+                stream=keys.outcomes,
+                group=UPDATER_GROUP,
+                consumer=name,
+                handler=_counted(relay, store, health),
+                claim_idle=idle,
+                dead_letters=keys.dead_letters,
+                accepting=health.accepting,
+            ),
         ]
         scheduler = Scheduler(store)
         health.groups = [(c.stream, c.group) for c in consumers]
@@ -119,8 +144,7 @@ class Service:
         health.loops["scheduler"] = _ticks(scheduler)
         return cls(settings, routes, store, app, relay, consumers, scheduler, health, client)
 
-    async def run(self, stop: asyncio.Event, *, host: str, port: int,
-                  health_port: int) -> None:
+    async def run(self, stop: asyncio.Event, *, host: str, port: int, health_port: int) -> None:
         """Start, serve until ``stop`` is set, then shut down cleanly.
 
         Raises:
@@ -134,44 +158,65 @@ class Service:
             if not await _unless_stopped(stop, starting):
                 log.info("stopped_before_ready")
                 return
-            log.info("hitl-slack ready", extra={"mode": self.health.mode, "port": port,
-                                                "health_port": health_port})
+            log.info(
+                "hitl-slack ready",
+                extra={"mode": self.health.mode, "port": port, "health_port": health_port},
+            )
             await stop.wait()
         finally:
             stop.set()
             await self._shutdown(workers, closers)
 
-    async def _start(self, stop: asyncio.Event, closers: list[Closer],
-                     workers: list[asyncio.Task[None]], host: str, port: int,
-                     health_port: int) -> None:
+    async def _start(
+        self,
+        stop: asyncio.Event,
+        closers: list[Closer],
+        workers: list[asyncio.Task[None]],
+        host: str,
+        port: int,
+        health_port: int,
+    ) -> None:
         socket_mode = self.health.mode == "socket"
         if not socket_mode:
-            closers.append(await self._listen(host, port, events=True,
-                                              health=health_port == port, var="PORT"))
+            closers.append(
+                await self._listen(host, port, events=True, health=health_port == port, var="PORT")
+            )
         if socket_mode or health_port != port:
-            closers.append(await self._listen(host, health_port, events=False, health=True,
-                                              var="HITL_HEALTH_PORT"))
+            closers.append(
+                await self._listen(
+                    host, health_port, events=False, health=True, var="HITL_HEALTH_PORT"
+                )
+            )
         await self.store.redis.ping()
-        await _accepted(lambda: self.client.auth_test(), "SLACK_BOT_TOKEN",
-                        "the Bot User OAuth Token (OAuth & Permissions, starts with xoxb-)")
+        await _accepted(
+            lambda: self.client.auth_test(),
+            "SLACK_BOT_TOKEN",
+            "the Bot User OAuth Token (OAuth & Permissions, starts with xoxb-)",
+        )
         if socket_mode:
             await self._socket(closers)
-        for name, work in [*((f"consumer:{c.stream}", c.run) for c in self.consumers),
-                           ("scheduler", self.scheduler.run),
-                           ("sealer", Sealer.of(self.store).run)]:
+        for name, work in [
+            *((f"consumer:{c.stream}", c.run) for c in self.consumers),
+            ("scheduler", self.scheduler.run),
+            ("sealer", Sealer.of(self.store).run),
+        ]:
             workers.append(asyncio.create_task(_supervised(name, work, stop)))
-        beats = functools.partial(self.health.publish, self.store,
-                                  recheck=lambda: self.client.auth_test())
+        beats = functools.partial(
+            self.health.publish, self.store, recheck=lambda: self.client.auth_test()
+        )
         workers.append(asyncio.create_task(_supervised("heartbeat", beats, stop)))
         self.health.started = True
 
-    async def _listen(self, host: str, port: int, *, events: bool, health: bool,
-                      var: str) -> Closer:
+    async def _listen(
+        self, host: str, port: int, *, events: bool, health: bool, var: str
+    ) -> Closer:
         web_app = web.Application(client_max_size=2 * 1024 * 1024)
         if events:
             secret = self.settings.slack_signing_secret
-            web_app.router.add_post("/slack/events", http_events(
-                self.app, secret.get_secret_value() if secret else "", self._dead))
+            web_app.router.add_post(
+                "/slack/events",
+                http_events(self.app, secret.get_secret_value() if secret else "", self._dead),
+            )
         if health:
             add_health_routes(web_app, self.health, self.store.redis)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=GRACE)
@@ -186,19 +231,28 @@ class Service:
     async def _socket(self, closers: list[Closer]) -> None:
         token = self.settings.slack_app_token
         assert token is not None
-        front = SocketFront(self.app, token.get_secret_value(), web_client=self.client,
-                            dead=self._dead)
+        front = SocketFront(
+            self.app, token.get_secret_value(), web_client=self.client, dead=self._dead
+        )
         closers.append(front.close_async)
         data = await _accepted(
             lambda: self.client.apps_connections_open(app_token=token.get_secret_value()),
-            "SLACK_APP_TOKEN", "an app-level token with connections:write (Basic Information > "
-            "App-Level Tokens, starts with xapp-)")
+            "SLACK_APP_TOKEN",
+            "an app-level token with connections:write (Basic Information > "
+            "App-Level Tokens, starts with xapp-)",
+        )
         front.client.wss_uri = str(data["url"])
         await front.connect_async()  # type: ignore[no-untyped-call]
 
     async def _dead(self, source: str, entry_id: str, error: str, body: str) -> None:
-        await keep_body(self.store.redis, self.store.config.keys.dead_letters,
-                          source=source, entry_id=entry_id, error=error, body=body)
+        await keep_body(
+            self.store.redis,
+            self.store.config.keys.dead_letters,
+            source=source,
+            entry_id=entry_id,
+            error=error,
+            body=body,
+        )
 
     async def _shutdown(self, workers: list[asyncio.Task[None]], closers: list[Closer]) -> None:
         """Let the workers finish (the fronts keep answering meanwhile) within :data:`GRACE`,
@@ -224,12 +278,17 @@ class Service:
 def _unusable(exc: OSError, var: str, host: str, port: int) -> str:
     """Why ``host``:``port`` cannot be listened on, naming the setting to change."""
     if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
-        return (f"--host {host} cannot be used ({exc.strerror}): give an address of this "
-                "machine (0.0.0.0 for all, 127.0.0.1 for this machine only)")
-    what = ("is already in use" if exc.errno == errno.EADDRINUSE
-            else f"cannot be used ({exc.strerror})")
-    return (f"{var}: port {port} on {host} {what}; choose a free port "
-            f"({var}{' or --port' if var == 'PORT' else ''})")
+        return (
+            f"--host {host} cannot be used ({exc.strerror}): give an address of this "
+            "machine (0.0.0.0 for all, 127.0.0.1 for this machine only)"
+        )
+    what = (
+        "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+    )
+    return (
+        f"{var}: port {port} on {host} {what}; choose a free port "
+        f"({var}{' or --port' if var == 'PORT' else ''})"
+    )
 
 
 async def _within(tasks: Sequence[asyncio.Future[None]], timeout: float) -> bool:
@@ -246,9 +305,9 @@ async def _within(tasks: Sequence[asyncio.Future[None]], timeout: float) -> bool
     return bool(unfinished)
 
 
-def http_events(app: AsyncApp, secret: str,
-                dead: Callable[[str, str, str, str], Awaitable[None]]
-                ) -> Callable[[web.Request], Awaitable[web.Response]]:
+def http_events(
+    app: AsyncApp, secret: str, dead: Callable[[str, str, str, str], Awaitable[None]]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The ``/slack/events`` handler: Bolt for a well-formed body, 400 for a malformed one.
 
     A malformed body that is correctly signed gets 400, is logged and dead-lettered; one
@@ -262,8 +321,13 @@ def http_events(app: AsyncApp, secret: str,
             return await to_aiohttp_response(await app.async_dispatch(parsed))
         problem = parsed
         headers = request.headers
-        if not signature_ok(raw, headers.get("X-Slack-Request-Timestamp"),
-                            headers.get("X-Slack-Signature"), secret, time.time()):
+        if not signature_ok(
+            raw,
+            headers.get("X-Slack-Request-Timestamp"),
+            headers.get("X-Slack-Signature"),
+            secret,
+            time.time(),
+        ):
             return web.json_response({"error": "invalid request"}, status=401)
         log.warning("malformed_slack_request", extra={"error": problem, "bytes": len(raw)})
         with contextlib.suppress(RedisError, OSError):
@@ -277,8 +341,9 @@ def _ticks(loop: StreamConsumer | Scheduler) -> Callable[[], float]:
     return lambda: loop.ticked
 
 
-def _counted(relay: Relay, store: AsyncStore,
-             health: Health) -> Callable[[dict[str, str]], Awaitable[None]]:
+def _counted(
+    relay: Relay, store: AsyncStore, health: Health
+) -> Callable[[dict[str, str]], Awaitable[None]]:
     """The outcomes handler, counting each decision shown and its time since the post."""
 
     async def show_outcome(fields: dict[str, str]) -> None:
@@ -288,9 +353,11 @@ def _counted(relay: Relay, store: AsyncStore,
         except HITLError:
             return
         if state.decision is not None:
-            health.metrics.decided(state.decision.status.value,
-                                   state.message.ts if state.message else None,
-                                   state.decision.decided_at.timestamp())
+            health.metrics.decided(
+                state.decision.status.value,
+                state.message.ts if state.message else None,
+                state.decision.decided_at.timestamp(),
+            )
 
     return show_outcome
 
@@ -310,13 +377,19 @@ async def _accepted(call: Callable[[], Awaitable[Any]], var: str, what: str) -> 
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
             error = str(data.get("error", ""))
             if error in AUTH_ERRORS:
-                raise ConfigError(f"{var} was refused by Slack ({error}): check {what}, and "
-                                  "that the app is installed in the workspace") from None
+                raise ConfigError(
+                    f"{var} was refused by Slack ({error}): check {what}, and "
+                    "that the app is installed in the workspace"
+                ) from None
             status = exc.response.status_code
             if status < 500 and status != 429:
-                raise ConfigError(f"{var}: Slack answered {error}" if error else (
-                    f"SLACK_API_URL: {exc.response.api_url} answered HTTP {status}, not the "
-                    "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?")
+                raise ConfigError(
+                    f"{var}: Slack answered {error}"
+                    if error
+                    else (
+                        f"SLACK_API_URL: {exc.response.api_url} answered HTTP {status}, not the "
+                        "Slack Web API: is SLACK_API_URL its base URL (https://slack.com/api/)?"
+                    )
                 ) from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
@@ -339,8 +412,9 @@ async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) 
     return False
 
 
-async def _supervised(name: str, work: Callable[[asyncio.Event], Awaitable[None]],
-                      stop: asyncio.Event) -> None:
+async def _supervised(
+    name: str, work: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
+) -> None:
     """Run a worker until ``stop``; if it dies of a bug, log it and start it again."""
     while not stop.is_set():
         try:
@@ -367,8 +441,14 @@ def _on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, handler, int(sig))
 
 
-def serve(settings: Settings, *, socket: bool = False, http: bool = False,
-          port: int | None = None, host: str = "0.0.0.0") -> int:  # noqa: S104
+def serve(
+    settings: Settings,
+    *,
+    socket: bool = False,
+    http: bool = False,
+    port: int | None = None,
+    host: str = "0.0.0.0",  # noqa: S104 (a service listens on every interface by default)
+) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code.
 
     Raises:
@@ -389,4 +469,3 @@ def serve(settings: Settings, *, socket: bool = False, http: bool = False,
 
     asyncio.run(main())
     return 0
-

@@ -48,8 +48,9 @@ class Bot:
             return state.message.reject_reason_required
         return resolve(self.routes, state.request).reject_reason_required
 
-    async def allowed(self, state: RequestState, user_id: str,
-                      groups: GroupCache | None = None) -> bool:
+    async def allowed(
+        self, state: RequestState, user_id: str, groups: GroupCache | None = None
+    ) -> bool:
         """Whether the user may decide (see :func:`hitl_slack.authz.may_decide`).
 
         Args:
@@ -94,11 +95,16 @@ class Bot:
 
 def build_app(bot: Bot, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
     """A fresh Bolt app with every listener registered; logs what agents may choose."""
-    app = AsyncApp(client=client, signing_secret=signing_secret or "socket-mode",
-                   request_verification_enabled=signing_secret is not None,
-                   raise_error_for_unhandled_request=False)
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "socket-mode",
+        request_verification_enabled=signing_secret is not None,
+        raise_error_for_unhandled_request=False,
+    )
     register(app, bot)
     chosen = selectable_summary(bot.routes)
-    log.info("routes_selectable", extra={"route_selectable": chosen["route"],
-                                         "channel_selectable": chosen["channel"]})
+    log.info(
+        "routes_selectable",
+        extra={"route_selectable": chosen["route"], "channel_selectable": chosen["channel"]},
+    )
     return app

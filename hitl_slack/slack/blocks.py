@@ -39,8 +39,15 @@ from hitl_slack.slack.mrkdwn import (
 )
 
 __all__ = [
-    "ACTION_APPROVE", "ACTION_EDIT", "ACTION_REJECT", "MESSAGE_BUDGET", "MISSING", "Message",
-    "approval_message", "decided_message", "payload_changes",
+    "ACTION_APPROVE",
+    "ACTION_EDIT",
+    "ACTION_REJECT",
+    "MESSAGE_BUDGET",
+    "MISSING",
+    "Message",
+    "approval_message",
+    "decided_message",
+    "payload_changes",
 ]
 
 ACTION_APPROVE: Final = "hitl.approve"
@@ -54,8 +61,10 @@ _SHORT_VALUE = 60
 _LONG_VALUE = 1500  # JSON characters a code block may take when others wait, so none starves
 _DETAILS_RESERVE = 1500
 _OUTCOME = {
-    Status.APPROVED: ("✅", "Approved"), Status.REJECTED: ("❌", "Rejected"),
-    Status.EXPIRED: ("⌛", "Expired"), Status.CANCELLED: ("🚫", "Cancelled"),
+    Status.APPROVED: ("✅", "Approved"),
+    Status.REJECTED: ("❌", "Rejected"),
+    Status.EXPIRED: ("⌛", "Expired"),
+    Status.CANCELLED: ("🚫", "Cancelled"),
 }
 
 
@@ -138,13 +147,15 @@ def _short_field(key: str, value: Any) -> str | None:
 
 
 def _code_section(key: str, value: Any, budget: int) -> Block | None:
-    text = code(value if isinstance(value, str) else json.dumps(value, indent=2,
-                                                                  ensure_ascii=False))
+    text = code(
+        value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    )
     head = f"*{clip(key, 100)}*\n```"
     if budget < len(head) + 100:
         return None
-    return _fit(lambda n: SectionBlock(text=md(f"{head}{clip(text, n - len(head) - 3)}```")),
-                budget)
+    return _fit(
+        lambda n: SectionBlock(text=md(f"{head}{clip(text, n - len(head) - 3)}```")), budget
+    )
 
 
 def _groups(payload: dict[str, Any]) -> list[list[str] | tuple[str, Any]]:
@@ -204,12 +215,20 @@ def _details(details: str, budget: int) -> Block | None:
     return _fit(lambda n: SectionBlock(text=md(head + clip(details, n - len(head)))), budget)
 
 
-def _request_blocks(state: RequestState, payload: dict[str, Any], tail: list[Block],
-                    note: str | None, now: datetime | None, more: str) -> list[Block]:
+def _request_blocks(
+    state: RequestState,
+    payload: dict[str, Any],
+    tail: list[Block],
+    note: str | None,
+    now: datetime | None,
+    more: str,
+) -> list[Block]:
     """Header, facts, payload and details of a request, then ``tail``, within every limit."""
     request = state.request
-    head: list[Block] = [HeaderBlock(text=plain(truncate(" ".join(request.summary.split()), 150))),
-                         _meta(state, now)]
+    head: list[Block] = [
+        HeaderBlock(text=plain(truncate(" ".join(request.summary.split()), 150))),
+        _meta(state, now),
+    ]
     line = f"Request `{clip(request.id, 128)}`"
     if request.tags:
         line += " · Tags: " + clip(", ".join(request.tags), 300)
@@ -223,8 +242,9 @@ def _request_blocks(state: RequestState, payload: dict[str, Any], tail: list[Blo
     return [*head, *body, *([details] if details else []), *tail]
 
 
-def approval_message(state: RequestState, *, note: str | None = None,
-                     now: datetime | None = None) -> Message:
+def approval_message(
+    state: RequestState, *, note: str | None = None, now: datetime | None = None
+) -> Message:
     """The message asking for a decision, with Approve / Reject / Edit buttons.
 
     Args:
@@ -236,15 +256,25 @@ def approval_message(state: RequestState, *, note: str | None = None,
         The message; its buttons carry the request id as ``value``.
     """
     request_id = state.request.id
-    actions = ActionsBlock(elements=[
-        ButtonElement(text=plain("Approve"), action_id=ACTION_APPROVE, value=request_id,
-                      style="primary"),
-        ButtonElement(text=plain("Reject"), action_id=ACTION_REJECT, value=request_id,
-                      style="danger"),
-        ButtonElement(text=plain("Edit"), action_id=ACTION_EDIT, value=request_id),
-    ])
-    blocks = _request_blocks(state, state.request.payload, [actions], note,
-                             now or datetime.now(UTC), "(see the Edit dialog)")
+    actions = ActionsBlock(
+        elements=[
+            ButtonElement(
+                text=plain("Approve"), action_id=ACTION_APPROVE, value=request_id, style="primary"
+            ),
+            ButtonElement(
+                text=plain("Reject"), action_id=ACTION_REJECT, value=request_id, style="danger"
+            ),
+            ButtonElement(text=plain("Edit"), action_id=ACTION_EDIT, value=request_id),
+        ]
+    )
+    blocks = _request_blocks(
+        state,
+        state.request.payload,
+        [actions],
+        note,
+        now or datetime.now(UTC),
+        "(see the Edit dialog)",
+    )
     return Message("Approval needed: " + clip(state.request.summary, 3000), blocks)
 
 
@@ -275,8 +305,9 @@ def _changes_text(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join(lines) if changes else lines[0] + " no field changed"
 
 
-def decided_message(state: RequestState, *, note: str | None = None,
-                    now: datetime | None = None) -> Message:
+def decided_message(
+    state: RequestState, *, note: str | None = None, now: datetime | None = None
+) -> Message:
     """The message once a request is decided: no buttons, the outcome, who, why, what changed.
 
     Args:
@@ -314,6 +345,9 @@ def payload_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str,
         ``(key, old value or MISSING, new value or MISSING)``: old keys in order, then new ones.
         Values compare as JSON, so ``1`` and ``true`` differ.
     """
-    changes = [(k, v, new.get(k, MISSING)) for k, v in old.items()
-               if k not in new or canonical_json(v) != canonical_json(new[k])]
+    changes = [
+        (k, v, new.get(k, MISSING))
+        for k, v in old.items()
+        if k not in new or canonical_json(v) != canonical_json(new[k])
+    ]
     return changes + [(k, MISSING, v) for k, v in new.items() if k not in old]

@@ -27,8 +27,13 @@ _OBJECTS = ("team", "enterprise", "container", "view", "event", "message")
 _OBJECT_OR_ID = ("user", "channel")
 
 
-def bolt_request(raw: bytes, *, content_type: str | None = None, query: str = "",
-                 headers: Mapping[str, str] | None = None) -> AsyncBoltRequest | str:
+def bolt_request(
+    raw: bytes,
+    *,
+    content_type: str | None = None,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> AsyncBoltRequest | str:
     """The Bolt request for an HTTP body, or what is wrong with the body.
 
     Bolt's own parsing is the check (the body is parsed once): what it cannot parse, or
@@ -51,7 +56,8 @@ def bolt_request(raw: bytes, *, content_type: str | None = None, query: str = ""
         return f"{where} is not valid JSON: {exc}"
     except (TypeError, AttributeError, KeyError) as exc:  # Bolt read a field of a wrong type
         return payload_problem(parse_body(text, ctype), where) or (
-            f"{where} has a field of the wrong type ({type(exc).__name__}: {exc})")
+            f"{where} has a field of the wrong type ({type(exc).__name__}: {exc})"
+        )
     brackets = sum(text.count(b) for b in ("{", "[", "%7B", "%5B", "%7b", "%5b"))
     problem = payload_problem(request.body, where, walk=brackets > MAX_DEPTH)
     return request if problem is None else problem
@@ -76,8 +82,9 @@ def payload_problem(payload: Any, where: str = "payload", *, walk: bool = True) 
     return _shape_problem(payload)
 
 
-def signature_ok(raw: bytes, timestamp: str | None, signature: str | None, secret: str,
-                 now: float) -> bool:
+def signature_ok(
+    raw: bytes, timestamp: str | None, signature: str | None, secret: str, now: float
+) -> bool:
     """Slack's v0 request signature over the raw bytes (Bolt's check, also for non-UTF-8)."""
     if not timestamp or not signature:
         return False
@@ -109,7 +116,8 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
         if payload.get(key) is not None and not isinstance(payload[key], dict | str):
             return f"{key} is neither an object nor an id"
     actions = payload.get("actions")
-    if actions is not None and not (isinstance(actions, list)
-                                    and all(isinstance(a, dict) for a in actions)):
+    if actions is not None and not (
+        isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+    ):
         return "actions is not a list of objects"
     return None

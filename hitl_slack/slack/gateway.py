@@ -61,8 +61,9 @@ class Tagged:
     payload: dict[str, Any]
 
 
-def web_client(token: str | None, base_url: str, timeout: float, *,
-               watcher: SlackWatcher | None = None) -> AsyncWebClient:
+def web_client(
+    token: str | None, base_url: str, timeout: float, *, watcher: SlackWatcher | None = None
+) -> AsyncWebClient:
     """The bot's Web API client, over one keep-alive session shared by every call.
 
     Must be called inside the running event loop (aiohttp binds the session to it). The session
@@ -71,8 +72,13 @@ def web_client(token: str | None, base_url: str, timeout: float, *,
     (:class:`~hitl_slack.slack.watch.WatchedWebClient`).
     """
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_patient(timeout)))
-    kwargs: dict[str, Any] = {"token": token, "base_url": base_url, "timeout": int(timeout),
-                              "session": session, "retry_handlers": []}
+    kwargs: dict[str, Any] = {
+        "token": token,
+        "base_url": base_url,
+        "timeout": int(timeout),
+        "session": session,
+        "retry_handlers": [],
+    }
     if watcher is not None:
         return WatchedWebClient(watcher=watcher, **kwargs)
     return AsyncWebClient(**kwargs)
@@ -98,10 +104,19 @@ class SlackGateway:
             without a burst of 429s, and roughly in order).
     """
 
-    def __init__(self, client: AsyncWebClient, *, attempts: int = 5,
-                 rate_limit_attempts: int = 10, backoff: float = 0.5, max_backoff: float = 30.0,
-                 group_cache_ttl: float = 300.0, sleep: Sleep = asyncio.sleep,
-                 timeout: float | None = None, channel_concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        attempts: int = 5,
+        rate_limit_attempts: int = 10,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        group_cache_ttl: float = 300.0,
+        sleep: Sleep = asyncio.sleep,
+        timeout: float | None = None,
+        channel_concurrency: int = 4,
+    ) -> None:
         self.client = client
         self.timeout = float(timeout if timeout is not None else client.timeout)
         self._bot_id: str | None = None
@@ -121,9 +136,16 @@ class SlackGateway:
         if session is not None and not session.closed:
             await session.close()
 
-    async def _call(self, method: str, lock_key: str | None, *, retry: bool = True,
-                    once: bool = False, timeout: float | None = None,
-                    **kwargs: Any) -> dict[str, Any]:
+    async def _call(
+        self,
+        method: str,
+        lock_key: str | None,
+        *,
+        retry: bool = True,
+        once: bool = False,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         call = _Call(method, retry, once, timeout or self.timeout, kwargs)
         if lock_key is None:
             return await self._attempt(call, None)
@@ -145,8 +167,11 @@ class SlackGateway:
                 return dict(response.data) if isinstance(response.data, dict) else {}
             except SlackApiError as exc:
                 status = exc.response.status_code
-                error = str(exc.response.get("error", "")) if isinstance(
-                    exc.response.data, dict) else ""
+                error = (
+                    str(exc.response.get("error", ""))
+                    if isinstance(exc.response.data, dict)
+                    else ""
+                )
                 if status == 429 and retry and limited < self._rate_limit_attempts:
                     limited += 1
                     wait = _retry_after(exc.response.headers)
@@ -185,15 +210,21 @@ class SlackGateway:
             # (a Slack slower than the timeout is an outage to /readyz, /metrics and the log).
             if deadline.expired() and isinstance(self.client, WatchedWebClient):
                 self.client.watcher.slack_unreachable(
-                    call.method, TimeoutError(f"no answer within {call.timeout:g} s"))
+                    call.method, TimeoutError(f"no answer within {call.timeout:g} s")
+                )
             raise
 
     def _delay(self, failures: int) -> float:
         return float(min(self._max_backoff, self._backoff * 2 ** (failures - 1)))
 
-    async def post(self, channel: str, message: Message, *,
-                   metadata: dict[str, Any] | None = None,
-                   patient: bool = False) -> tuple[str, str]:
+    async def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        metadata: dict[str, Any] | None = None,
+        patient: bool = False,
+    ) -> tuple[str, str]:
         """Post a message; returns (channel id, ts).
 
         Args:
@@ -209,20 +240,29 @@ class SlackGateway:
             SlackError: Slack refused the post (its error code in ``error``).
         """
         extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
-        data = await self._call("chat.postMessage", channel, once=True,
-                                timeout=_patient(self.timeout) if patient else None,
-                                channel=channel, **message.to_kwargs(), **extra)
+        data = await self._call(
+            "chat.postMessage",
+            channel,
+            once=True,
+            timeout=_patient(self.timeout) if patient else None,
+            channel=channel,
+            **message.to_kwargs(),
+            **extra,
+        )
         return str(data.get("channel", channel)), str(data["ts"])
 
-    async def update(self, channel: str, ts: str, message: Message, *,
-                     metadata: dict[str, Any] | None = None) -> None:
+    async def update(
+        self, channel: str, ts: str, message: Message, *, metadata: dict[str, Any] | None = None
+    ) -> None:
         """Replace a message the bot posted (its metadata is kept unless ``metadata`` is given)."""
         extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
-        await self._call("chat.update", channel, channel=channel, ts=ts, **message.to_kwargs(),
-                         **extra)
+        await self._call(
+            "chat.update", channel, channel=channel, ts=ts, **message.to_kwargs(), **extra
+        )
 
-    async def find_tagged(self, channel: str, event_type: str, oldest: float, *,
-                          pages: int = 5) -> list[Tagged]:
+    async def find_tagged(
+        self, channel: str, event_type: str, oldest: float, *, pages: int = 5
+    ) -> list[Tagged]:
         """This bot's messages in ``channel`` since ``oldest`` whose metadata is ``event_type``.
 
         Reads ``conversations.history`` with ``include_all_metadata`` (bot scopes
@@ -242,9 +282,15 @@ class SlackGateway:
         found: list[Tagged] = []
         cursor: str | None = None
         for _ in range(pages):
-            data = await self._call("conversations.history", None, channel=channel,
-                                    oldest=f"{oldest:.6f}", limit=_HISTORY_PAGE,
-                                    include_all_metadata="true", cursor=cursor)
+            data = await self._call(
+                "conversations.history",
+                None,
+                channel=channel,
+                oldest=f"{oldest:.6f}",
+                limit=_HISTORY_PAGE,
+                include_all_metadata="true",
+                cursor=cursor,
+            )
             found += [m for m in map(_tagged(channel, event_type, bot_id), data["messages"]) if m]
             cursor = (data.get("response_metadata") or {}).get("next_cursor")
             if not data.get("has_more") or not cursor:
@@ -268,8 +314,9 @@ class SlackGateway:
         Raises:
             SlackError: Slack refused it (the caller may try the interaction's response_url).
         """
-        await self._call("chat.postEphemeral", None, retry=False, channel=channel, user=user,
-                         text=text)
+        await self._call(
+            "chat.postEphemeral", None, retry=False, channel=channel, user=user, text=text
+        )
 
     async def open_view(self, trigger_id: str, view: View) -> None:
         """Open a modal; no retries: the trigger id lives 3 seconds."""
@@ -277,8 +324,9 @@ class SlackGateway:
 
     async def permalink(self, channel: str, ts: str) -> str:
         """A message's link (``chat.getPermalink``); no retries: a listing shows it without."""
-        data = await self._call("chat.getPermalink", None, retry=False, channel=channel,
-                                message_ts=ts)
+        data = await self._call(
+            "chat.getPermalink", None, retry=False, channel=channel, message_ts=ts
+        )
         return str(data.get("permalink") or "")
 
     async def publish_home(self, user_id: str, view: View) -> None:
@@ -324,8 +372,9 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _tagged(channel: str, event_type: str,
-            bot_id: str) -> Callable[[dict[str, Any]], Tagged | None]:
+def _tagged(
+    channel: str, event_type: str, bot_id: str
+) -> Callable[[dict[str, Any]], Tagged | None]:
     def match(message: dict[str, Any]) -> Tagged | None:
         meta = message.get("metadata")
         if not isinstance(meta, dict) or meta.get("event_type") != event_type:
@@ -334,6 +383,7 @@ def _tagged(channel: str, event_type: str,
             return None  # metadata can be set by any app in the channel
         payload = meta.get("event_payload")
         return Tagged(channel, str(message["ts"]), payload if isinstance(payload, dict) else {})
+
     return match
 
 

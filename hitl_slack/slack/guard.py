@@ -25,16 +25,22 @@ from hitl_slack.slack import mrkdwn, payloads
 from hitl_slack.slack.gateway import SlackGateway
 from hitl_slack.slack.payloads import BadPayload
 
-__all__ = ["RejectMalformed", "Tell", "failure_text", "guarded", "log_failure", "responder",
-           "teller"]
+__all__ = [
+    "RejectMalformed",
+    "Tell",
+    "failure_text",
+    "guarded",
+    "log_failure",
+    "responder",
+    "teller",
+]
 
 log = logging.getLogger("hitl_slack.slack.listeners")
 
 #: Says something to the person a listener serves.
 Tell = Callable[[str], Awaitable[None]]
 
-_AGAIN = ("Try again in a moment; if it was recorded, you will be told the decision that "
-          "stands.")
+_AGAIN = "Try again in a moment; if it was recorded, you will be told the decision that stands."
 
 
 def failure_text(exc: Exception, what: str) -> tuple[str, int]:
@@ -48,31 +54,56 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
         ``(mrkdwn text, logging level)``: expected outages log a warning, bugs an error.
     """
     if isinstance(exc, BadPayload):
-        again = ("Run `/hitl pending` again." if what == "listing"
-                 else "Use the buttons on the request's message again.")
-        return (f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
-                f"decided. {again}", logging.WARNING)
+        again = (
+            "Run `/hitl pending` again."
+            if what == "listing"
+            else "Use the buttons on the request's message again."
+        )
+        return (
+            f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
+            f"decided. {again}",
+            logging.WARNING,
+        )
     if isinstance(exc, RequestNotFound):
-        return ("This request no longer exists (its retention ended, or the approval store "
-                "lost it), so nothing was decided.", logging.INFO)
+        return (
+            "This request no longer exists (its retention ended, or the approval store "
+            "lost it), so nothing was decided.",
+            logging.INFO,
+        )
     if isinstance(exc, StoreUnavailable):
-        return (f"The approval store could not be reached, so your {what} may not have been "
-                f"recorded. {_AGAIN}", logging.WARNING)
+        return (
+            f"The approval store could not be reached, so your {what} may not have been "
+            f"recorded. {_AGAIN}",
+            logging.WARNING,
+        )
     if isinstance(exc, SlackError):
-        return (f"Slack did not answer ({mrkdwn.escape(exc.error)}), so your {what} may not "
-                f"have been handled. {_AGAIN}", logging.WARNING)
+        return (
+            f"Slack did not answer ({mrkdwn.escape(exc.error)}), so your {what} may not "
+            f"have been handled. {_AGAIN}",
+            logging.WARNING,
+        )
     if isinstance(exc, InvalidRequest):
-        return ("This request's stored data could not be read, so nothing was decided. Tell "
-                "the bot's operator.", logging.ERROR)
-    return (f"Something went wrong with your {what}, so it may not have been recorded. "
-            f"{_AGAIN} If it keeps failing, tell the bot's operator.", logging.ERROR)
+        return (
+            "This request's stored data could not be read, so nothing was decided. Tell "
+            "the bot's operator.",
+            logging.ERROR,
+        )
+    return (
+        f"Something went wrong with your {what}, so it may not have been recorded. "
+        f"{_AGAIN} If it keeps failing, tell the bot's operator.",
+        logging.ERROR,
+    )
 
 
 def log_failure(exc: Exception, what: str, level: int, body: Any) -> None:
     """Log one line for a failure: a traceback only for bugs, or at DEBUG."""
     user, channel = payloads.who(body)
-    fields = {"what": what, "error": f"{type(exc).__name__}: {exc}", "user": user,
-              "channel": channel}
+    fields = {
+        "what": what,
+        "error": f"{type(exc).__name__}: {exc}",
+        "user": user,
+        "channel": channel,
+    }
     # One line per failure; the traceback only where it is a bug, or at DEBUG.
     show_trace = level >= logging.ERROR or log.isEnabledFor(logging.DEBUG)
     log.log(level, "listener_failed", extra=fields, exc_info=exc if show_trace else None)
@@ -105,20 +136,26 @@ def teller(slack: SlackGateway, body: Any, respond: AsyncRespond | None) -> Tell
     channel, or Slack refused it): the person is told either way.
     """
     user, channel = payloads.who(body)
-    url = respond if respond is not None and isinstance(body, dict) and \
-        body.get("response_url") else None
+    url = (
+        respond
+        if respond is not None and isinstance(body, dict) and body.get("response_url")
+        else None
+    )
 
     async def tell(text: str) -> None:
         if channel and user:
             try:
                 await slack.ephemeral(channel, user, text)
             except SlackError as exc:
-                log.warning("ephemeral_failed", extra={"error": exc.error, "user": user,
-                                                       "response_url": url is not None})
+                log.warning(
+                    "ephemeral_failed",
+                    extra={"error": exc.error, "user": user, "response_url": url is not None},
+                )
             else:
                 return
         if url is not None:
             await url(text=text, response_type="ephemeral", replace_original=False)
+
     return tell
 
 
@@ -127,6 +164,7 @@ def responder(respond: AsyncRespond) -> Tell:
 
     async def tell(text: str) -> None:
         await respond(text=text, response_type="ephemeral", replace_original=False)
+
     return tell
 
 
@@ -138,8 +176,13 @@ class RejectMalformed(AsyncMiddleware):
     (``actions[0]`` and the like), which is exactly what fails on such a body.
     """
 
-    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
-                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
         problem = payloads.malformed(req.body)
         if problem is None:
             return await next()

@@ -35,12 +35,18 @@ __all__ = ["Listeners", "existing", "register", "unknown_view"]
 
 log = logging.getLogger(__name__)
 
-_VERBS = {Status.APPROVED: "approved", Status.REJECTED: "rejected",
-          Status.EXPIRED: "expired", Status.CANCELLED: "cancelled"}
+_VERBS = {
+    Status.APPROVED: "approved",
+    Status.REJECTED: "rejected",
+    Status.EXPIRED: "expired",
+    Status.CANCELLED: "cancelled",
+}
 #: views.open errors that mean the click's 3-second trigger is spent: the person clicks again.
 _TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"})
-_UNHANDLED = ("This {what} is not handled by this version of the bot, so nothing was decided. "
-              "Use the buttons on the request's current message.")
+_UNHANDLED = (
+    "This {what} is not handled by this version of the bot, so nothing was decided. "
+    "Use the buttons on the request's current message."
+)
 
 
 def existing(decision: Decision) -> str:
@@ -67,21 +73,31 @@ class Listeners:
         try:
             permitted = await self.bot.allowed(state, user)
         except SlackError:
-            await tell("Could not check your user groups with Slack just now, so nothing was "
-                       "decided. Try again in a moment.")
+            await tell(
+                "Could not check your user groups with Slack just now, so nothing was "
+                "decided. Try again in a moment."
+            )
             return None
         if not permitted:
-            await self.bot.store.audit(AuditEvent(
-                event="unauthorized", request_id=request_id, actor=f"slack:{user}",
-                reason="not an approver for this request"))
+            await self.bot.store.audit(
+                AuditEvent(
+                    event="unauthorized",
+                    request_id=request_id,
+                    actor=f"slack:{user}",
+                    reason="not an approver for this request",
+                )
+            )
             log.warning("unauthorized_decision_attempt", extra={"id": request_id, "user": user})
-            await tell("You are not an approver for this request, so nothing was decided. Ask "
-                       "one of its approvers.")
+            await tell(
+                "You are not an approver for this request, so nothing was decided. Ask "
+                "one of its approvers."
+            )
             return None
         return state
 
-    async def _decide(self, request_id: str, user: str, tell: Tell, status: Status,
-                      **kw: Any) -> None:
+    async def _decide(
+        self, request_id: str, user: str, tell: Tell, status: Status, **kw: Any
+    ) -> None:
         if await self._check(request_id, user, tell) is None:
             return
         try:
@@ -89,8 +105,15 @@ class Listeners:
         except AlreadyDecided as exc:
             await tell(existing(exc.decision))
             return
-        log.info("decision_recorded", extra={"id": request_id, "status": decision.status.value,
-                                             "user": user, "edited": decision.edited})
+        log.info(
+            "decision_recorded",
+            extra={
+                "id": request_id,
+                "status": decision.status.value,
+                "user": user,
+                "edited": decision.edited,
+            },
+        )
 
     async def approve(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Approve: decides at once."""
@@ -103,18 +126,34 @@ class Listeners:
     async def reject(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Reject: opens the modal asking for the reason."""
         await ack()
-        await self._modal(body, respond, "Reject", lambda state, meta: views.reject_modal(
-            state.request, reason_required=self.bot.reason_required(state),
-            private_metadata=meta))
+        await self._modal(
+            body,
+            respond,
+            "Reject",
+            lambda state, meta: views.reject_modal(
+                state.request,
+                reason_required=self.bot.reason_required(state),
+                private_metadata=meta,
+            ),
+        )
 
     async def edit(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Edit: opens the modal with one input per argument."""
         await ack()
-        await self._modal(body, respond, "Edit", lambda state, meta: views.edit_modal(
-            state.request, private_metadata=meta))
+        await self._modal(
+            body,
+            respond,
+            "Edit",
+            lambda state, meta: views.edit_modal(state.request, private_metadata=meta),
+        )
 
-    async def _modal(self, body: dict[str, Any], respond: AsyncRespond, button: str,
-                     build: Callable[[RequestState, str], Any]) -> None:
+    async def _modal(
+        self,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        button: str,
+        build: Callable[[RequestState, str], Any],
+    ) -> None:
         """After the ack of a button that opens a modal: check the clicker, then open it."""
         tell = teller(self.bot.slack, body, respond)
         async with guarded("click", body, tell):
@@ -133,13 +172,18 @@ class Listeners:
             if exc.error not in _TRIGGER_ERRORS:
                 raise
             # Slack's 3 seconds passed (Slack slow, or the bot busy): nothing was decided.
-            log.info("modal_trigger_expired", extra={"id": click.request_id,
-                                                     "user": click.user, "error": exc.error})
-            await tell(f"The {button} form could not be opened in time, so nothing was "
-                       f"decided. Click {button} again.")
+            log.info(
+                "modal_trigger_expired",
+                extra={"id": click.request_id, "user": click.user, "error": exc.error},
+            )
+            await tell(
+                f"The {button} form could not be opened in time, so nothing was "
+                f"decided. Click {button} again."
+            )
 
-    async def unknown_action(self, ack: AsyncAck, body: dict[str, Any],
-                             respond: AsyncRespond) -> None:
+    async def unknown_action(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         """A button no listener handles (e.g. on a message an older version posted): say so.
 
         Without it Bolt answers 404 and Slack shows the person an error.
@@ -157,8 +201,9 @@ class Listeners:
         log_failure(exc, "form", level, body)
         await ack(response_action="update", view=views.notice_modal("Not recorded", text))
 
-    async def _read_form(self, ack: AsyncAck,
-                         body: dict[str, Any]) -> tuple[payloads.Submission, RequestState] | None:
+    async def _read_form(
+        self, ack: AsyncAck, body: dict[str, Any]
+    ) -> tuple[payloads.Submission, RequestState] | None:
         """The submission and its request, or None once the modal has said why not."""
         try:
             form = payloads.submission(body)
@@ -167,13 +212,16 @@ class Listeners:
             await self._refuse_form(ack, body, exc)
             return None
         if state.decision is not None:
-            await ack(response_action="update",
-                      view=views.notice_modal("Already decided", existing(state.decision)))
+            await ack(
+                response_action="update",
+                view=views.notice_modal("Already decided", existing(state.decision)),
+            )
             return None
         return form, state
 
-    async def reject_submitted(self, ack: AsyncAck, body: dict[str, Any],
-                               respond: AsyncRespond) -> None:
+    async def reject_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         """The reject modal's submit: reject with the reason (asked for inline if required)."""
         read = await self._read_form(ack, body)
         if read is None:
@@ -182,16 +230,19 @@ class Listeners:
         value = form.values.get(views.REASON_BLOCK, {}).get(views.REASON_ACTION, {}).get("value")
         reason = (value or "").strip()[:3000] or None
         if self.bot.reason_required(state) and reason is None:
-            await ack(response_action="errors",
-                      errors={views.REASON_BLOCK: "A reason is required for this request."})
+            await ack(
+                response_action="errors",
+                errors={views.REASON_BLOCK: "A reason is required for this request."},
+            )
             return
         await ack()
         tell = teller(self.bot.slack, body, respond)
         async with guarded("form", body, tell):
             await self._decide(form.request_id, form.user, tell, Status.REJECTED, reason=reason)
 
-    async def edit_submitted(self, ack: AsyncAck, body: dict[str, Any],
-                             respond: AsyncRespond) -> None:
+    async def edit_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         """The edit modal's submit: approve with the edited arguments (errors shown inline)."""
         read = await self._read_form(ack, body)
         if read is None:
@@ -210,8 +261,7 @@ class Listeners:
         await ack()
         tell = teller(self.bot.slack, body, respond)
         async with guarded("form", body, tell):
-            await self._decide(form.request_id, form.user, tell, Status.APPROVED,
-                               payload=payload)
+            await self._decide(form.request_id, form.user, tell, Status.APPROVED, payload=payload)
 
 
 def _fits(payload: dict[str, Any]) -> bool:
@@ -224,8 +274,10 @@ def _fits(payload: dict[str, Any]) -> bool:
 async def unknown_view(ack: AsyncAck, view: dict[str, Any]) -> None:
     """A submitted modal no listener handles: the modal says so instead of an error."""
     log.warning("unknown_view", extra={"callback_id": view.get("callback_id")})
-    await ack(response_action="update",
-              view=views.notice_modal("Not recorded", _UNHANDLED.format(what="form")))
+    await ack(
+        response_action="update",
+        view=views.notice_modal("Not recorded", _UNHANDLED.format(what="form")),
+    )
 
 
 def register(app: AsyncApp, bot: Bot) -> None:
@@ -249,5 +301,8 @@ def register(app: AsyncApp, bot: Bot) -> None:
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         # Reached only by failures before a listener runs (Bolt's own parsing, middleware).
-        log.error("bolt_error", exc_info=error,
-                  extra={"type": body.get("type") if isinstance(body, dict) else None})
+        log.error(
+            "bolt_error",
+            exc_info=error,
+            extra={"type": body.get("type") if isinstance(body, dict) else None},
+        )

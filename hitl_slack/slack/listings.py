@@ -35,8 +35,7 @@ class Listings:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def command(self, ack: AsyncAck, command: dict[str, Any],
-                      respond: AsyncRespond) -> None:
+    async def command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         """``/hitl``: ``help`` answers in the ack; ``pending`` acks, then lists."""
         words = str(command.get("text") or "").split()
         sub = words[0].lower() if words else "help"
@@ -50,21 +49,26 @@ class Listings:
             if user is None:
                 raise BadPayload("the command names no valid user (user_id)")
             page = await self.page(user, 0)
-            await respond(text=views.headline(page), blocks=views.pending_blocks(page),
-                          response_type="ephemeral")
+            await respond(
+                text=views.headline(page),
+                blocks=views.pending_blocks(page),
+                response_type="ephemeral",
+            )
 
-    async def pending_page(self, ack: AsyncAck, body: dict[str, Any],
-                           respond: AsyncRespond) -> None:
-        """"Next page" under ``/hitl pending``: the listing's reply is replaced."""
+    async def pending_page(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        """ "Next page" under ``/hitl pending``: the listing's reply is replaced."""
         await ack()
         async with guarded("listing", body, responder(respond)):
             click = payloads.page_click(body)
             page = await self.page(click.user, click.offset)
-            await respond(text=views.headline(page), blocks=views.pending_blocks(page),
-                          replace_original=True)
+            await respond(
+                text=views.headline(page), blocks=views.pending_blocks(page), replace_original=True
+            )
 
     async def home_page(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        """"Next page" on the App Home tab."""
+        """ "Next page" on the App Home tab."""
         await ack()
         user, _ = payloads.who(body)
         async with guarded("listing", body, self._home_notice(user)):
@@ -84,8 +88,10 @@ class Listings:
     def _home_notice(self, user: str | None) -> Tell:
         async def tell(text: str) -> None:
             if user is not None:
-                await self.bot.slack.publish_home(user, views.home_view(
-                    views.Page([]), notice=text))
+                await self.bot.slack.publish_home(
+                    user, views.home_view(views.Page([]), notice=text)
+                )
+
         return tell
 
     async def _publish_home(self, user: str, offset: int) -> None:
@@ -108,9 +114,8 @@ class Listings:
                 mine.append(item)
         if offset >= len(mine):
             offset = 0  # a stale "next page" after requests were decided: start again
-        items = await self._linked(mine[offset:offset + views.PAGE_SIZE])
-        return views.Page(items, offset=offset, visible=len(mine), read=scan.read,
-                          total=scan.total)
+        items = await self._linked(mine[offset : offset + views.PAGE_SIZE])
+        return views.Page(items, offset=offset, visible=len(mine), read=scan.read, total=scan.total)
 
     async def _may(self, state: RequestState, user: str, groups: GroupCache) -> bool:
         try:
@@ -120,8 +125,11 @@ class Listings:
 
     async def _linked(self, items: list[listing.Listed]) -> list[listing.Listed]:
         """Fill in the missing permalinks of one page (one Slack call each, then cached)."""
-        missing = [i for i, item in enumerate(items)
-                   if item.permalink is None and item.state.message is not None]
+        missing = [
+            i
+            for i, item in enumerate(items)
+            if item.permalink is None and item.state.message is not None
+        ]
         found = await asyncio.gather(*(self._permalink(items[i].state) for i in missing))
         out = list(items)
         for i, link in zip(missing, found, strict=True):
@@ -134,8 +142,9 @@ class Listings:
         try:
             link = await self.bot.slack.permalink(message.channel, message.ts)
             if link:
-                await self.bot.store.run(listing.cache_permalink(
-                    self.bot.store.config, state.request.id, link))
+                await self.bot.store.run(
+                    listing.cache_permalink(self.bot.store.config, state.request.id, link)
+                )
         except (SlackError, StoreUnavailable) as exc:  # shown without a link this time
             log.debug("permalink_unavailable", extra={"id": state.request.id, "error": str(exc)})
             return None

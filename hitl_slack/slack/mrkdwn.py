@@ -17,8 +17,22 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, PlainTextO
 from hitl_slack.models import Risk
 
 __all__ = [
-    "MARKER", "clip", "code", "compact", "context", "date", "escape", "inline", "json_type", "md",
-    "plain", "plural", "quote", "risk", "truncate", "user",
+    "MARKER",
+    "clip",
+    "code",
+    "compact",
+    "context",
+    "date",
+    "escape",
+    "inline",
+    "json_type",
+    "md",
+    "plain",
+    "plural",
+    "quote",
+    "risk",
+    "truncate",
+    "user",
 ]
 
 #: What shows that text was cut.

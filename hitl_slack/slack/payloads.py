@@ -15,8 +15,18 @@ from typing import Any
 
 from hitl_slack.errors import HITLError
 
-__all__ = ["BadPayload", "Click", "PageClick", "Submission", "click", "malformed", "metadata",
-           "page_click", "submission", "who"]
+__all__ = [
+    "BadPayload",
+    "Click",
+    "PageClick",
+    "Submission",
+    "click",
+    "malformed",
+    "metadata",
+    "page_click",
+    "submission",
+    "who",
+]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,30}")
@@ -113,13 +123,17 @@ def malformed(body: Any) -> str | None:
         return "user.id is missing or not text"
     if kind == "block_actions":
         actions = body.get("actions")
-        if not isinstance(actions, list) or not actions or not all(
-                isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+        if (
+            not isinstance(actions, list)
+            or not actions
+            or not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+        ):
             return "actions must be a non-empty list of actions with an action_id"
         return None
     view = body.get("view")
-    if not isinstance(view, dict) or not all(isinstance(view.get(k), str)
-                                             for k in ("type", "callback_id")):
+    if not isinstance(view, dict) or not all(
+        isinstance(view.get(k), str) for k in ("type", "callback_id")
+    ):
         return "view must be an object with a type and a callback_id"
     return None
 
@@ -189,13 +203,20 @@ def submission(body: dict[str, Any]) -> Submission:
         meta = json.loads(view.get("private_metadata") or "")
     except (ValueError, TypeError, RecursionError):
         meta = None
-    if not isinstance(meta, dict) or not _REQUEST_ID.fullmatch(str(meta.get("id", ""))) \
-            or not isinstance(meta.get("id"), str):
+    if (
+        not isinstance(meta, dict)
+        or not _REQUEST_ID.fullmatch(str(meta.get("id", "")))
+        or not isinstance(meta.get("id"), str)
+    ):
         raise BadPayload("the form's private_metadata does not name a request")
     channel = _match(_CHANNEL, meta.get("channel"))
     state = view.get("state")
-    return Submission(meta["id"], _user(body), channel,
-                      _values(state.get("values") if isinstance(state, dict) else None))
+    return Submission(
+        meta["id"],
+        _user(body),
+        channel,
+        _values(state.get("values") if isinstance(state, dict) else None),
+    )
 
 
 def _values(values: Any) -> dict[str, dict[str, dict[str, Any]]]:
@@ -207,6 +228,7 @@ def _values(values: Any) -> dict[str, dict[str, dict[str, Any]]]:
         for action_id, field in inputs.items():
             value = field.get("value")
             if value is not None and not isinstance(value, str):
-                raise BadPayload(f"the input {str(block_id)[:50]}.{str(action_id)[:50]} "
-                                 "is not text")
+                raise BadPayload(
+                    f"the input {str(block_id)[:50]}.{str(action_id)[:50]} is not text"
+                )
     return values

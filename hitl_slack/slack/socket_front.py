@@ -42,11 +42,13 @@ DeadLetter = Callable[[str, str, str, str], Awaitable[None]]
 _ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"\\]{1,200})"')
 
 
-async def keep_body(r: aredis.Redis, stream: str, *, source: str, entry_id: str, error: str,
-                    body: str) -> None:
+async def keep_body(
+    r: aredis.Redis, stream: str, *, source: str, entry_id: str, error: str, body: str
+) -> None:
     """Keep a malformed Slack body in the dead-letter stream with what is wrong with it."""
-    await dead_letter(r, stream, source=source, entry_id=entry_id, error=error,
-                      fields={"body": body[:MAX_KEPT]})
+    await dead_letter(
+        r, stream, source=source, entry_id=entry_id, error=error, fields={"body": body[:MAX_KEPT]}
+    )
 
 
 class QuietReconnects(logging.Filter):
@@ -93,8 +95,12 @@ class _Client(SocketModeClient):
         try:
             message = json.loads(raw) if raw.startswith("{") else {}
         except (ValueError, RecursionError) as exc:
-            await self.front.reject(self, _ENVELOPE_ID.search(raw), f"frame is not JSON: "
-                                    f"{type(exc).__name__}: {str(exc)[:200]}", raw)
+            await self.front.reject(
+                self,
+                _ENVELOPE_ID.search(raw),
+                f"frame is not JSON: {type(exc).__name__}: {str(exc)[:200]}",
+                raw,
+            )
             return
         task = asyncio.ensure_future(self.run_message_listeners(message, raw))
         self._tasks.add(task)  # keep a reference until it is done
@@ -108,21 +114,24 @@ class SocketFront(AsyncSocketModeHandler):
         dead: writes a dead letter: (source, envelope id, error, body).
     """
 
-    def __init__(self, app: AsyncApp, app_token: str, *, web_client: AsyncWebClient,
-                 dead: DeadLetter) -> None:
+    def __init__(
+        self, app: AsyncApp, app_token: str, *, web_client: AsyncWebClient, dead: DeadLetter
+    ) -> None:
         sdk_log = logging.getLogger("hitl_slack.socket_mode")
         if not any(isinstance(f, QuietReconnects) for f in sdk_log.filters):
             sdk_log.addFilter(QuietReconnects())
         # Bolt's __init__ would build the SDK's own client: build ours in its place.
         self.app, self.app_token, self.dead = app, app_token, dead
-        self.client = _Client(app_token=app_token, logger=sdk_log, web_client=web_client,
-                              ping_interval=10)
+        self.client = _Client(
+            app_token=app_token, logger=sdk_log, web_client=web_client, ping_interval=10
+        )
         self.client.front = self
         # Take the envelope before the SDK builds a request from it (which can raise).
         self.client.message_listeners.append(self._on_message)  # type: ignore[arg-type]
 
-    async def _on_message(self, client: AsyncBaseSocketModeClient, message: dict[str, Any],
-                          raw: str) -> None:
+    async def _on_message(
+        self, client: AsyncBaseSocketModeClient, message: dict[str, Any], raw: str
+    ) -> None:
         envelope_id = message.get("envelope_id")
         if not envelope_id:
             return  # hello, disconnect: the SDK's business
@@ -130,8 +139,9 @@ class SocketFront(AsyncSocketModeHandler):
         if problem is not None:
             await self.reject(client, str(envelope_id), problem, raw)
 
-    async def _dispatch(self, client: AsyncBaseSocketModeClient,
-                        message: dict[str, Any]) -> str | None:
+    async def _dispatch(
+        self, client: AsyncBaseSocketModeClient, message: dict[str, Any]
+    ) -> str | None:
         """Hand a checked envelope to Bolt; what Bolt could not read in it, if anything."""
         request = SocketModeRequest.from_dict(message)
         if request is None:
@@ -142,15 +152,22 @@ class SocketFront(AsyncSocketModeHandler):
             return f"payload has a field of the wrong type ({type(exc).__name__}: {exc})"
         return None
 
-    async def reject(self, client: AsyncBaseSocketModeClient,
-                     envelope_id: str | re.Match[str] | None, problem: str, raw: str) -> None:
+    async def reject(
+        self,
+        client: AsyncBaseSocketModeClient,
+        envelope_id: str | re.Match[str] | None,
+        problem: str,
+        raw: str,
+    ) -> None:
         """Ack a malformed envelope (Slack stops resending it), log it once, keep it."""
         if isinstance(envelope_id, re.Match):
             envelope_id = envelope_id.group(1)
         if envelope_id:
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=envelope_id))
-        log.warning("malformed_slack_envelope", extra={"error": problem,
-                                                        "envelope_id": (envelope_id or "")[:100]})
+        log.warning(
+            "malformed_slack_envelope",
+            extra={"error": problem, "envelope_id": (envelope_id or "")[:100]},
+        )
         try:
             await self.dead("socket_mode", (envelope_id or "-")[:200], problem, raw)
         except (RedisError, OSError):

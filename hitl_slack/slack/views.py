@@ -40,9 +40,23 @@ from hitl_slack.slack.mrkdwn import (
 )
 
 __all__ = [
-    "ACTION_HOME_PAGE", "ACTION_PENDING_PAGE", "HELP_TEXT", "PAGE_SIZE", "REASON_ACTION",
-    "REASON_BLOCK", "VIEW_EDIT", "VIEW_NOTICE", "VIEW_REJECT", "Page", "edit_modal", "headline",
-    "home_view", "notice_modal", "parse_edit_submission", "pending_blocks", "reject_modal",
+    "ACTION_HOME_PAGE",
+    "ACTION_PENDING_PAGE",
+    "HELP_TEXT",
+    "PAGE_SIZE",
+    "REASON_ACTION",
+    "REASON_BLOCK",
+    "VIEW_EDIT",
+    "VIEW_NOTICE",
+    "VIEW_REJECT",
+    "Page",
+    "edit_modal",
+    "headline",
+    "home_view",
+    "notice_modal",
+    "parse_edit_submission",
+    "pending_blocks",
+    "reject_modal",
 ]
 
 VIEW_REJECT: Final = "hitl.reject_modal"
@@ -64,12 +78,17 @@ HELP_TEXT: Final = (
 
 _MAX_VIEW_BLOCKS = 100
 _INPUT_MAX = 3000
-_TYPE_NAMES = {"null": "null", "boolean": "a boolean", "number": "a number",
-               "string": "a string", "array": "an array", "object": "an object"}
+_TYPE_NAMES = {
+    "null": "null",
+    "boolean": "a boolean",
+    "number": "a number",
+    "string": "a string",
+    "array": "an array",
+    "object": "an object",
+}
 
 
-def reject_modal(request: ApprovalRequest, *, reason_required: bool,
-                 private_metadata: str) -> View:
+def reject_modal(request: ApprovalRequest, *, reason_required: bool, private_metadata: str) -> View:
     """The modal asking why a request is rejected.
 
     Args:
@@ -81,14 +100,22 @@ def reject_modal(request: ApprovalRequest, *, reason_required: bool,
         A modal with callback id :data:`VIEW_REJECT`.
     """
     reason = InputBlock(
-        block_id=REASON_BLOCK, label=plain("Reason"), optional=not reason_required,
-        element=PlainTextInputElement(action_id=REASON_ACTION, multiline=True,
-                                      max_length=_INPUT_MAX),
+        block_id=REASON_BLOCK,
+        label=plain("Reason"),
+        optional=not reason_required,
+        element=PlainTextInputElement(
+            action_id=REASON_ACTION, multiline=True, max_length=_INPUT_MAX
+        ),
     )
-    return View(type="modal", callback_id=VIEW_REJECT, title=plain("Reject request"),
-                submit=plain("Reject"), close=plain("Cancel"),
-                private_metadata=private_metadata,
-                blocks=[SectionBlock(text=md(quote(clip(request.summary, 2900)))), reason])
+    return View(
+        type="modal",
+        callback_id=VIEW_REJECT,
+        title=plain("Reject request"),
+        submit=plain("Reject"),
+        close=plain("Cancel"),
+        private_metadata=private_metadata,
+        blocks=[SectionBlock(text=md(quote(clip(request.summary, 2900)))), reason],
+    )
 
 
 def _edit_input(index: int, key: str, value: Any) -> InputBlock | None:
@@ -97,10 +124,19 @@ def _edit_input(index: int, key: str, value: Any) -> InputBlock | None:
         return None
     kind = json_type(value)
     hint = None if kind == "string" else f"JSON value ({'any type' if kind == 'null' else kind})"
-    element = PlainTextInputElement(action_id="value", initial_value=text, max_length=_INPUT_MAX,
-                                    multiline=len(text) > 80 or "\n" in text)
-    return InputBlock(block_id=f"field:{index}", label=plain(truncate(key, 2000) or "(no name)"),
-                      element=element, hint=plain(hint) if hint else None, optional=True)
+    element = PlainTextInputElement(
+        action_id="value",
+        initial_value=text,
+        max_length=_INPUT_MAX,
+        multiline=len(text) > 80 or "\n" in text,
+    )
+    return InputBlock(
+        block_id=f"field:{index}",
+        label=plain(truncate(key, 2000) or "(no name)"),
+        element=element,
+        hint=plain(hint) if hint else None,
+        optional=True,
+    )
 
 
 def edit_modal(request: ApprovalRequest, *, private_metadata: str) -> View:
@@ -117,8 +153,9 @@ def edit_modal(request: ApprovalRequest, *, private_metadata: str) -> View:
     Returns:
         A modal with callback id :data:`VIEW_EDIT`.
     """
-    blocks: list[Block] = [context("Edit the arguments, then approve: " +
-                                    clip(request.summary, 500))]
+    blocks: list[Block] = [
+        context("Edit the arguments, then approve: " + clip(request.summary, 500))
+    ]
     items = list(request.payload.items())
     for i, (key, value) in enumerate(items):
         if len(blocks) == _MAX_VIEW_BLOCKS - 1 and i < len(items) - 1:
@@ -126,13 +163,20 @@ def edit_modal(request: ApprovalRequest, *, private_metadata: str) -> View:
             blocks.append(context(f"{kept} can't be shown here and are kept unchanged."))
             break
         block = _edit_input(i, key, value)
-        blocks.append(block or context(
-            f"{inline(key, 100)} is too long to edit here and is kept as is"))
+        blocks.append(
+            block or context(f"{inline(key, 100)} is too long to edit here and is kept as is")
+        )
     if not items:
         blocks.append(SectionBlock(text=md("This request has no arguments to edit.")))
-    return View(type="modal", callback_id=VIEW_EDIT, title=plain("Edit and approve"),
-                submit=plain("Approve"), close=plain("Cancel"),
-                private_metadata=private_metadata, blocks=blocks)
+    return View(
+        type="modal",
+        callback_id=VIEW_EDIT,
+        title=plain("Edit and approve"),
+        submit=plain("Approve"),
+        close=plain("Cancel"),
+        private_metadata=private_metadata,
+        blocks=blocks,
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -227,19 +271,24 @@ def headline(page: Page) -> str:
     if page.complete:
         return f"{plural(page.visible, 'pending request')} you can decide"
     if not page.visible:
-        return (f"None of the {page.read} soonest of {page.total} pending requests are yours "
-                "to decide")
-    return (f"At least {plural(page.visible, 'pending request')} you can decide (the "
-            f"{page.read} soonest of {page.total} pending were checked)")
+        return (
+            f"None of the {page.read} soonest of {page.total} pending requests are yours to decide"
+        )
+    return (
+        f"At least {plural(page.visible, 'pending request')} you can decide (the "
+        f"{page.read} soonest of {page.total} pending were checked)"
+    )
 
 
 def _pending_line(item: Listed, now: datetime) -> SectionBlock:
     request, state = item.state.request, item.state
     link = f" · <{item.permalink}|Open message>" if _safe_link(item.permalink) else ""
-    return SectionBlock(text=md(
-        f"*{clip(request.summary, 150)}*\n{risk(request.risk)} · "
-        f"{inline(request.action, 60)} · due {date(state.effective_deadline, now)}{link}"
-    ))
+    return SectionBlock(
+        text=md(
+            f"*{clip(request.summary, 150)}*\n{risk(request.risk)} · "
+            f"{inline(request.action, 60)} · due {date(state.effective_deadline, now)}{link}"
+        )
+    )
 
 
 def _safe_link(url: str | None) -> bool:
@@ -251,8 +300,9 @@ def _pager(page: Page, action_id: str) -> list[Block]:
     shown = f"Showing {page.offset + 1} to {page.offset + len(page.items)} of {page.visible}"
     # One button at a time: action ids must be unique within a block.
     if page.has_next:
-        button = ButtonElement(text=plain("Next page"), action_id=action_id,
-                               value=str(page.offset + len(page.items)))
+        button = ButtonElement(
+            text=plain("Next page"), action_id=action_id, value=str(page.offset + len(page.items))
+        )
     elif page.offset > 0:
         button = ButtonElement(text=plain("First page"), action_id=action_id, value="0")
     else:
@@ -260,8 +310,9 @@ def _pager(page: Page, action_id: str) -> list[Block]:
     return [context(shown), ActionsBlock(block_id="pager", elements=[button])]
 
 
-def pending_blocks(page: Page, *, action_id: str = ACTION_PENDING_PAGE,
-                   now: datetime | None = None) -> list[Block]:
+def pending_blocks(
+    page: Page, *, action_id: str = ACTION_PENDING_PAGE, now: datetime | None = None
+) -> list[Block]:
     """One page of pending requests, for ``/hitl pending`` and the App Home.
 
     Args:
@@ -294,8 +345,11 @@ def home_view(page: Page, *, now: datetime | None = None, notice: str | None = N
         A ``home`` view for ``views.publish``.
     """
     header = HeaderBlock(text=plain("Pending approvals"))
-    body = [SectionBlock(text=md(notice))] if notice else pending_blocks(
-        page, action_id=ACTION_HOME_PAGE, now=now)
+    body = (
+        [SectionBlock(text=md(notice))]
+        if notice
+        else pending_blocks(page, action_id=ACTION_HOME_PAGE, now=now)
+    )
     return View(type="home", blocks=[header, *body])
 
 
@@ -306,5 +360,10 @@ def notice_modal(title: str, text: str) -> View:
         title: the modal's title (at most 24 characters).
         text: mrkdwn, already escaped.
     """
-    return View(type="modal", callback_id=VIEW_NOTICE, title=plain(truncate(title, 24)),
-                close=plain("Close"), blocks=[SectionBlock(text=md(truncate(text, 3000)))])
+    return View(
+        type="modal",
+        callback_id=VIEW_NOTICE,
+        title=plain(truncate(title, 24)),
+        close=plain("Close"),
+        blocks=[SectionBlock(text=md(truncate(text, 3000)))],
+    )

@@ -54,8 +54,9 @@ class WatchedWebClient(AsyncWebClient):
         except SlackApiError as exc:
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
             status = int(exc.response.status_code)
-            self.watcher.slack_failed(api_method, status, str(data.get("error") or
-                                                             f"http_{status}"))
+            self.watcher.slack_failed(
+                api_method, status, str(data.get("error") or f"http_{status}")
+            )
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.watcher.slack_unreachable(api_method, exc)
