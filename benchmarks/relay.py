@@ -42,6 +42,7 @@ from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, async_redis
 from hitl_slack.models import ApprovalRequest, MessageRef, RequestState, Status
+from hitl_slack.policy import Policy
 from hitl_slack.slack.blocks import approval_message
 
 IN_FLIGHT = 100  # concurrent posts in the baselines (the bot has up to 1,000 entries in hand)
@@ -168,9 +169,11 @@ async def _redis_path(n: int) -> float:
 
     async def one(request_id: str, i: int) -> None:
         async with slots:
-            await store.get(request_id)
+            state = await store.get(request_id)
             await store.mark_posted(
-                request_id, MessageRef(channel="C0APPROVALS", ts=f"1700000000.{i:06d}")
+                state,
+                MessageRef(channel="C0APPROVALS", ts=f"1700000000.{i:06d}"),
+                Policy(channel="C0APPROVALS"),
             )
             pipe = store.redis.pipeline(transaction=True)
             pipe.xack(keys.queue, "bench", "0-1")

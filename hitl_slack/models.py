@@ -11,25 +11,32 @@ with a :class:`Decision` that carries an ``answer``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     Strict,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from hitl_slack.errors import InvalidRequest
+from hitl_slack.jsonvalues import (
+    MAX_PAYLOAD_DEPTH,
+    canonical_json,
+    check_json,
+    digest,
+    lenient,
+    validation_message,
+)
+from hitl_slack.policy import Policy
 
 __all__ = [
     "MAX_DETAILS_CHARS",
@@ -60,11 +67,6 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_DETAILS_CHARS = 20_000
 MAX_SUMMARY_CHARS = 500
-#: Deepest nesting of objects and arrays in a payload (the payload object itself is level 1).
-MAX_PAYLOAD_DEPTH = 64
-#: Integers in a payload must fit in 64 bits (JSON readers elsewhere lose anything larger).
-_INT_LIMIT = 2**63
-
 _ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _SLACK_CHANNEL_PATTERN = r"^[CGD][A-Z0-9]{2,30}$"
 
@@ -93,89 +95,13 @@ def new_request_id() -> str:
     return "req_" + uuid.uuid4().hex[:26]
 
 
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: the same value always gives the same text."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def digest(value: Any) -> str:
-    """sha256 of the canonical JSON of ``value``, as hex: the audit digest of arguments."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _unicode(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(
-            "contains characters that are not valid Unicode (lone surrogates)"
-        ) from None
-    return value
 
 
 #: Text from an agent: a real ``str``, no bytes, numbers or bools coerced (pydantic itself
 #: refuses lone surrogates in strings).
 Text = Annotated[str, Strict()]
-
-
-def _where(path: str) -> str:
-    return f"at {path[:80]}" if path else "at the top level"
-
-
-def _check_scalar(value: Any, path: str) -> None:
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, str):
-        try:
-            _unicode(value)
-        except ValueError as exc:
-            raise ValueError(f"{exc} {_where(path)}") from None
-    elif isinstance(value, int):
-        if not -_INT_LIMIT <= value < _INT_LIMIT:
-            raise ValueError(f"has an integer that does not fit in 64 bits {_where(path)}")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(
-                f"must be JSON-serialisable: {value} {_where(path)} (JSON has no NaN or infinity)"
-            )
-    else:
-        raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
-            f"must be JSON-serialisable: a {type(value).__name__} {_where(path)} is not "
-            "(use str, int, float, bool, None, lists and dicts with str keys)"
-        )
-
-
-def check_json(value: Any, max_depth: int = MAX_PAYLOAD_DEPTH) -> None:
-    """Check that ``value`` is plain JSON no deeper than ``max_depth``, without recursion.
-
-    Raises:
-        ValueError: what is wrong and where (a path of keys and indexes).
-    """
-    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
-    while stack:
-        item, depth, path = stack.pop()
-        if isinstance(item, dict | list | tuple):
-            if depth > max_depth:
-                raise ValueError(f"is nested deeper than {max_depth} levels {_where(path)}")
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    if not isinstance(key, str):
-                        raise ValueError(  # noqa: TRY004 (a pydantic validator's error)
-                            f"has a key of type {type(key).__name__} {_where(path)}; "
-                            "keys must be strings"
-                        )
-                    _check_scalar(key, path)
-                    stack.append((child, depth + 1, f"{path}.{key}" if path else key))
-            else:
-                stack.extend((c, depth + 1, f"{path}[{i}]") for i, c in enumerate(item))
-        else:
-            _check_scalar(item, path)
 
 
 def _tags_tuple(tags: Any) -> tuple[Any, ...]:
@@ -330,36 +256,54 @@ class Decision(_Model):
 
 
 class MessageRef(_Model):
-    """Where the approval message lives in Slack, and the route policy it was posted under.
+    """Where the approval message lives in Slack.
 
-    The policy is kept with the message so a click is judged by the rules in force when the
-    message was posted, even if the routes file changed since.
+    The policy it was posted under is the request's own (:attr:`RequestState.policy`); records
+    written before policy snapshots existed also held it here, and are read with
+    :func:`hitl_slack.policy.legacy`.
     """
 
     channel: str
     ts: str
+    #: A warning shown on the message (e.g. that it went to the default channel).
     note: str | None = None
-    route: str | None = None
-    approvers: tuple[str, ...] = ()
-    reject_reason_required: bool = False
     #: Set when a post attempt's outcome was unknown: other copies of the message, posted after
     #: this time, may exist; the decision looks for them and updates them too.
     copies_since: datetime | None = None
 
 
 class RequestState(_Model):
-    """A request as stored, with its status, decision and Slack message once known."""
+    """A request as stored, with its status, decision, policy and Slack message once known.
+
+    Attributes:
+        deadline: the deadline in force, by Redis' clock: the request's own, or earlier once a
+            policy capped it (see :func:`hitl_slack.policy.deadline`).
+        created: when it was created, by Redis' clock; for requests written by agents older
+            than this field, the deadline less the timeout (exact until a policy capped it).
+        policy: the policy snapshot it is decided by, once the bot routed and posted it.
+    """
 
     request: ApprovalRequest
     status: Status
     decision: Decision | None = None
     message: MessageRef | None = None
     deadline: datetime | None = None
+    created: datetime | None = None
+    policy: Policy | None = None
 
     @property
     def effective_deadline(self) -> datetime:
-        """The deadline in force: the request's own, or earlier if a route capped it."""
+        """The deadline in force: the stored one, else the request's own."""
         return self.deadline or self.request.deadline
+
+    @property
+    def created_at(self) -> datetime:
+        """When the request was created, by Redis' clock when known."""
+        if self.created is not None:
+            return self.created
+        if self.deadline is not None:
+            return self.deadline - timedelta(seconds=self.request.timeout)
+        return self.request.created_at
 
     @model_validator(mode="after")
     def _decided_iff_final(self) -> RequestState:
@@ -400,33 +344,12 @@ class AuditEvent(_Model):
     args_digest: str | None = None
     reason: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    #: Digest of the policy snapshot a decision was judged by (:meth:`Policy.digest`); the
+    #: ``posted`` entry carries the policy itself under ``data["policy"]``.
+    policy_digest: str | None = None
 
     def body(self) -> str:
         """The canonical JSON the chain hashes."""
-        return canonical_json(self.model_dump(mode="json"))
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def lenient(model: type[M], text: str) -> M:
-    """Parse JSON written by any version: fields this version does not know are dropped.
-
-    Agents' input is strict (an unknown argument is an error); what is read back from Redis
-    may come from a newer writer and must not stop this one.
-    """
-    data = json.loads(text)
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k in model.model_fields}
-    return model.model_validate(data)
-
-
-def validation_message(exc: ValidationError, what: str) -> InvalidRequest:
-    """Turn a pydantic error into an :class:`InvalidRequest` naming each field and problem."""
-    errors: list[tuple[str, str]] = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or what
-        msg = err["msg"].removeprefix("Value error, ")
-        errors.append((loc, msg))
-    text = "; ".join(f"{loc}: {msg}" for loc, msg in errors)
-    return InvalidRequest(f"invalid {what}: {text}", errors)
+        # An event judged by no policy keeps the body earlier versions wrote.
+        unset = {"policy_digest"} if self.policy_digest is None else None
+        return canonical_json(self.model_dump(mode="json", exclude=unset))

@@ -32,9 +32,10 @@ message is), or sets ``channel_selectable = true`` (inherited from ``[defaults]`
 the message goes to the route's channel and the note says so.
 
 A route inherits ``timeout``, ``reject_reason`` and ``channel_selectable`` from ``[defaults]``:
-all live on :class:`Policy`, the base of :class:`Route` and :class:`Defaults`. Later policy settings
-(``escalation``, ``reminders``, ``quorum``, ``auto_approve``) go there as optional fields or
-sub-models, and into :class:`ResolvedRoute` as fields with defaults, so nothing existing changes.
+all live on :class:`RuleSettings`, the base of :class:`Route` and :class:`Defaults`. Later
+policy settings (``escalation``, ``reminders``, ``quorum``, ``auto_approve``) go there as
+optional fields or sub-models, and into :class:`hitl_slack.policy.Policy` as fields with
+defaults, so nothing existing changes.
 """
 
 from __future__ import annotations
@@ -62,14 +63,15 @@ from pydantic_core import ErrorDetails
 from hitl_slack.authz import is_user_id, is_usergroup_id, may_decide
 from hitl_slack.errors import ConfigError
 from hitl_slack.models import ApprovalRequest, Risk
+from hitl_slack.policy import Policy
 
 __all__ = [
     "Defaults",
-    "Policy",
     "ResolvedRoute",
     "Route",
     "RouteMatch",
     "RoutesConfig",
+    "RuleSettings",
     "allowed",
     "is_user_id",
     "is_usergroup_id",
@@ -173,7 +175,7 @@ def _fits(globs: tuple[str, ...] | None, values: Iterable[str]) -> bool:
     return globs is None or any(fnmatchcase(v, g) for v in values for g in globs)
 
 
-class Policy(_Config):
+class RuleSettings(_Config):
     """How a request is decided; a route inherits from ``[defaults]`` what it leaves unset."""
 
     timeout: Duration | None = None
@@ -181,7 +183,7 @@ class Policy(_Config):
     channel_selectable: bool | None = None
 
 
-class Defaults(Policy):
+class Defaults(RuleSettings):
     """The ``[defaults]`` table: the fallback channel and the policy routes inherit."""
 
     channel: ChannelId | None = None
@@ -189,7 +191,7 @@ class Defaults(Policy):
     channel_selectable: bool = False
 
 
-class Route(Policy):
+class Route(RuleSettings):
     """One ``[[routes]]`` rule: which requests, which channel, who decides."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -385,6 +387,17 @@ class ResolvedRoute:
     reject_reason_required: bool = False
     note: str | None = None
 
+    @property
+    def policy(self) -> Policy:
+        """The snapshot stored with the request when it is posted."""
+        return Policy(
+            route=self.name,
+            channel=self.channel,
+            approvers=self.approvers,
+            reject_reason_required=self.reject_reason_required,
+            timeout_cap=self.timeout_cap,
+        )
+
 
 def _chosen_route(
     config: RoutesConfig, request: ApprovalRequest
@@ -409,7 +422,7 @@ def _channel(
     wanted = request.channel
     if wanted is None or wanted == home:
         return home
-    policy: Policy = route if route is not None else defaults
+    policy: RuleSettings = route if route is not None else defaults
     selectable = policy.channel_selectable
     if selectable is None:
         selectable = defaults.channel_selectable
@@ -439,7 +452,7 @@ def resolve(config: RoutesConfig, request: ApprovalRequest) -> ResolvedRoute:
     if route is None:
         route = next((r for r in config.routes if r.match.matches(request)), None)
     defaults = config.defaults
-    policy: Policy = route if route is not None else defaults
+    policy: RuleSettings = route if route is not None else defaults
     channel = _channel(request, route, defaults, notes)
     return ResolvedRoute(
         name=route.name if route is not None else None,

@@ -11,6 +11,7 @@ from hitl_slack import HITLClient, RequestNotFound, Status
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.store import Store
 from hitl_slack.models import MessageRef
+from hitl_slack.policy import Policy
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -32,7 +33,11 @@ def test_reading_only_marks_nothing(client: HITLClient, store: Store):
 
 def test_a_posted_or_decided_request_is_not_marked(client: HITLClient, store: Store):
     posted = client.submit("Posted", "deploy", {}, timeout=60)
-    store.mark_posted(posted.request_id, MessageRef(channel="C0APPROVALS", ts="1.000001"))
+    store.mark_posted(
+        store.get(posted.request_id),
+        MessageRef(channel="C0APPROVALS", ts="1.000001"),
+        Policy(channel="C0APPROVALS"),
+    )
     decided = client.submit("Decided", "deploy", {}, timeout=60)
     client.cancel(decided.request_id)
     for ticket in (posted, decided):

@@ -77,7 +77,8 @@ CREATE = LuaScript(
 -- ARGV[6] = "1" if an idempotency key is given, else "0"
 -- ARGV[7..] = audit entries (canonical JSON bodies)
 -- The deadline is Redis' TIME + timeout: the same clock that judges it (agents' clocks drift).
--- returns {"created", id, deadline ms} | {"existing", id of the request holding the key}
+-- returns {"created", id, deadline ms, created ms}
+--       | {"existing", id of the request holding the key}
 --       | {"duplicate_id", id}
 """
     + _AUDIT_LUA
@@ -88,14 +89,16 @@ if ARGV[6] == '1' then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate_id', ARGV[1]} end
 local t = redis.call('TIME')
-local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'request', ARGV[2], 'status', 'pending', 'deadline', deadline)
+local created = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = created + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'request', ARGV[2], 'status', 'pending', 'deadline', deadline,
+           'created', created)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4]) end
 redis.call('ZADD', KEYS[4], deadline, ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1])
 audit_all(KEYS[5], 7)
-return {'created', ARGV[1], deadline}
+return {'created', ARGV[1], deadline, created}
 """,
 )
 
@@ -161,10 +164,14 @@ return fields
 MARK_POSTED = LuaScript(
     "mark_posted",
     """
--- Records where the approval message was posted; the first record stands (no double post).
--- KEYS[1] = request hash       KEYS[2] = audit stream
--- ARGV[1] = message JSON       ARGV[2..] = audit entries (canonical JSON bodies)
--- returns {"ok", status} | {"not_found"} | {"exists", message JSON, status}
+-- Records where the approval message was posted and the policy snapshot it is decided by, and
+-- applies the policy's deadline (only ever earlier); the first record stands (no double post).
+-- KEYS[1] = request hash       KEYS[2] = audit stream      KEYS[3] = deadlines zset
+-- ARGV[1] = message JSON       ARGV[2] = policy JSON       ARGV[3] = request id
+-- ARGV[4] = the policy's deadline (epoch ms)
+-- ARGV[5..] = audit entries (canonical JSON bodies)
+-- returns {"ok", status, deadline ms in force} | {"not_found"}
+--       | {"exists", message JSON, status}
 """
     + _AUDIT_LUA
     + """
@@ -172,9 +179,16 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
 local existing = redis.call('HGET', KEYS[1], 'message')
 if existing then return {'exists', existing, status} end
-redis.call('HSET', KEYS[1], 'message', ARGV[1])
-audit_all(KEYS[2], 2)
-return {'ok', status}
+redis.call('HSET', KEYS[1], 'message', ARGV[1], 'policy', ARGV[2])
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+local wanted = tonumber(ARGV[4])
+if status == 'pending' and wanted < deadline then
+  deadline = wanted
+  redis.call('HSET', KEYS[1], 'deadline', ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+end
+audit_all(KEYS[2], 5)
+return {'ok', status, deadline}
 """,
 )
 

@@ -39,6 +39,8 @@ from hitl_slack.models import (
     lenient,
     validation_message,
 )
+from hitl_slack.policy import Policy, legacy
+from hitl_slack.policy import deadline as policy_deadline
 
 T = TypeVar("T")
 
@@ -125,18 +127,33 @@ def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
         # A decision no replica confirmed yet (HITL_REDIS_MIN_REPLICAS) is not acted on.
         fields = {k: v for k, v in fields.items() if k != "decision"} | {"status": "pending"}
     try:
-        deadline = fields.get("deadline")
+        message = lenient(MessageRef, fields["message"]) if fields.get("message") else None
         return RequestState(
             request=lenient(ApprovalRequest, fields["request"]),
             status=Status(fields["status"]),
             decision=lenient(Decision, fields["decision"]) if fields.get("decision") else None,
-            message=lenient(MessageRef, fields["message"]) if fields.get("message") else None,
-            deadline=datetime.fromtimestamp(int(deadline) / 1000, UTC) if deadline else None,
+            message=message,
+            deadline=_moment(fields.get("deadline")),
+            created=_moment(fields.get("created")),
+            policy=_policy(fields, message),
         )
     except ValidationError as exc:
         raise validation_message(exc, f"stored request {request_id}") from None
     except (KeyError, ValueError) as exc:
         raise InvalidRequest(f"invalid stored request {request_id}: {exc!r}") from None
+
+
+def _moment(ms: str | None) -> datetime | None:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms else None
+
+
+def _policy(fields: dict[str, str], message: MessageRef | None) -> Policy | None:
+    """The stored snapshot; for a request posted before snapshots, the one in its message."""
+    if fields.get("policy"):
+        return lenient(Policy, fields["policy"])
+    if message is not None and fields.get("message"):
+        return legacy(fields["message"], message.channel)
+    return None
 
 
 def get(cfg: StoreConfig, request_id: str) -> Gen[RequestState]:
@@ -196,8 +213,13 @@ def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bo
     )
     code = result[0]
     if code == "created":
-        deadline = datetime.fromtimestamp(int(result[2]) / 1000, UTC)
-        return RequestState(request=req, status=Status.PENDING, deadline=deadline), True
+        state = RequestState(
+            request=req,
+            status=Status.PENDING,
+            deadline=_moment(result[2]),
+            created=_moment(result[3]) if len(result) > 3 else None,
+        )
+        return state, True
     if code == "existing":
         state = yield from get(cfg, result[1])
         old = state.request
@@ -441,31 +463,68 @@ def read_posting(
 
 
 def mark_posted(
-    cfg: StoreConfig, request_id: str, message: MessageRef, actor: str = "bot"
-) -> Gen[tuple[bool, Status, MessageRef]]:
-    """Record where a request's message was posted; the first record stands.
+    cfg: StoreConfig, state: RequestState, message: MessageRef, policy: Policy, actor: str = "bot"
+) -> Gen[Posted]:
+    """Record where a request's message was posted and the policy it is decided by.
 
-    Returns (recorded, current status, the message in force).
+    In one atomic step: the message, the policy snapshot, the policy's deadline (applied only
+    if earlier than the one in force, by :func:`hitl_slack.policy.deadline`) and a ``posted``
+    audit entry carrying the policy. The first record stands: a second one (another replica
+    posted too) changes nothing and returns the message in force.
+
+    Args:
+        state: the request as read before posting (its creation time and timeout give the
+            policy's deadline).
+
+    Raises:
+        RequestNotFound: the request is gone (lost with Redis' data while being posted).
     """
     k = cfg.keys
+    request_id = state.request.id
+    deadline = policy_deadline(state.created_at, state.request.timeout, policy)
+    data = message.model_dump(mode="json", exclude_none=True)
     events = [
         AuditEvent(
             event="posted",
             request_id=request_id,
             actor=actor,
-            data=message.model_dump(mode="json", exclude_none=True),
+            data={**data, "policy": policy.model_dump(mode="json")},
+            policy_digest=policy.digest(),
         )
     ]
     result = yield Eval(
         MARK_POSTED,
-        (k.request(request_id), k.audit),
-        (message.model_dump_json(), *_audit_args(events)),
+        (k.request(request_id), k.audit, k.deadlines),
+        (
+            message.model_dump_json(),
+            policy.model_dump_json(),
+            request_id,
+            _ms(deadline),
+            *_audit_args(events),
+        ),
     )
     if result[0] == "ok":
-        return True, Status(result[1]), message
+        return Posted(True, Status(result[1]), message, _moment(result[2]))
     if result[0] == "exists":
-        return False, Status(result[2]), lenient(MessageRef, result[1])
+        return Posted(False, Status(result[2]), lenient(MessageRef, result[1]), None)
     raise RequestNotFound(request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What recording a post found.
+
+    Attributes:
+        recorded: whether this record stands (False: another was recorded first).
+        status: the request's status at the record.
+        message: the message in force (this one, or the one recorded first).
+        deadline: the deadline in force after the record (None when not recorded).
+    """
+
+    recorded: bool
+    status: Status
+    message: MessageRef
+    deadline: datetime | None
 
 
 def shorten_deadline(cfg: StoreConfig, request_id: str, deadline: datetime) -> Gen[datetime]:

@@ -25,7 +25,7 @@ from redis.retry import Retry
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.lifecycle import heartbeat, ops
 from hitl_slack.lifecycle.heartbeat import Heartbeat
-from hitl_slack.lifecycle.ops import Batch, Command, Gen, Op, StoreConfig
+from hitl_slack.lifecycle.ops import Batch, Command, Gen, Op, Posted, StoreConfig
 from hitl_slack.models import (
     ApprovalRequest,
     AuditEvent,
@@ -34,6 +34,7 @@ from hitl_slack.models import (
     RequestState,
     Status,
 )
+from hitl_slack.policy import Policy
 
 __all__ = [
     "RETRIES",
@@ -230,9 +231,9 @@ class Store:
         """See :func:`hitl_slack.lifecycle.ops.read_posting`."""
         return _run_sync(self.redis, ops.read_posting(self.config, request_id, mark))
 
-    def mark_posted(self, request_id: str, message: MessageRef) -> tuple[bool, Status, MessageRef]:
+    def mark_posted(self, state: RequestState, message: MessageRef, policy: Policy) -> Posted:
         """See :func:`hitl_slack.lifecycle.ops.mark_posted`."""
-        return _run_sync(self.redis, ops.mark_posted(self.config, request_id, message))
+        return _run_sync(self.redis, ops.mark_posted(self.config, state, message, policy))
 
     def audit(self, *events: AuditEvent) -> None:
         """See :func:`hitl_slack.lifecycle.ops.audit`."""
@@ -290,11 +291,9 @@ class AsyncStore:
         """See :func:`hitl_slack.lifecycle.ops.read_posting`."""
         return await _run_async(self.redis, ops.read_posting(self.config, request_id, mark))
 
-    async def mark_posted(
-        self, request_id: str, message: MessageRef
-    ) -> tuple[bool, Status, MessageRef]:
+    async def mark_posted(self, state: RequestState, message: MessageRef, policy: Policy) -> Posted:
         """See :func:`hitl_slack.lifecycle.ops.mark_posted`."""
-        return await _run_async(self.redis, ops.mark_posted(self.config, request_id, message))
+        return await _run_async(self.redis, ops.mark_posted(self.config, state, message, policy))
 
     async def shorten_deadline(self, request_id: str, deadline: datetime) -> datetime:
         """See :func:`hitl_slack.lifecycle.ops.shorten_deadline`."""

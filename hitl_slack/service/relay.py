@@ -35,6 +35,8 @@ from typing import Any, Final
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
+from hitl_slack.policy import Policy
+from hitl_slack.policy import deadline as policy_deadline
 from hitl_slack.routing import ResolvedRoute, RoutesConfig, resolve
 from hitl_slack.service.consumer import GiveUp, Retry
 from hitl_slack.slack.blocks import approval_message, decided_message
@@ -112,12 +114,15 @@ class Relay:
         if state.message is not None or not state.pending:
             return  # posted already (a retry after a crash), or decided before it was shown
         route = resolve(self.routes, state.request)
-        if route.timeout_cap is not None:
-            state = await self._cap(state, route.timeout_cap)
+        policy = route.policy
+        # The message shows the deadline the policy sets; the record applies it in Redis.
+        state = state.model_copy(
+            update={"deadline": policy_deadline(state.created_at, state.request.timeout, policy)}
+        )
         ref = await self._adopt(state, route, earlier) if earlier else None
         if ref is None:
             ref = await self._post(state, route, earlier or now, uncertain=earlier is not None)
-        await self._record(state, ref)
+        await self._record(state, ref, policy)
 
     async def _read(
         self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
@@ -138,17 +143,11 @@ class Relay:
             )
             return None
 
-    async def _cap(self, state: RequestState, cap_seconds: float) -> RequestState:
-        created = state.effective_deadline - timedelta(seconds=state.request.timeout)
-        deadline = await self.store.shorten_deadline(
-            state.request.id, created + timedelta(seconds=cap_seconds)
-        )
-        return state.model_copy(update={"deadline": deadline})
-
-    async def _record(self, state: RequestState, ref: MessageRef) -> None:
+    async def _record(self, state: RequestState, ref: MessageRef, policy: Policy) -> None:
         request_id = state.request.id
         try:
-            recorded, status, kept = await self.store.mark_posted(request_id, ref)
+            posted = await self.store.mark_posted(state, ref, policy)
+            recorded, status, kept = posted.recorded, posted.status, posted.message
         except RequestNotFound:
             # Lost with Redis' data (restarted empty, a failover) while it was being posted:
             # nobody can decide it any more, so no message may ask for a decision.
@@ -164,7 +163,7 @@ class Relay:
                 "id": request_id,
                 "channel": ref.channel,
                 "ts": ref.ts,
-                "route": ref.route,
+                "route": policy.route,
                 "duplicate": not recorded,
                 "copies_since": since,
             },
@@ -209,9 +208,6 @@ class Relay:
             channel=posted_in,
             ts=ts,
             note=note,
-            route=route.name,
-            approvers=route.approvers,
-            reject_reason_required=route.reject_reason_required,
             copies_since=since if uncertain else None,
         )
 
@@ -274,9 +270,6 @@ class Relay:
             channel=kept.channel,
             ts=kept.ts,
             note=note,
-            route=route.name,
-            approvers=route.approvers,
-            reject_reason_required=route.reject_reason_required,
             copies_since=since,
         )
 

@@ -38,14 +38,14 @@ class Bot:
 
     def approvers(self, state: RequestState) -> tuple[str, ...]:
         """Approvers in force: those recorded when posted, else the current routes'."""
-        if state.message is not None:
-            return state.message.approvers
+        if state.policy is not None:
+            return state.policy.approvers
         return resolve(self.routes, state.request).approvers
 
     def reason_required(self, state: RequestState) -> bool:
         """Whether rejecting needs a reason: the policy posted with it, else the routes'."""
-        if state.message is not None:
-            return state.message.reject_reason_required
+        if state.policy is not None:
+            return state.policy.reject_reason_required
         return resolve(self.routes, state.request).reject_reason_required
 
     async def allowed(
