@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreUnavailable, RedisError) as exc:
         # redis-py's messages name host and port, never the password of the URL.
         print(f"Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
-        get_logger("hitl_slack.cli").debug("redis unavailable", exc_info=True)
+        get_logger("hitl_slack.cli").debug("redis_unavailable", exc_info=True)
         return 3
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,13 +37,14 @@ from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle import heartbeat
 from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.logs import get_logger
 from hitl_slack.service.metrics import CONTENT_TYPE, Metrics
 from hitl_slack.service.outage import Outage
 from hitl_slack.slack.watch import AUTH_ERRORS, token_variable
 
 __all__ = ["AUTH_RECHECK", "Health", "add_health_routes"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Seconds between two checks of a refused bot token.
 AUTH_RECHECK = 30.0
@@ -86,7 +86,7 @@ class Health:
         if method == "chat.postMessage":
             self.metrics.requests.labels(status="posted").inc()
         if self.auth_error is not None and self.auth_error.startswith(token_variable(method)):
-            log.info("slack_auth_restored", extra={"variable": token_variable(method)})
+            log.info("slack_auth_restored", variable=token_variable(method))
             self.auth_error = None
 
     def slack_failed(self, method: str, status: int, error: str) -> None:
@@ -101,15 +101,13 @@ class Health:
         # Before start, serve itself reports a refused token (exit 2, one line).
         if error in AUTH_ERRORS and self.started and self.auth_error is None:
             self.auth_error = f"{token_variable(method)}: {error}"
-            log.error(
+            log.error(  # once: the reason is in /readyz after
                 "slack_auth_failed",
-                extra={  # once: the reason is in /readyz after
-                    "variable": token_variable(method),
-                    "error": error,
-                    "method": method,
-                    "action": "this replica takes no new work until Slack accepts the token; "
-                    "queued requests stay for another replica",
-                },
+                variable=token_variable(method),
+                error=error,
+                method=method,
+                action="this replica takes no new work until Slack accepts the token; "
+                "queued requests stay for another replica",
             )
 
     def slack_unreachable(self, method: str, exc: BaseException) -> None:

@@ -8,7 +8,7 @@ in both modes.
 
 Start: listen, reach Redis, have Slack accept the bot token (``auth.test``) and, in Socket
 Mode, the app token (``apps.connections.open``), then start the workers and log
-``hitl-slack ready``. A refused token exits with code 2 naming the variable.
+``service_ready``. A refused token exits with code 2 naming the variable.
 
 SIGTERM / SIGINT, in any state (starting, connecting, serving): stop reading new work, finish
 the work in hand for up to :data:`GRACE` seconds, close. Unfinished queue entries stay
@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import errno
 import functools
-import logging
 import os
 import signal
 import socket
@@ -43,6 +42,7 @@ from hitl_slack.errors import ConfigError, HITLError
 from hitl_slack.keys import RELAY_GROUP, UPDATER_GROUP, Keys
 from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, async_redis
+from hitl_slack.logs import get_logger
 from hitl_slack.routing import RoutesConfig, load_routes
 from hitl_slack.service.consumer import StreamConsumer
 from hitl_slack.service.health import Health, add_health_routes
@@ -58,7 +58,7 @@ from hitl_slack.slack.watch import AUTH_ERRORS
 
 __all__ = ["GRACE", "Service", "serve"]
 
-log = logging.getLogger("hitl_slack.service.serve")
+log = get_logger(__name__)
 
 #: Seconds the work in hand may take to finish after SIGTERM / SIGINT.
 GRACE = 8.0
@@ -158,10 +158,7 @@ class Service:
             if not await _unless_stopped(stop, starting):
                 log.info("stopped_before_ready")
                 return
-            log.info(
-                "hitl-slack ready",
-                extra={"mode": self.health.mode, "port": port, "health_port": health_port},
-            )
+            log.info("service_ready", mode=self.health.mode, port=port, health_port=health_port)
             await stop.wait()
         finally:
             stop.set()
@@ -261,9 +258,9 @@ class Service:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GRACE
         if workers:
-            log.info("shutting down: finishing work in hand", extra={"grace": GRACE})
+            log.info("shutting_down", grace=GRACE)  # finishing the work in hand
             if await _within(workers, GRACE):
-                log.warning("work_left_for_another_replica", extra={"grace": GRACE})
+                log.warning("work_left_for_another_replica", grace=GRACE)
         closing = [asyncio.ensure_future(close()) for close in reversed(closers)]
         if workers:
             closing.append(asyncio.ensure_future(self.health.last_beat(self.store)))
@@ -301,7 +298,7 @@ async def _within(tasks: Sequence[asyncio.Future[None]], timeout: float) -> bool
     await asyncio.gather(*unfinished, return_exceptions=True)
     for task in done:
         if not task.cancelled() and task.exception() is not None:
-            log.debug("shutdown step failed", exc_info=task.exception())
+            log.debug("shutdown_step_failed", exc_info=task.exception())
     return bool(unfinished)
 
 
@@ -329,7 +326,7 @@ def http_events(
             time.time(),
         ):
             return web.json_response({"error": "invalid request"}, status=401)
-        log.warning("malformed_slack_request", extra={"error": problem, "bytes": len(raw)})
+        log.warning("malformed_slack_request", error=problem, bytes=len(raw))
         with contextlib.suppress(RedisError, OSError):
             await dead(request.path, "-", problem, raw.decode("utf-8", "replace"))
         return web.Response(status=400, text=f"malformed Slack request: {problem}")
@@ -420,7 +417,7 @@ async def _supervised(
         try:
             await work(stop)
         except Exception:  # a dead worker would silently stop posting or expiring
-            log.exception("worker crashed; restarting it", extra={"worker": name})
+            log.exception("worker_crashed", worker=name)  # restarted below
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
@@ -431,9 +428,9 @@ def _on_signals(stop: asyncio.Event) -> None:
 
     def handler(signum: int) -> None:
         if stop.is_set():
-            log.warning("second_signal_stopping_now", extra={"signal": signum})
+            log.warning("second_signal_stopping_now", signal=signum)
             os._exit(128 + signum)
-        log.info("signal_received", extra={"signal": signum})
+        log.info("signal_received", signal=signum)
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,6 @@ handshake per call. The SDK's own retry handlers are off; this module owns the r
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,12 +29,13 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.errors import SlackError
+from hitl_slack.logs import get_logger
 from hitl_slack.slack.blocks import Message
 from hitl_slack.slack.watch import SlackWatcher, WatchedWebClient
 
 __all__ = ["SlackGateway", "SlackOutcomeUnknown", "Tagged", "web_client"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -175,7 +175,7 @@ class SlackGateway:
                 if status == 429 and retry and limited < self._rate_limit_attempts:
                     limited += 1
                     wait = _retry_after(exc.response.headers)
-                    log.warning("slack rate limited", extra={"method": method, "wait": wait})
+                    log.warning("slack_rate_limited", method=method, wait=wait)
                     if lane is None:
                         await self._sleep(wait)
                     else:

@@ -21,6 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from hitl_slack.errors import InvalidRequest, RequestNotFound, SlackError, StoreUnavailable
+from hitl_slack.logs import get_logger
 from hitl_slack.slack import mrkdwn, payloads
 from hitl_slack.slack.gateway import SlackGateway
 from hitl_slack.slack.payloads import BadPayload
@@ -35,7 +36,7 @@ __all__ = [
     "teller",
 ]
 
-log = logging.getLogger("hitl_slack.slack.listeners")
+log = get_logger("hitl_slack.slack.listeners")  # the listeners' lines, one logger
 
 #: Says something to the person a listener serves.
 Tell = Callable[[str], Awaitable[None]]
@@ -98,15 +99,16 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
 def log_failure(exc: Exception, what: str, level: int, body: Any) -> None:
     """Log one line for a failure: a traceback only for bugs, or at DEBUG."""
     user, channel = payloads.who(body)
-    fields = {
-        "what": what,
-        "error": f"{type(exc).__name__}: {exc}",
-        "user": user,
-        "channel": channel,
-    }
-    # One line per failure; the traceback only where it is a bug, or at DEBUG.
     show_trace = level >= logging.ERROR or log.isEnabledFor(logging.DEBUG)
-    log.log(level, "listener_failed", extra=fields, exc_info=exc if show_trace else None)
+    log.log(
+        level,
+        "listener_failed",
+        what=what,
+        error=f"{type(exc).__name__}: {exc}",
+        user=user,
+        channel=channel,
+        exc_info=exc if show_trace else None,
+    )
 
 
 @asynccontextmanager
@@ -126,7 +128,7 @@ async def guarded(what: str, body: Any, tell: Tell) -> AsyncIterator[None]:
         try:
             await tell(text)
         except Exception:  # already logged above: telling is best effort
-            log.debug("telling the person failed", exc_info=True)
+            log.debug("tell_failed", exc_info=True)
 
 
 def teller(slack: SlackGateway, body: Any, respond: AsyncRespond | None) -> Tell:
@@ -148,8 +150,7 @@ def teller(slack: SlackGateway, body: Any, respond: AsyncRespond | None) -> Tell
                 await slack.ephemeral(channel, user, text)
             except SlackError as exc:
                 log.warning(
-                    "ephemeral_failed",
-                    extra={"error": exc.error, "user": user, "response_url": url is not None},
+                    "ephemeral_failed", error=exc.error, user=user, response_url=url is not None
                 )
             else:
                 return
@@ -186,5 +187,5 @@ class RejectMalformed(AsyncMiddleware):
         problem = payloads.malformed(req.body)
         if problem is None:
             return await next()
-        log.warning("payload_malformed", extra={"problem": problem})
+        log.warning("payload_malformed", problem=problem)
         return BoltResponse(status=400, body=f"malformed payload: {problem}")
