@@ -1,10 +1,10 @@
-"""The audit trail: read, export and load it for verification.
+"""The audit trail in Redis: read it, export it, and load it for verification.
 
-Entries are appended by the Lua scripts in :mod:`hitl_slack.lifecycle.lua`, in the same atomic step
-as
-the state change they record; each stream entry holds ``body`` (canonical JSON of an
-:class:`~hitl_slack.models.AuditEvent`). The hash chain over them, its checkpoints and how a
-trail is verified are in :mod:`hitl_slack.audit.chain`; the bot's :mod:`hitl_slack.service.sealer`
+Entries are appended by the Lua scripts in :mod:`hitl_slack.lifecycle.lua`, in the same atomic
+step as the state change they record; each stream entry holds ``body`` (canonical JSON of an
+:class:`~hitl_slack.models.AuditEvent`). The hash chain over them and its checkpoints are in
+:mod:`hitl_slack.audit.chain`, how a trail is verified in :mod:`hitl_slack.audit.verification`
+(re-exported here with its verdicts, for the CLI); the bot's :mod:`hitl_slack.service.sealer`
 seals it.
 """
 
@@ -19,15 +19,9 @@ from typing import Any
 
 import redis
 
-from hitl_slack.audit.chain import (
-    AuditEntry,
-    Checkpoint,
-    Trail,
-    Verdict,
-    VerifyResult,
-    entry_hash,
-    verify,
-)
+from hitl_slack.audit.chain import AuditEntry, Checkpoint, Trail, entry_hash
+from hitl_slack.audit.verdict import Verdict, VerifyResult
+from hitl_slack.audit.verification import verify
 from hitl_slack.keys import Keys
 
 __all__ = [
