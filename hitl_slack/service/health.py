@@ -122,27 +122,7 @@ class Health:
     # -- readiness -------------------------------------------------------------------------
     async def probe(self, r: aredis.Redis) -> dict[str, Any]:
         """The readiness report; ``report["ready"]`` is what ``/readyz`` answers."""
-        redis_state, present = "ok", dict.fromkeys((f"{s} {g}" for s, g in self.groups), False)
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                pipe = r.pipeline(transaction=False)
-                pipe.ping()
-                # A write: a Redis that answers but refuses writes (a replica after a failover,
-                # out of memory) cannot take a click or a post either.
-                pipe.set(f"{self.keys.prefix}:probe:{self.name}", "1", px=10_000)
-                for stream, _ in self.groups:
-                    pipe.xinfo_groups(stream)
-                results = await pipe.execute(raise_on_error=False)
-            if isinstance(results[0], Exception):
-                raise results[0]
-            if isinstance(results[1], Exception):
-                redis_state = f"refuses writes: {type(results[1]).__name__}: {results[1]}"[:300]
-            for (stream, group), rows in zip(self.groups, results[2:], strict=True):
-                present[f"{stream} {group}"] = isinstance(rows, list) and any(
-                    isinstance(row, dict) and row.get("name") == group for row in rows
-                )
-        except (RedisError, OSError, TimeoutError) as exc:
-            redis_state = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        redis_state, present = await self._redis_state(r)
         now = time.monotonic()
         ready = (
             self.started
@@ -165,6 +145,31 @@ class Health:
             "mode": self.mode,
             "name": self.name,
         }
+
+    async def _redis_state(self, r: aredis.Redis) -> tuple[str, dict[str, bool]]:
+        """(``ok``, or why Redis cannot serve; whether each consumer group exists)."""
+        redis_state, present = "ok", dict.fromkeys((f"{s} {g}" for s, g in self.groups), False)
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                pipe = r.pipeline(transaction=False)
+                pipe.ping()
+                # A write: a Redis that answers but refuses writes (a replica after a failover,
+                # out of memory) cannot take a click or a post either.
+                pipe.set(f"{self.keys.prefix}:probe:{self.name}", "1", px=10_000)
+                for stream, _ in self.groups:
+                    pipe.xinfo_groups(stream)
+                results = await pipe.execute(raise_on_error=False)
+            if isinstance(results[0], Exception):
+                raise results[0]
+            if isinstance(results[1], Exception):
+                redis_state = f"refuses writes: {type(results[1]).__name__}: {results[1]}"[:300]
+            for (stream, group), rows in zip(self.groups, results[2:], strict=True):
+                present[f"{stream} {group}"] = isinstance(rows, list) and any(
+                    isinstance(row, dict) and row.get("name") == group for row in rows
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            redis_state = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        return redis_state, present
 
     def beat_of(self, report: dict[str, Any]) -> heartbeat.Heartbeat:
         """The heartbeat saying what ``report`` says."""

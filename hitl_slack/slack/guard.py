@@ -42,6 +42,13 @@ log = get_logger("hitl_slack.slack.listeners")  # the listeners' lines, one logg
 Tell = Callable[[str], Awaitable[None]]
 
 _AGAIN = "Try again in a moment; if it was recorded, you will be told the decision that stands."
+_GONE = (
+    "This request no longer exists (its retention ended, or the approval store lost it), so "
+    "nothing was decided."
+)
+_UNREADABLE = (
+    "This request's stored data could not be read, so nothing was decided. Tell the bot's operator."
+)
 
 
 def failure_text(exc: Exception, what: str) -> tuple[str, int]:
@@ -55,22 +62,9 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
         ``(mrkdwn text, logging level)``: expected outages log a warning, bugs an error.
     """
     if isinstance(exc, BadPayload):
-        again = (
-            "Run `/hitl pending` again."
-            if what == "listing"
-            else "Use the buttons on the request's message again."
-        )
-        return (
-            f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
-            f"decided. {again}",
-            logging.WARNING,
-        )
+        return _unreadable_payload(exc, what), logging.WARNING
     if isinstance(exc, RequestNotFound):
-        return (
-            "This request no longer exists (its retention ended, or the approval store "
-            "lost it), so nothing was decided.",
-            logging.INFO,
-        )
+        return _GONE, logging.INFO
     if isinstance(exc, StoreUnavailable):
         return (
             f"The approval store could not be reached, so your {what} may not have been "
@@ -84,15 +78,23 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
             logging.WARNING,
         )
     if isinstance(exc, InvalidRequest):
-        return (
-            "This request's stored data could not be read, so nothing was decided. Tell "
-            "the bot's operator.",
-            logging.ERROR,
-        )
+        return _UNREADABLE, logging.ERROR
     return (
         f"Something went wrong with your {what}, so it may not have been recorded. "
         f"{_AGAIN} If it keeps failing, tell the bot's operator.",
         logging.ERROR,
+    )
+
+
+def _unreadable_payload(exc: BadPayload, what: str) -> str:
+    again = (
+        "Run `/hitl pending` again."
+        if what == "listing"
+        else "Use the buttons on the request's message again."
+    )
+    return (
+        f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
+        f"decided. {again}"
     )
 
 
