@@ -108,6 +108,7 @@ def _version() -> str:
 
 
 def iso_time(text: str) -> datetime:
+    """An ISO date or time; UTC unless it names its offset."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

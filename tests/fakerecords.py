@@ -1,7 +1,6 @@
 """What the fake Slack records and answers with: calls, channel messages, ephemerals, faults.
 
-Plain data, shared by the fake's sides (:mod:`fakehttp`, :mod:`fakewebapi`, :mod:`fakesocket`)
-and returned to tests as copies.
+Plain data, shared by the fake's sides (:mod:`fakehttp`, :mod:`fakewebapi`, :mod:`fakesocket`).
 """
 
 from __future__ import annotations

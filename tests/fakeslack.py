@@ -15,8 +15,10 @@ subprocess can all use it::
 
 HTTP-mode apps get signed requests with ``post_signed(url, form_body(payload), secret=...,
 content_type="application/x-www-form-urlencoded")``. Payload builders follow Slack's real shapes.
-Everything the fake stores is returned as copies; accessors are thread-safe. ``reset()`` clears
-recorded state and scripted faults but keeps configuration (tokens, channel sets, usergroups).
+Messages, ephemerals and views are returned as copies; a :class:`Call` is the fake's own record
+(a call held by a ``delay`` fault gets its status once answered); accessors are thread-safe.
+``reset()`` clears recorded state and scripted faults but keeps configuration (tokens, channel
+sets, usergroups).
 Blocking helpers must not be called from a loop that also runs the client they wait for: use the
 ``async_*`` twins there.
 
@@ -119,7 +121,6 @@ class FakeSlack(FakeHttp, FakeSocketMode, FakeWebApi):
         self._published: dict[str, list[JSON]] = {}
         self._faults: list[Fault] = []
         self._acks: dict[str, JSON] = {}
-        self._frames: list[JSON] = []  # every JSON frame Socket Mode clients sent
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -218,10 +219,6 @@ class FakeSlack(FakeHttp, FakeSocketMode, FakeWebApi):
         """Modals from views.open / views.push, in opening order, as last updated."""
         with self._cond:
             return copy.deepcopy(list(self._views.values()))
-
-    def view(self, view_id: str) -> JSON:
-        with self._cond:
-            return copy.deepcopy(self._views[view_id])
 
     def published_views(self, user: str) -> list[JSON]:
         """Every views.publish for ``user``, oldest first (the last one is what the user sees)."""

@@ -28,7 +28,6 @@ class FakeSocketMode:
     _tickets: set[str]
     _sockets: list[web.WebSocketResponse]
     _acks: dict[str, JSON]
-    _frames: list[JSON]
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("ticket") not in self._tickets:
@@ -56,7 +55,6 @@ class FakeSocketMode:
                 except ValueError:
                     data = {"unparsable": frame.data}
                 with self._cond:
-                    self._frames.append(data)
                     if "envelope_id" in data:
                         self._acks[data["envelope_id"]] = data
                     self._cond.notify_all()
@@ -68,11 +66,6 @@ class FakeSocketMode:
         return ws
 
     # -- the test's side -----------------------------------------------------------------------
-    def socket_frames(self) -> list[JSON]:
-        """Every frame (acks included) that Socket Mode clients sent, oldest first."""
-        with self._cond:
-            return copy.deepcopy(self._frames)
-
     def socket_connected(self, timeout: float = 5.0) -> bool:
         """Wait until a Socket Mode client is connected and has been sent ``hello``."""
         with self._cond:

@@ -36,7 +36,6 @@ __all__ = [
     "load_trail",
     "read_checkpoints",
     "read_entries",
-    "sealed_head",
     "to_csv",
     "to_jsonl",
     "verify",
@@ -92,12 +91,6 @@ def read_checkpoints(
 ) -> Iterator[Checkpoint]:
     """Every checkpoint of the chain, oldest first, read in pages."""
     return (_checkpoint(*row) for row in _rows(r, keys.audit_seals, "-", page, first))
-
-
-def sealed_head(r: redis.Redis, keys: Keys) -> Checkpoint | None:
-    """The newest checkpoint as recorded in the sealed head, if any."""
-    fields: dict[str, str] = r.hgetall(keys.audit_sealed)  # type: ignore[assignment]
-    return _checkpoint("", fields) if fields.get("entry") else None
 
 
 def _requests_exist(r: redis.Redis, keys: Keys) -> bool:

@@ -7,15 +7,15 @@
   it is in the JSON body with the Slack auth state, the age of each loop's last turn and the last
   errors.
 * ``/metrics``: see :mod:`hitl_slack.service.metrics`.
-* Heartbeat: every :data:`~hitl_slack.lifecycle.heartbeat.BEAT_INTERVAL` seconds the same facts go
-to
-  ``{p}:bot:{name}`` so agents can tell whether a bot serves their prefix, and why not.
+* Heartbeat: every :data:`~hitl_slack.lifecycle.heartbeat.BEAT_INTERVAL` seconds the same facts
+  go to ``{p}:bot:{name}`` so agents can tell whether a bot serves their prefix, and why not.
 
 :class:`Health` is also the :class:`~hitl_slack.slack.watch.SlackWatcher` of the service's
 Slack client: a token refused at run time (``invalid_auth``, ``token_revoked``...) makes the
 replica stop taking new work, fail ``/readyz`` and say why in its heartbeat; work in flight
-is not cancelled and queued entries stay for a healthy replica. It re-checks the token
-every :data:`AUTH_RECHECK` seconds and resumes when Slack accepts it again.
+is not cancelled and queued entries stay for a healthy replica. It re-checks a refused bot
+token every :data:`AUTH_RECHECK` seconds, and resumes as soon as any call with the refused
+token succeeds again.
 """
 
 from __future__ import annotations

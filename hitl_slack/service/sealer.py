@@ -5,8 +5,7 @@ replica, started by ``serve``) reads the entries after the sealed head in stream
 recomputes each body's digest itself (never trusting a digest an agent could have written),
 extends the chain (:func:`hitl_slack.audit.chain.entry_hash`) and records a checkpoint with the
 :data:`~hitl_slack.lifecycle.lua.SEAL` script, which is a compare-and-set on the sealed head:
-replicas
-sealing at once cannot fork the checkpoints, the loser re-reads and goes on. A short lease
+replicas sealing at once cannot fork the checkpoints, the loser re-reads and goes on. A short lease
 (``{prefix}:audit:sealer``) keeps the others from repeating the hashing meanwhile.
 
 Retention (``HITL_AUDIT_MAXLEN``) is applied here, and only at a checkpoint: the kept trail
@@ -191,8 +190,8 @@ class Sealer:
         """Seal and trim until ``stop`` is set.
 
         A Redis outage is one ``redis_lost`` warning and one ``redis_restored`` line. Stored
-        chain state that does not parse (a tampered head or checkpoint) stops sealing, which
-        ``audit verify`` then reports; it is logged once, not on every round.
+        chain state that does not parse (a tampered head or checkpoint) stops sealing until it
+        is repaired, which ``audit verify`` then reports; it is logged once, not every round.
         """
         outage = Outage(log, "sealer")
         unreadable = False

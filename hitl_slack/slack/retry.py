@@ -1,7 +1,8 @@
 """How one Slack Web API call is made: the bot's retry policy, over one keep-alive session.
 
-* 429: wait ``Retry-After`` seconds, then retry. Calls to one channel go through its lane: at
-  most ``channel_concurrency`` at once, and every call of a rate-limited channel waits until its
+* 429: wait ``Retry-After`` seconds, then retry. A call made in a channel's lane (the gateway's
+  posts, updates and deletes) shares it with the channel's other calls: at most
+  ``channel_concurrency`` at once, and every call of a rate-limited channel waits until its
   ``Retry-After`` has passed, while the other channels keep flowing.
 * 5xx, connection errors and timeouts: retry with exponential backoff.
 * Any other error (``channel_not_found``, ``invalid_auth``...) is final: :class:`SlackError`
