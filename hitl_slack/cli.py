@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import NoReturn
 
+import redis
 from redis.exceptions import RedisError
 
 from hitl_slack import __version__
@@ -107,6 +108,7 @@ def _version() -> str:
 
 
 def iso_time(text: str) -> datetime:
+    """An ISO date or time; UTC unless it names its offset."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -155,8 +157,11 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--http", action="store_true", help="HTTP mode on $PORT at /slack/events")
     serve.add_argument("--port", type=port_number, help="HTTP port (default $PORT or 3000)")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
+    _audit_parser(sub.add_parser("audit", help="read, export and verify the audit trail"))
+    return parser
 
-    aud = sub.add_parser("audit", help="read, export and verify the audit trail")
+
+def _audit_parser(aud: argparse.ArgumentParser) -> None:
     asub = aud.add_subparsers(dest="audit_command", required=True)
     show = asub.add_parser("show", help="every event of one request")
     show.add_argument("request_id")
@@ -189,7 +194,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no entries, no head and no requests is ok (a new deployment)",
     )
-    return parser
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
@@ -197,35 +201,45 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
         settings.redis_url.get_secret_value(), connect_timeout=settings.hitl_redis_connect_timeout
     )
     keys = Keys(settings.hitl_key_prefix)
-    out = sys.stdout
     if args.audit_command == "verify":
-        result = audit.verify(
-            audit.load_trail(r, keys),
-            maxlen=settings.hitl_audit_maxlen,
-            expect_head=args.expect_head,
-            allow_empty=args.allow_empty,
-        )
-        print(result.describe(), file=out if result.ok else sys.stderr)
-        if result.ok and result.head:
-            # Keep this outside Redis: whoever can write Redis could rewrite the whole chain.
-            print(f"head: {result.head}", file=out)
-        return int(result.verdict)
+        return _verify(r, keys, settings.hitl_audit_maxlen, args)
     if args.audit_command == "show":
-        found = 0
-        for entry in audit.read_entries(r, keys):
-            event = entry.event()
-            if event.request_id == args.request_id:
-                found += 1
-                reason = f" reason={event.reason!r}" if event.reason else ""
-                print(
-                    f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
-                    f"digest={event.args_digest or '-'} entry={entry.id}",
-                    file=out,
-                )
-        if not found:
-            print(f"no audit events for {args.request_id}", file=sys.stderr)
-            return 4
-        return 0
+        return _show(r, keys, args.request_id)
+    return _export(r, keys, args)
+
+
+def _verify(r: redis.Redis, keys: Keys, maxlen: int, args: argparse.Namespace) -> int:
+    result = audit.verify(
+        audit.load_trail(r, keys),
+        maxlen=maxlen,
+        expect_head=args.expect_head,
+        allow_empty=args.allow_empty,
+    )
+    print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
+    if result.ok and result.head:
+        # Keep this outside Redis: whoever can write Redis could rewrite the whole chain.
+        print(f"head: {result.head}")
+    return int(result.verdict)
+
+
+def _show(r: redis.Redis, keys: Keys, request_id: str) -> int:
+    found = 0
+    for entry in audit.read_entries(r, keys):
+        event = entry.event()
+        if event.request_id == request_id:
+            found += 1
+            reason = f" reason={event.reason!r}" if event.reason else ""
+            print(
+                f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
+                f"digest={event.args_digest or '-'} entry={entry.id}"
+            )
+    if not found:
+        print(f"no audit events for {request_id}", file=sys.stderr)
+        return 4
+    return 0
+
+
+def _export(r: redis.Redis, keys: Keys, args: argparse.Namespace) -> int:
     entries = audit.read_entries(r, keys, since=args.since)
     if args.dataset:
         rows = audit.dataset_rows(entries)
@@ -240,8 +254,8 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
         lines = (line + "\n" for line in audit.to_jsonl(entries))
     try:
         for line in lines:
-            out.write(line)
-        out.flush()
+            sys.stdout.write(line)
+        sys.stdout.flush()
     except BrokenPipeError:  # `| head` closed the pipe: not an error
         # Point stdout at /dev/null so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -273,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreUnavailable, RedisError) as exc:
         # redis-py's messages name host and port, never the password of the URL.
         print(f"Redis unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
-        get_logger("hitl_slack.cli").debug("redis unavailable", exc_info=True)
+        get_logger("hitl_slack.cli").debug("redis_unavailable", exc_info=True)
         return 3
 
 

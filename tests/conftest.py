@@ -1,4 +1,9 @@
-"""Shared fixtures: a real Redis, isolated per test by a random key prefix."""
+"""Shared fixtures: a real Redis, isolated per test by a random key prefix.
+
+Logging: in-process tests see the service's structlog lines as ordinary stdlib records (the event
+is the message, each field an attribute, bound context included), so pytest's ``caplog`` reads
+them as it reads Bolt's. The bot run as a subprocess configures itself (JSON lines on stderr).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
+import structlog
 from redisproc import RedisServer
 
 from hitl_slack import AsyncHITLClient, HITLClient
@@ -16,6 +22,13 @@ from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, Store, async_redis
 
 REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+structlog.configure(
+    processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=False,  # tests/test_logs.py configures and restores it
+)
 
 
 @pytest.fixture

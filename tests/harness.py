@@ -125,7 +125,7 @@ class BotProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bot exited {self.proc.returncode}:\n{self.logs()}")
-            if '"hitl-slack ready"' in self.logs() or "hitl-slack ready" in self.logs():
+            if '"service_ready"' in self.logs():
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"bot did not start:\n{self.logs()}")

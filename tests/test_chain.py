@@ -6,16 +6,9 @@ import itertools
 
 import pytest
 
-from hitl_slack.audit.chain import (
-    GENESIS,
-    AuditEntry,
-    Checkpoint,
-    Trail,
-    Verdict,
-    entry_hash,
-    stream_id,
-    verify,
-)
+from hitl_slack.audit.chain import GENESIS, AuditEntry, Checkpoint, Trail, entry_hash, stream_id
+from hitl_slack.audit.verdict import Verdict
+from hitl_slack.audit.verification import verify
 from hitl_slack.models import AuditEvent
 
 

@@ -77,7 +77,7 @@ def test_a_port_in_use_is_one_line(fake: FakeSlack, prefix: str):
     assert out.returncode == 2, out.stderr
     assert f"PORT: port {bot.port} on 0.0.0.0 is already in use" in out.stderr
     assert "Traceback" not in out.stderr
-    assert "hitl-slack ready" not in out.stderr
+    assert "service_ready" not in out.stderr
 
 
 @pytest.mark.parametrize("port", ["70000", "0", "http"])

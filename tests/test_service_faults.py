@@ -200,7 +200,7 @@ def test_a_refused_token_at_start_exits_2_naming_the_variable(
     assert "revoked-123" not in out
     assert "xapp-1-revoked" not in out
     assert "Traceback" not in out
-    assert "hitl-slack ready" not in out
+    assert "service_ready" not in out
 
 
 def test_sigterm_stops_serve_while_slack_does_not_answer_auth_test(
@@ -248,7 +248,7 @@ def test_a_second_sigint_stops_at_once(
     fake.wait_for_call("chat.postMessage", lambda c: c.status == 429)
     assert bot.proc is not None
     bot.proc.send_signal(signal.SIGINT)
-    bot.wait_log("shutting down")
+    bot.wait_log("shutting_down")
     # The first SIGINT would wait out the grace and exit 0; the second exits at once.
     assert _stop_within(bot, signal.SIGINT) == 128 + signal.SIGINT
 

@@ -1,10 +1,10 @@
-"""The audit trail: read, export and load it for verification.
+"""The audit trail in Redis: read it, export it, and load it for verification.
 
-Entries are appended by the Lua scripts in :mod:`hitl_slack.lifecycle.lua`, in the same atomic step
-as
-the state change they record; each stream entry holds ``body`` (canonical JSON of an
-:class:`~hitl_slack.models.AuditEvent`). The hash chain over them, its checkpoints and how a
-trail is verified are in :mod:`hitl_slack.audit.chain`; the bot's :mod:`hitl_slack.service.sealer`
+Entries are appended by the Lua scripts in :mod:`hitl_slack.lifecycle.lua`, in the same atomic
+step as the state change they record; each stream entry holds ``body`` (canonical JSON of an
+:class:`~hitl_slack.models.AuditEvent`). The hash chain over them and its checkpoints are in
+:mod:`hitl_slack.audit.chain`, how a trail is verified in :mod:`hitl_slack.audit.verification`
+(re-exported here with its verdicts, for the CLI); the bot's :mod:`hitl_slack.service.sealer`
 seals it.
 """
 
@@ -19,15 +19,9 @@ from typing import Any
 
 import redis
 
-from hitl_slack.audit.chain import (
-    AuditEntry,
-    Checkpoint,
-    Trail,
-    Verdict,
-    VerifyResult,
-    entry_hash,
-    verify,
-)
+from hitl_slack.audit.chain import AuditEntry, Checkpoint, Trail, entry_hash
+from hitl_slack.audit.verdict import Verdict, VerifyResult
+from hitl_slack.audit.verification import verify
 from hitl_slack.keys import Keys
 
 __all__ = [
@@ -42,7 +36,6 @@ __all__ = [
     "load_trail",
     "read_checkpoints",
     "read_entries",
-    "sealed_head",
     "to_csv",
     "to_jsonl",
     "verify",
@@ -98,12 +91,6 @@ def read_checkpoints(
 ) -> Iterator[Checkpoint]:
     """Every checkpoint of the chain, oldest first, read in pages."""
     return (_checkpoint(*row) for row in _rows(r, keys.audit_seals, "-", page, first))
-
-
-def sealed_head(r: redis.Redis, keys: Keys) -> Checkpoint | None:
-    """The newest checkpoint as recorded in the sealed head, if any."""
-    fields: dict[str, str] = r.hgetall(keys.audit_sealed)  # type: ignore[assignment]
-    return _checkpoint("", fields) if fields.get("entry") else None
 
 
 def _requests_exist(r: redis.Redis, keys: Keys) -> bool:

@@ -7,22 +7,21 @@
   it is in the JSON body with the Slack auth state, the age of each loop's last turn and the last
   errors.
 * ``/metrics``: see :mod:`hitl_slack.service.metrics`.
-* Heartbeat: every :data:`~hitl_slack.lifecycle.heartbeat.BEAT_INTERVAL` seconds the same facts go
-to
-  ``{p}:bot:{name}`` so agents can tell whether a bot serves their prefix, and why not.
+* Heartbeat: every :data:`~hitl_slack.lifecycle.heartbeat.BEAT_INTERVAL` seconds the same facts
+  go to ``{p}:bot:{name}`` so agents can tell whether a bot serves their prefix, and why not.
 
 :class:`Health` is also the :class:`~hitl_slack.slack.watch.SlackWatcher` of the service's
 Slack client: a token refused at run time (``invalid_auth``, ``token_revoked``...) makes the
 replica stop taking new work, fail ``/readyz`` and say why in its heartbeat; work in flight
-is not cancelled and queued entries stay for a healthy replica. It re-checks the token
-every :data:`AUTH_RECHECK` seconds and resumes when Slack accepts it again.
+is not cancelled and queued entries stay for a healthy replica. It re-checks a refused bot
+token every :data:`AUTH_RECHECK` seconds, and resumes as soon as any call with the refused
+token succeeds again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,13 +37,14 @@ from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle import heartbeat
 from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.logs import get_logger
 from hitl_slack.service.metrics import CONTENT_TYPE, Metrics
 from hitl_slack.service.outage import Outage
 from hitl_slack.slack.watch import AUTH_ERRORS, token_variable
 
 __all__ = ["AUTH_RECHECK", "Health", "add_health_routes"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Seconds between two checks of a refused bot token.
 AUTH_RECHECK = 30.0
@@ -86,7 +86,7 @@ class Health:
         if method == "chat.postMessage":
             self.metrics.requests.labels(status="posted").inc()
         if self.auth_error is not None and self.auth_error.startswith(token_variable(method)):
-            log.info("slack_auth_restored", extra={"variable": token_variable(method)})
+            log.info("slack_auth_restored", variable=token_variable(method))
             self.auth_error = None
 
     def slack_failed(self, method: str, status: int, error: str) -> None:
@@ -101,15 +101,13 @@ class Health:
         # Before start, serve itself reports a refused token (exit 2, one line).
         if error in AUTH_ERRORS and self.started and self.auth_error is None:
             self.auth_error = f"{token_variable(method)}: {error}"
-            log.error(
+            log.error(  # once: the reason is in /readyz after
                 "slack_auth_failed",
-                extra={  # once: the reason is in /readyz after
-                    "variable": token_variable(method),
-                    "error": error,
-                    "method": method,
-                    "action": "this replica takes no new work until Slack accepts the token; "
-                    "queued requests stay for another replica",
-                },
+                variable=token_variable(method),
+                error=error,
+                method=method,
+                action="this replica takes no new work until Slack accepts the token; "
+                "queued requests stay for another replica",
             )
 
     def slack_unreachable(self, method: str, exc: BaseException) -> None:
@@ -124,27 +122,7 @@ class Health:
     # -- readiness -------------------------------------------------------------------------
     async def probe(self, r: aredis.Redis) -> dict[str, Any]:
         """The readiness report; ``report["ready"]`` is what ``/readyz`` answers."""
-        redis_state, present = "ok", dict.fromkeys((f"{s} {g}" for s, g in self.groups), False)
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                pipe = r.pipeline(transaction=False)
-                pipe.ping()
-                # A write: a Redis that answers but refuses writes (a replica after a failover,
-                # out of memory) cannot take a click or a post either.
-                pipe.set(f"{self.keys.prefix}:probe:{self.name}", "1", px=10_000)
-                for stream, _ in self.groups:
-                    pipe.xinfo_groups(stream)
-                results = await pipe.execute(raise_on_error=False)
-            if isinstance(results[0], Exception):
-                raise results[0]
-            if isinstance(results[1], Exception):
-                redis_state = f"refuses writes: {type(results[1]).__name__}: {results[1]}"[:300]
-            for (stream, group), rows in zip(self.groups, results[2:], strict=True):
-                present[f"{stream} {group}"] = isinstance(rows, list) and any(
-                    isinstance(row, dict) and row.get("name") == group for row in rows
-                )
-        except (RedisError, OSError, TimeoutError) as exc:
-            redis_state = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        redis_state, present = await self._redis_state(r)
         now = time.monotonic()
         ready = (
             self.started
@@ -167,6 +145,31 @@ class Health:
             "mode": self.mode,
             "name": self.name,
         }
+
+    async def _redis_state(self, r: aredis.Redis) -> tuple[str, dict[str, bool]]:
+        """(``ok``, or why Redis cannot serve; whether each consumer group exists)."""
+        redis_state, present = "ok", dict.fromkeys((f"{s} {g}" for s, g in self.groups), False)
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                pipe = r.pipeline(transaction=False)
+                pipe.ping()
+                # A write: a Redis that answers but refuses writes (a replica after a failover,
+                # out of memory) cannot take a click or a post either.
+                pipe.set(f"{self.keys.prefix}:probe:{self.name}", "1", px=10_000)
+                for stream, _ in self.groups:
+                    pipe.xinfo_groups(stream)
+                results = await pipe.execute(raise_on_error=False)
+            if isinstance(results[0], Exception):
+                raise results[0]
+            if isinstance(results[1], Exception):
+                redis_state = f"refuses writes: {type(results[1]).__name__}: {results[1]}"[:300]
+            for (stream, group), rows in zip(self.groups, results[2:], strict=True):
+                present[f"{stream} {group}"] = isinstance(rows, list) and any(
+                    isinstance(row, dict) and row.get("name") == group for row in rows
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            redis_state = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        return redis_state, present
 
     def beat_of(self, report: dict[str, Any]) -> heartbeat.Heartbeat:
         """The heartbeat saying what ``report`` says."""

@@ -12,6 +12,10 @@ from __future__ import annotations
 import logging
 import time
 
+import structlog
+
+from hitl_slack.logs import get_logger
+
 __all__ = ["Outage"]
 
 
@@ -19,13 +23,18 @@ class Outage:
     """The up/down state of one dependency as seen by one component.
 
     Args:
-        log: the component's logger.
+        log: the component's logger (a stdlib one is logged to through structlog, by its name).
         component: what lost it (``consumer:hitl:queue``, ``scheduler``...).
         dependency: what was lost (``redis``, ``slack``).
     """
 
-    def __init__(self, log: logging.Logger, component: str, dependency: str = "redis") -> None:
-        self.log = log
+    def __init__(
+        self,
+        log: structlog.stdlib.BoundLogger | logging.Logger,
+        component: str,
+        dependency: str = "redis",
+    ) -> None:
+        self.log = get_logger(log.name) if isinstance(log, logging.Logger) else log
         self.component = component
         self.dependency = dependency
         self.since: float | None = None
@@ -45,11 +54,9 @@ class Outage:
         debug = self.log.isEnabledFor(logging.DEBUG)
         if self.since is None:
             self.since = time.monotonic()
-            self.log.warning(
-                f"{self.dependency}_lost", exc_info=exc if debug else None, extra=fields
-            )
+            self.log.warning(f"{self.dependency}_lost", exc_info=exc if debug else None, **fields)
         elif debug:
-            self.log.debug(f"{self.dependency}_still_lost", exc_info=exc, extra=fields)
+            self.log.debug(f"{self.dependency}_still_lost", exc_info=exc, **fields)
 
     def restored(self) -> None:
         """Record a success: one info line if it was lost."""
@@ -59,9 +66,7 @@ class Outage:
         self.since = None
         self.log.info(
             f"{self.dependency}_restored",
-            extra={
-                "component": self.component,
-                "dependency": self.dependency,
-                "down_for": down_for,
-            },
+            component=self.component,
+            dependency=self.dependency,
+            down_for=down_for,
         )

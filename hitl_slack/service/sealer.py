@@ -5,8 +5,7 @@ replica, started by ``serve``) reads the entries after the sealed head in stream
 recomputes each body's digest itself (never trusting a digest an agent could have written),
 extends the chain (:func:`hitl_slack.audit.chain.entry_hash`) and records a checkpoint with the
 :data:`~hitl_slack.lifecycle.lua.SEAL` script, which is a compare-and-set on the sealed head:
-replicas
-sealing at once cannot fork the checkpoints, the loser re-reads and goes on. A short lease
+replicas sealing at once cannot fork the checkpoints, the loser re-reads and goes on. A short lease
 (``{prefix}:audit:sealer``) keeps the others from repeating the hashing meanwhile.
 
 Retention (``HITL_AUDIT_MAXLEN``) is applied here, and only at a checkpoint: the kept trail
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -32,11 +30,12 @@ from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.lua import SEAL
 from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.logs import get_logger
 from hitl_slack.service.outage import Outage
 
 __all__ = ["Sealer"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Rows = list[tuple[str, dict[str, str]]]
 
@@ -136,9 +135,9 @@ class Sealer:
         last = rows[-1][0]
         won = await self._seal(expected, last, running, n)
         if not won:
-            log.info("audit_seal_lost_race", extra={"entry": last})
+            log.info("audit_seal_lost_race", entry=last)
             return 0
-        log.debug("audit_sealed", extra={"entry": last, "count": len(rows), "n": n})
+        log.debug("audit_sealed", entry=last, count=len(rows), n=n)
         return len(rows)
 
     async def _seal(self, *args: str | int) -> int:
@@ -169,7 +168,7 @@ class Sealer:
         pipe.xtrim(self.keys.audit_seals, minid=anchor.seal_id, approximate=False)
         removed = int((await pipe.execute())[0])
         if removed:
-            log.info("audit_trimmed", extra={"removed": removed, "after": anchor.entry})
+            log.info("audit_trimmed", removed=removed, after=anchor.entry)
         return removed
 
     async def _anchor(self, cut: int) -> _Seal | None:
@@ -191,8 +190,8 @@ class Sealer:
         """Seal and trim until ``stop`` is set.
 
         A Redis outage is one ``redis_lost`` warning and one ``redis_restored`` line. Stored
-        chain state that does not parse (a tampered head or checkpoint) stops sealing, which
-        ``audit verify`` then reports; it is logged once, not on every round.
+        chain state that does not parse (a tampered head or checkpoint) stops sealing until it
+        is repaired, which ``audit verify`` then reports; it is logged once, not every round.
         """
         outage = Outage(log, "sealer")
         unreadable = False
@@ -211,10 +210,8 @@ class Sealer:
                 if not unreadable:
                     log.error(  # noqa: TRY400 (no traceback: data)
                         "audit_chain_unreadable",
-                        extra={
-                            "error": f"{type(exc).__name__}: {exc}",
-                            "hint": "run hitl-slack audit verify",
-                        },
+                        error=f"{type(exc).__name__}: {exc}",
+                        hint="run hitl-slack audit verify",
                     )
                 unreadable = True
             with contextlib.suppress(TimeoutError):

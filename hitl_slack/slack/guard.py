@@ -21,6 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from hitl_slack.errors import InvalidRequest, RequestNotFound, SlackError, StoreUnavailable
+from hitl_slack.logs import get_logger
 from hitl_slack.slack import mrkdwn, payloads
 from hitl_slack.slack.gateway import SlackGateway
 from hitl_slack.slack.payloads import BadPayload
@@ -35,12 +36,19 @@ __all__ = [
     "teller",
 ]
 
-log = logging.getLogger("hitl_slack.slack.listeners")
+log = get_logger("hitl_slack.slack.listeners")  # the listeners' lines, one logger
 
 #: Says something to the person a listener serves.
 Tell = Callable[[str], Awaitable[None]]
 
 _AGAIN = "Try again in a moment; if it was recorded, you will be told the decision that stands."
+_GONE = (
+    "This request no longer exists (its retention ended, or the approval store lost it), so "
+    "nothing was decided."
+)
+_UNREADABLE = (
+    "This request's stored data could not be read, so nothing was decided. Tell the bot's operator."
+)
 
 
 def failure_text(exc: Exception, what: str) -> tuple[str, int]:
@@ -54,22 +62,9 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
         ``(mrkdwn text, logging level)``: expected outages log a warning, bugs an error.
     """
     if isinstance(exc, BadPayload):
-        again = (
-            "Run `/hitl pending` again."
-            if what == "listing"
-            else "Use the buttons on the request's message again."
-        )
-        return (
-            f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
-            f"decided. {again}",
-            logging.WARNING,
-        )
+        return _unreadable_payload(exc, what), logging.WARNING
     if isinstance(exc, RequestNotFound):
-        return (
-            "This request no longer exists (its retention ended, or the approval store "
-            "lost it), so nothing was decided.",
-            logging.INFO,
-        )
+        return _GONE, logging.INFO
     if isinstance(exc, StoreUnavailable):
         return (
             f"The approval store could not be reached, so your {what} may not have been "
@@ -83,11 +78,7 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
             logging.WARNING,
         )
     if isinstance(exc, InvalidRequest):
-        return (
-            "This request's stored data could not be read, so nothing was decided. Tell "
-            "the bot's operator.",
-            logging.ERROR,
-        )
+        return _UNREADABLE, logging.ERROR
     return (
         f"Something went wrong with your {what}, so it may not have been recorded. "
         f"{_AGAIN} If it keeps failing, tell the bot's operator.",
@@ -95,18 +86,31 @@ def failure_text(exc: Exception, what: str) -> tuple[str, int]:
     )
 
 
+def _unreadable_payload(exc: BadPayload, what: str) -> str:
+    again = (
+        "Run `/hitl pending` again."
+        if what == "listing"
+        else "Use the buttons on the request's message again."
+    )
+    return (
+        f"Your {what} could not be read ({mrkdwn.escape(str(exc))}), so nothing was "
+        f"decided. {again}"
+    )
+
+
 def log_failure(exc: Exception, what: str, level: int, body: Any) -> None:
     """Log one line for a failure: a traceback only for bugs, or at DEBUG."""
     user, channel = payloads.who(body)
-    fields = {
-        "what": what,
-        "error": f"{type(exc).__name__}: {exc}",
-        "user": user,
-        "channel": channel,
-    }
-    # One line per failure; the traceback only where it is a bug, or at DEBUG.
     show_trace = level >= logging.ERROR or log.isEnabledFor(logging.DEBUG)
-    log.log(level, "listener_failed", extra=fields, exc_info=exc if show_trace else None)
+    log.log(
+        level,
+        "listener_failed",
+        what=what,
+        error=f"{type(exc).__name__}: {exc}",
+        user=user,
+        channel=channel,
+        exc_info=exc if show_trace else None,
+    )
 
 
 @asynccontextmanager
@@ -126,7 +130,7 @@ async def guarded(what: str, body: Any, tell: Tell) -> AsyncIterator[None]:
         try:
             await tell(text)
         except Exception:  # already logged above: telling is best effort
-            log.debug("telling the person failed", exc_info=True)
+            log.debug("tell_failed", exc_info=True)
 
 
 def teller(slack: SlackGateway, body: Any, respond: AsyncRespond | None) -> Tell:
@@ -148,8 +152,7 @@ def teller(slack: SlackGateway, body: Any, respond: AsyncRespond | None) -> Tell
                 await slack.ephemeral(channel, user, text)
             except SlackError as exc:
                 log.warning(
-                    "ephemeral_failed",
-                    extra={"error": exc.error, "user": user, "response_url": url is not None},
+                    "ephemeral_failed", error=exc.error, user=user, response_url=url is not None
                 )
             else:
                 return
@@ -186,5 +189,5 @@ class RejectMalformed(AsyncMiddleware):
         problem = payloads.malformed(req.body)
         if problem is None:
             return await next()
-        log.warning("payload_malformed", extra={"problem": problem})
+        log.warning("payload_malformed", problem=problem)
         return BoltResponse(status=400, body=f"malformed payload: {problem}")

@@ -26,13 +26,14 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from hitl_slack.logs import get_logger
 from hitl_slack.service.consumer import dead_letter
 from hitl_slack.slack.bodies import payload_problem
 from hitl_slack.slack.watch import AUTH_ERRORS
 
 __all__ = ["QuietReconnects", "SocketFront", "keep_body"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Bytes of a malformed body kept in its dead letter.
 MAX_KEPT = 64 * 1024
@@ -165,13 +166,12 @@ class SocketFront(AsyncSocketModeHandler):
         if envelope_id:
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=envelope_id))
         log.warning(
-            "malformed_slack_envelope",
-            extra={"error": problem, "envelope_id": (envelope_id or "")[:100]},
+            "malformed_slack_envelope", error=problem, envelope_id=(envelope_id or "")[:100]
         )
         try:
             await self.dead("socket_mode", (envelope_id or "-")[:200], problem, raw)
         except (RedisError, OSError):
-            log.warning("malformed_envelope_not_kept", extra={"error": problem})
+            log.warning("malformed_envelope_not_kept", error=problem)
 
 
 def _envelope_problem(message: dict[str, Any]) -> str | None:
