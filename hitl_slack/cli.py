@@ -13,6 +13,7 @@ Exit codes: see :data:`EXIT_CODES`; ``audit verify`` has its own (its ``--help``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from importlib import metadata
 from typing import NoReturn
 
 import redis
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from hitl_slack import __version__
@@ -31,6 +33,8 @@ from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.store import sync_redis
 from hitl_slack.logs import configure, get_logger
+from hitl_slack.models import AuditEvent, lenient
+from hitl_slack.policy import Policy, legacy
 from hitl_slack.settings import Settings, load_settings
 
 __all__ = ["EXIT_CODES", "main"]
@@ -222,23 +226,6 @@ def _verify(r: redis.Redis, keys: Keys, maxlen: int, args: argparse.Namespace) -
     return int(result.verdict)
 
 
-def _show(r: redis.Redis, keys: Keys, request_id: str) -> int:
-    found = 0
-    for entry in audit.read_entries(r, keys):
-        event = entry.event()
-        if event.request_id == request_id:
-            found += 1
-            reason = f" reason={event.reason!r}" if event.reason else ""
-            print(
-                f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
-                f"digest={event.args_digest or '-'} entry={entry.id}"
-            )
-    if not found:
-        print(f"no audit events for {request_id}", file=sys.stderr)
-        return 4
-    return 0
-
-
 def _export(r: redis.Redis, keys: Keys, args: argparse.Namespace) -> int:
     entries = audit.read_entries(r, keys, since=args.since)
     if args.dataset:
@@ -260,6 +247,63 @@ def _export(r: redis.Redis, keys: Keys, args: argparse.Namespace) -> int:
         # Point stdout at /dev/null so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+#: Events a decision policy judges: each names the policy's digest (``policy=-``: none).
+_JUDGED = frozenset({"approved", "rejected", "edited", "expired", "cancelled", "unauthorized"})
+
+
+def _show(r: redis.Redis, keys: Keys, request_id: str) -> int:
+    """``audit show``: every event of one request, then the policy its decisions were judged by."""
+    events = [
+        (entry.id, event)
+        for entry in audit.read_entries(r, keys)
+        if (event := entry.event()).request_id == request_id
+    ]
+    if not events:
+        print(f"no audit events for {request_id}", file=sys.stderr)
+        return 4
+    posted = {e.policy_digest for _, e in events if e.event == "posted" and e.policy_digest}
+    for entry_id, event in events:
+        reason = f" reason={event.reason!r}" if event.reason else ""
+        line = (
+            f"{event.ts.isoformat()} {event.event:<12} {event.actor}{reason} "
+            f"digest={event.args_digest or '-'} entry={entry_id}"
+        )
+        if event.policy_digest:
+            line += f" policy={event.policy_digest[:12]}"
+            line += "" if event.policy_digest in posted else " (not the posted policy)"
+        elif event.event in _JUDGED:
+            line += " policy=-"
+        print(line)
+    for entry_id, event in events:
+        if event.event == "posted":
+            print("\n".join(_policy_lines(entry_id, event)))
+    return 0
+
+
+def _policy_lines(entry_id: str, posted: AuditEvent) -> list[str]:
+    """The policy a ``posted`` entry carries (or, before snapshots, its message record held)."""
+    data = posted.data
+    policy: Policy | None = None
+    if "policy" in data:
+        head = f"policy {posted.policy_digest} (posted, entry {entry_id}):"
+        with contextlib.suppress(ValidationError):  # a newer bot's policy this one cannot read
+            policy = lenient(Policy, json.dumps(data["policy"]))
+    else:
+        head = f"policy recorded with the message, before snapshots (entry {entry_id}):"
+        policy = legacy(json.dumps(data), str(data.get("channel", "")))
+    if policy is None:
+        return [f"no readable policy recorded (entry {entry_id})"]
+    cap = policy.timeout_cap
+    return [
+        head,
+        f"  route:         {policy.route or '(none matched: the defaults)'}",
+        f"  channel:       {policy.channel}",
+        f"  approvers:     {', '.join(policy.approvers) or 'anyone in the channel'}",
+        f"  reject reason: {'required' if policy.reject_reason_required else 'optional'}",
+        f"  deadline cap:  {'none' if cap is None else f'{cap:g} s'}",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

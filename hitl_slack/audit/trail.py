@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from hitl_slack import kinds
 from hitl_slack.audit.chain import AuditEntry, Checkpoint, Trail, entry_hash
 from hitl_slack.audit.verdict import Verdict, VerifyResult
 from hitl_slack.audit.verification import verify
@@ -175,19 +176,8 @@ def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:
     yield buf.getvalue()
 
 
-DATASET_FIELDS = [
-    "request_id",
-    "action",
-    "agent",
-    "summary",
-    "original_payload",
-    "final_payload",
-    "edited",
-    "decision",
-    "reason",
-    "decided_by",
-    "decided_at",
-]
+#: The feedback data set's columns, the same for every request kind.
+DATASET_FIELDS = list(kinds.DATASET_FIELDS)
 
 
 def dataset_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -211,7 +201,8 @@ def dataset_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
 def dataset_rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
     """Feedback data set: one row per decided request (original and final payload, outcome).
 
-    Rows come out in decision order; requests still pending are left out.
+    Rows come out in decision order; requests still pending are left out. Each row is written
+    by the request's kind (:func:`hitl_slack.kinds.dataset_row`).
     """
     created: dict[str, dict[str, Any]] = {}
     for entry in entries:
@@ -219,17 +210,4 @@ def dataset_rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
         if event.event == "created":
             created[event.request_id] = event.data
         elif event.event in ("approved", "rejected", "expired", "cancelled"):
-            start = created.pop(event.request_id, {})
-            yield {
-                "request_id": event.request_id,
-                "action": start.get("action"),
-                "agent": start.get("agent"),
-                "summary": start.get("summary"),
-                "original_payload": start.get("payload"),
-                "final_payload": event.data.get("payload", start.get("payload")),
-                "edited": bool(event.data.get("edited")),
-                "decision": event.event,
-                "reason": event.reason,
-                "decided_by": event.actor,
-                "decided_at": event.ts.isoformat(),
-            }
+            yield kinds.dataset_row(created.pop(event.request_id, {}), event)
