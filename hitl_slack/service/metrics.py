@@ -110,7 +110,7 @@ class Metrics:
         pipe.xinfo_groups(keys.queue)
         pipe.xrange(keys.queue, count=1)
         pipe.xlen(keys.dead_letters)
-        pipe.pubsub_channels(f"{keys.decided_pattern}*")
+        pipe.pubsub_channels(keys.decided_channel("*"))
         groups, first, dead, channels = await pipe.execute(raise_on_error=False)
         relay = _group(groups, RELAY_GROUP)
         self.queue_lag.set(float(relay.get("lag") or 0))
