@@ -14,7 +14,14 @@ key                        type         what, and how it is bounded
                                         entries deleted once handled, capped by MAXLEN
 ``{p}:outcomes``           stream       decisions for the bot to show in Slack (group ``updater``);
                                         deleted once handled, capped by MAXLEN
-``{p}:deadlines``          sorted set   pending request id -> deadline (ms); left on decision
+``{p}:timers``             sorted set   timer -> when it is due (ms, Redis' clock): ``expire:{id}``
+                                        (see :mod:`hitl_slack.lifecycle.timers`); a member leaves
+                                        when it fires or its request is decided
+``{p}:pending``            sorted set   pending request id -> deadline (ms): what listings count
+                                        and page by; a member leaves on decision
+``{p}:deadlines``          sorted set   legacy: pending id -> deadline, written by agents older
+                                        than the timer set; the bot's scheduler moves its members
+                                        into ``timers`` and ``pending`` (empty once they are gone)
 ``{p}:dead``               stream       entries that could not be parsed or handled, with the error;
                                         capped by MAXLEN
 ``{p}:audit``              stream       the audit trail, one entry per event in the order of the
@@ -64,11 +71,6 @@ class Keys:
         return f"{self.prefix}:decided:{request_id}"
 
     @property
-    def decided_pattern(self) -> str:
-        """Pattern matching every decided channel (used to strip the id back off)."""
-        return f"{self.prefix}:decided:"
-
-    @property
     def queue(self) -> str:
         """Stream of requests waiting to be posted."""
         return f"{self.prefix}:queue"
@@ -79,8 +81,18 @@ class Keys:
         return f"{self.prefix}:outcomes"
 
     @property
+    def timers(self) -> str:
+        """Sorted set of timers (``expire:{id}``...) by when they are due (epoch ms)."""
+        return f"{self.prefix}:timers"
+
+    @property
+    def pending(self) -> str:
+        """Sorted set of pending request ids by deadline (epoch ms): the pending index."""
+        return f"{self.prefix}:pending"
+
+    @property
     def deadlines(self) -> str:
-        """Sorted set of pending request ids by deadline (epoch ms)."""
+        """Legacy: pending ids by deadline, as agents older than :attr:`timers` write them."""
         return f"{self.prefix}:deadlines"
 
     @property

@@ -26,6 +26,7 @@ from hitl_slack import (
 )
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.store import AsyncStore, Store
+from hitl_slack.lifecycle.timers import Timer
 
 _threads: list[threading.Thread] = []
 
@@ -194,11 +195,11 @@ def test_expiry_applies_with_no_bot_and_no_waiter(
 ):
     ticket = client.submit("s", "act", timeout=0.3)
     time.sleep(0.4)
-    due = store.due()
-    assert due == [ticket.request_id]
+    assert store.due_timers() == [Timer.expire(ticket.request_id)]
+    assert raw.zrange(keys.pending, 0, -1) == [ticket.request_id]
     assert store.expire(ticket.request_id).status is Status.EXPIRED
-    assert store.due() == []
-    assert raw.zcard(keys.deadlines) == 0
+    assert store.due_timers() == []
+    assert (raw.zcard(keys.timers), raw.zcard(keys.pending)) == (0, 0)
     assert client.get(ticket.request_id).status is Status.EXPIRED
     # A click that comes after expiry finds the expiry standing.
     with pytest.raises(AlreadyDecided, match="already expired"):
@@ -438,9 +439,9 @@ def test_every_key_has_a_ttl_or_is_bounded(
     for key in raw.scan_iter(match=f"{prefix}:*"):
         kind = raw.type(key)
         if kind == "stream" or key == keys.audit_head or kind == "zset":
-            continue  # streams are capped by MAXLEN; the head is one value; the zset empties
+            continue  # streams are capped by MAXLEN; the head is one value; the zsets empty
         assert raw.pttl(key) > 0, key
-    assert raw.zcard(keys.deadlines) == 0
+    assert (raw.zcard(keys.timers), raw.zcard(keys.pending)) == (0, 0)
 
 
 async def test_async_wait_with_a_zero_or_tiny_timeout_returns_promptly(aclient: AsyncHITLClient):

@@ -1,10 +1,10 @@
 """The agent side: ask a human, get the decision back the moment it is made.
 
 :class:`HITLClient` (blocking) and :class:`AsyncHITLClient` (asyncio) have the same methods;
-both build requests with :func:`build_request` and run the lifecycle in
-:mod:`hitl_slack.lifecycle.ops`.
-Only the I/O differs. This module imports no Slack, no Bolt and no settings: an agent needs a
-Redis URL and nothing else.
+both build requests with :func:`build_request`, share the decision logic of a wait
+(:mod:`hitl_slack.agent.base`) and run the lifecycle's steps (:mod:`hitl_slack.lifecycle.ops`).
+Only the I/O differs: the asyncio twin is in :mod:`hitl_slack.agent.async_client`. This module
+imports no Slack, no Bolt and no settings: an agent needs a Redis URL and nothing else.
 
 Example::
 
@@ -20,34 +20,28 @@ Example::
 from __future__ import annotations
 
 import logging
-import threading
-import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
-from pydantic import ValidationError
-
-from hitl_slack.agent.async_hub import DecisionHub
-from hitl_slack.agent.gate import RAISE, Gate, gate_async, gate_sync
-from hitl_slack.agent.settings import AgentSettings, load
-from hitl_slack.agent.sync_hub import SyncDecisionHub
-from hitl_slack.agent.waiting import EXPIRY_SLACK
-from hitl_slack.errors import ConfigError, StoreUnavailable, WaitTimeout
-from hitl_slack.keys import Keys
-from hitl_slack.lifecycle.heartbeat import BEAT_INTERVAL, BEAT_TTL, Heartbeat, NoBotWarning
-from hitl_slack.lifecycle.ops import DEFAULT_RETENTION, NotDue, StoreConfig
-from hitl_slack.lifecycle.store import AsyncStore, Store, async_redis, sync_redis
-from hitl_slack.models import (
-    ApprovalRequest,
-    Decision,
-    RequestState,
-    Status,
-    normalize_tags,
-    validation_message,
+from hitl_slack.agent.async_client import AsyncHITLClient, AsyncTicket
+from hitl_slack.agent.base import (
+    DEFAULT_REDIS_URL,
+    ClientBase,
+    WaitFor,
+    WaitStep,
+    build_request,
+    checked_gate,
+    utcnow,
+    wait_flow,
 )
+from hitl_slack.agent.gate import RAISE, gate_sync
+from hitl_slack.agent.sync_hub import SyncDecisionHub
+from hitl_slack.errors import StoreUnavailable
+from hitl_slack.lifecycle.heartbeat import Heartbeat
+from hitl_slack.lifecycle.store import Store, sync_redis
+from hitl_slack.lifecycle.transition import NotDue
+from hitl_slack.models import Decision, RequestState, Status
 
 __all__ = ["RAISE", "AsyncHITLClient", "AsyncTicket", "HITLClient", "Ticket", "build_request"]
 
@@ -57,122 +51,8 @@ log.addHandler(logging.NullHandler())
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
-
-def build_request(
-    summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
-) -> ApprovalRequest:
-    """Validate an approval request's arguments; nothing is written.
-
-    Every argument is checked (see :class:`~hitl_slack.models.ApprovalRequest`): whatever is
-    passed, the only error raised is :class:`InvalidRequest`.
-
-    Raises:
-        InvalidRequest: names each field that is wrong and why.
-    """
-    data = {k: v for k, v in fields.items() if v is not None}
-    try:
-        return ApprovalRequest(
-            summary=summary, action=action, payload={} if payload is None else payload, **data
-        )
-    except ValidationError as exc:
-        raise validation_message(exc, "approval request") from None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _gate(
-    route: str | None,
-    channel: str | None,
-    summary: str | Callable[..., str] | None,
-    risk: str,
-    tags: Iterable[str],
-    timeout: float,
-    agent: str | None,
-    on_denied: Any,
-) -> Gate:
-    """A gate whose fixed arguments are checked now: a bad one fails at decoration time."""
-    gate = Gate(route, channel, summary, risk, normalize_tags(tags), timeout, agent, on_denied)
-    build_request(
-        "check",
-        "check",
-        {},
-        route=route,
-        channel=channel,
-        risk=risk,
-        tags=gate.tags,
-        timeout=timeout,
-        agent=agent,
-    )
-    return gate
-
-
-class _Base:
-    def __init__(
-        self,
-        key_prefix: str,
-        retention: float | None,
-        queue_maxlen: int,
-        max_connections: int,
-        min_replicas: int,
-        replica_timeout: float,
-    ) -> None:
-        if max_connections < 2:  # the pub/sub connection holds one for good
-            raise ConfigError(f"max_connections must be at least 2, not {max_connections}")
-        # Agents never trim the audit trail: the bot does, by its HITL_AUDIT_MAXLEN.
-        self.config = StoreConfig(
-            keys=Keys(key_prefix),
-            audit_maxlen=0,
-            retention=retention or DEFAULT_RETENTION,
-            queue_maxlen=queue_maxlen,
-            min_replicas=min_replicas,
-            replica_timeout=replica_timeout,
-        )
-        self._bot_warned = False
-        self._next_bot_check = 0.0
-        self._bot_lock = threading.Lock()  # submits from many threads warn once
-
-    def _check_for_bot(self) -> bool:
-        """Whether to look for bot heartbeats now (at most every beat interval, until warned)."""
-        now = time.monotonic()
-        if self._bot_warned or now < self._next_bot_check:
-            return False
-        self._next_bot_check = now + BEAT_INTERVAL
-        return True
-
-    def _warn_if_no_bot(self, beats: list[Heartbeat]) -> None:
-        with self._bot_lock:
-            if beats or self._bot_warned:
-                return
-            self._bot_warned = True
-        warnings.warn(
-            NoBotWarning(
-                f"no hitl-slack bot has served key prefix {self.config.keys.prefix!r} in the last "
-                f"{BEAT_TTL:g}s: requests wait until one does (check REDIS_URL and HITL_KEY_PREFIX "
-                "on both sides, and that `hitl-slack serve` runs)"
-            ),
-            stacklevel=4,
-        )
-
-    @staticmethod
-    def _env() -> dict[str, Any]:
-        s = load(AgentSettings)
-        return {
-            "redis_url": s.redis_url.get_secret_value(),
-            "key_prefix": s.hitl_key_prefix,
-            "connect_timeout": s.hitl_redis_connect_timeout,
-            "retention": s.hitl_retention,
-            "queue_maxlen": s.hitl_queue_maxlen,
-            "redis_grace": s.hitl_redis_grace,
-            "min_replicas": s.hitl_redis_min_replicas,
-            "replica_timeout": s.hitl_redis_replica_timeout,
-        }
-
-
-class HITLClient(_Base):
+class HITLClient(ClientBase):
     """Blocking client for agents, scripts and CI jobs.
 
     Args:
@@ -300,14 +180,7 @@ class HITLClient(_Base):
         Raises:
             RequestNotFound: no such request (or its retention ended).
         """
-        state = self.store.get(request_id)
-        if state.pending and _now() >= state.effective_deadline:
-            try:
-                self.store.expire(request_id)
-            except NotDue:
-                return state
-            return self.store.get(request_id)
-        return state
+        return self.store.current(request_id, utcnow())
 
     def wait(self, request_id: str, timeout: float | None = None) -> Decision:
         """Block until the request is decided.
@@ -324,15 +197,23 @@ class HITLClient(_Base):
             StoreUnavailable: Redis stayed unreachable to the end of the wait (or for longer
                 than ``redis_grace``).
         """
-        decision, at_deadline = self._hub.wait(request_id, timeout)
-        while decision is None:
-            if not at_deadline:
-                raise WaitTimeout(request_id, timeout or 0.0)
+        flow = wait_flow(request_id, timeout)
+        step = next(flow)
+        while True:
             try:
-                return self.store.expire(request_id)
-            except NotDue as not_due:  # this host's clock is behind Redis'
-                decision, _ = self._hub.wait(request_id, not_due.remaining + EXPIRY_SLACK)
-        return decision
+                step = flow.send(self._perform(request_id, step))
+            except StopIteration as done:
+                decision: Decision = done.value
+                return decision
+
+    def _perform(self, request_id: str, step: WaitStep) -> Any:
+        """Carry out one step of :func:`~hitl_slack.agent.base.wait_flow`."""
+        if isinstance(step, WaitFor):
+            return self._hub.wait(request_id, step.timeout)
+        try:
+            return self.store.expire(request_id)
+        except NotDue as not_due:
+            return not_due
 
     def cancel(self, request_id: str, reason: str | None = None) -> Decision:
         """Withdraw a pending request; the waiting agent gets ``cancelled``.
@@ -366,7 +247,7 @@ class HITLClient(_Base):
             InvalidRequest: ``route``, ``channel``, ``risk``, ``tags``, ``timeout`` or
                 ``agent`` is invalid (at decoration time, naming it).
         """
-        gate = _gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
+        gate = checked_gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             return cast(Callable[P, R], gate_sync(self.request_approval, fn, gate))
@@ -399,141 +280,3 @@ class Ticket:
     def poll(self) -> Decision | None:
         """The decision if one stands, else None (one read, no waiting)."""
         return self.client.get(self.request_id).decision
-
-
-class AsyncHITLClient(_Base):
-    """The asyncio twin of :class:`HITLClient`: the same methods, as coroutines.
-
-    All waits share one pub/sub connection, and commands use a bounded pool of
-    ``max_connections`` (the pub/sub connection included): 10,000 concurrent waits do not mean
-    10,000 connections, and they are subscribed in a few batched commands.
-    """
-
-    def __init__(
-        self,
-        redis_url: str = DEFAULT_REDIS_URL,
-        key_prefix: str = "hitl",
-        *,
-        connect_timeout: float = 2.0,
-        retention: float | None = None,
-        queue_maxlen: int = 100_000,
-        max_connections: int = 20,
-        redis_grace: float | None = None,
-        min_replicas: int = 0,
-        replica_timeout: float = 1.0,
-    ) -> None:
-        super().__init__(
-            key_prefix, retention, queue_maxlen, max_connections, min_replicas, replica_timeout
-        )
-        self.store = AsyncStore(
-            async_redis(
-                redis_url,
-                connect_timeout=connect_timeout,
-                max_connections=max_connections,
-                client_name=f"hitl-agent:{key_prefix}",
-            ),
-            self.config,
-        )
-        self._hub = DecisionHub(self.store, redis_grace)
-
-    @classmethod
-    def from_env(cls) -> AsyncHITLClient:
-        """See :meth:`HITLClient.from_env`."""
-        return cls(**cls._env())
-
-    async def request_approval(
-        self, summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
-    ) -> Decision:
-        """See :meth:`HITLClient.request_approval`."""
-        ticket = await self.submit(summary, action, payload, **fields)
-        return await ticket.wait()
-
-    async def submit(
-        self, summary: str, action: str, payload: dict[str, Any] | None = None, **fields: Any
-    ) -> AsyncTicket:
-        """See :meth:`HITLClient.submit`."""
-        state, _ = await self.store.create(build_request(summary, action, payload, **fields))
-        if self._check_for_bot():
-            try:
-                self._warn_if_no_bot(await self.store.heartbeats())
-            except StoreUnavailable:
-                log.debug("could not read bot heartbeats", exc_info=True)
-        return AsyncTicket(self, state.request.id)
-
-    async def health(self) -> list[Heartbeat]:
-        """See :meth:`HITLClient.health`."""
-        return await self.store.heartbeats()
-
-    async def get(self, request_id: str) -> RequestState:
-        """See :meth:`HITLClient.get`."""
-        state = await self.store.get(request_id)
-        if state.pending and _now() >= state.effective_deadline:
-            try:
-                await self.store.expire(request_id)
-            except NotDue:
-                return state
-            return await self.store.get(request_id)
-        return state
-
-    async def wait(self, request_id: str, timeout: float | None = None) -> Decision:
-        """See :meth:`HITLClient.wait`."""
-        decision, at_deadline = await self._hub.wait(request_id, timeout)
-        while decision is None:
-            if not at_deadline:
-                raise WaitTimeout(request_id, timeout or 0.0)
-            try:
-                return await self.store.expire(request_id)
-            except NotDue as not_due:
-                decision, _ = await self._hub.wait(request_id, not_due.remaining + EXPIRY_SLACK)
-        return decision
-
-    async def cancel(self, request_id: str, reason: str | None = None) -> Decision:
-        """See :meth:`HITLClient.cancel`."""
-        return await self.store.decide(request_id, Status.CANCELLED, reason=reason, actor="agent")
-
-    def require_approval(
-        self,
-        *,
-        route: str | None = None,
-        channel: str | None = None,
-        summary: str | Callable[..., str] | None = None,
-        risk: str = "medium",
-        tags: Iterable[str] = (),
-        timeout: float = 300,
-        agent: str | None = None,
-        on_denied: Any = RAISE,
-    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-        """See :meth:`HITLClient.require_approval`; gates async functions."""
-        gate = _gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
-
-        def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            return cast(Callable[P, Awaitable[R]], gate_async(self.request_approval, fn, gate))
-
-        return decorate
-
-    async def aclose(self) -> None:
-        """Stop the decision listener and close every Redis connection (pool and pub/sub)."""
-        await self._hub.aclose()
-        await self.store.aclose()
-
-    async def __aenter__(self) -> AsyncHITLClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-@dataclass(frozen=True)
-class AsyncTicket:
-    """A submitted request, for :class:`AsyncHITLClient`."""
-
-    client: AsyncHITLClient
-    request_id: str
-
-    async def wait(self, timeout: float | None = None) -> Decision:
-        """See :meth:`HITLClient.wait`."""
-        return await self.client.wait(self.request_id, timeout)
-
-    async def poll(self) -> Decision | None:
-        """See :meth:`Ticket.poll`."""
-        return (await self.client.get(self.request_id)).decision

@@ -43,9 +43,8 @@ from pydantic import ValidationError
 from hitl_slack.agent.subscriptions import Entry, Subscriptions, parse_push
 from hitl_slack.errors import HITLError, InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.keys import Keys
-from hitl_slack.lifecycle import ops
-from hitl_slack.lifecycle.lua import LuaScript
-from hitl_slack.lifecycle.ops import Eval, Gen
+from hitl_slack.lifecycle.commands import Eval, Gen, LuaScript
+from hitl_slack.lifecycle.reading import decision_from_message
 from hitl_slack.models import MAX_TIMEOUT_SECONDS, Decision
 
 __all__ = [
@@ -115,7 +114,7 @@ def read_outcomes(keys: Keys, request_ids: list[str]) -> Gen[list[Outcome]]:
             out.append(reply / 1000)
         elif isinstance(reply, str):
             try:
-                out.append(ops.decision_from_message(reply))
+                out.append(decision_from_message(reply))
             except (ValidationError, ValueError) as exc:
                 out.append(InvalidRequest(f"invalid stored decision of {rid}: {exc}"))
         else:
@@ -200,7 +199,7 @@ class Hub:
         if entry is None or not entry.waiters:
             return False
         try:
-            decision = ops.decision_from_message(data)
+            decision = decision_from_message(data)
         except Exception:  # one bad message must not stop every wake-up: read instead
             log.warning("bad pub/sub message on %s; reading the request instead", channel)
             self._subs.reread(entry)

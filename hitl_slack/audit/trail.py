@@ -95,7 +95,9 @@ def read_checkpoints(
 
 
 def _requests_exist(r: redis.Redis, keys: Keys) -> bool:
-    if r.exists(keys.deadlines):  # pending requests (the bot's streams exist without any)
+    # Pending requests (the bot's streams exist without any): the pending index, or the
+    # deadline set agents older than it write.
+    if r.exists(keys.pending, keys.deadlines):
         return True
     # Stops at the first request found; SCAN walks the keyspace only when there is none.
     return next(iter(r.scan_iter(match=keys.request("*"), count=1000)), None) is not None

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_slack.keys import Keys
-from hitl_slack.lifecycle.ops import Batch, Command, Gen
+from hitl_slack.lifecycle.commands import Batch, Command, Gen
 
 __all__ = ["BEAT_INTERVAL", "BEAT_TTL", "Heartbeat", "NoBotWarning", "beat", "read"]
 

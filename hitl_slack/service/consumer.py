@@ -27,21 +27,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import redis.asyncio as aredis
+import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from hitl_slack.errors import StoreUnavailable
+from hitl_slack.lifecycle import deadletters
+from hitl_slack.lifecycle.config import DEFAULT_DEAD_MAXLEN
+from hitl_slack.lifecycle.deadletters import DeadLetter
+from hitl_slack.lifecycle.runner import run_async
+from hitl_slack.logs import get_logger
 from hitl_slack.service.outage import Outage
 
 __all__ = ["GiveUp", "Retry", "StreamConsumer", "dead_letter"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Handler = Callable[[dict[str, str]], Awaitable[None]]
 
@@ -54,11 +59,12 @@ async def dead_letter(
     entry_id: str,
     error: str,
     fields: dict[str, Any],
-    maxlen: int = 100_000,
+    maxlen: int = DEFAULT_DEAD_MAXLEN,
 ) -> None:
     """Keep what could not be handled in the dead-letter stream ``key``, with why.
 
-    The one writer of dead letters: queue entries, unreadable requests, malformed Slack bodies.
+    Runs the one dead-letter writer (:func:`hitl_slack.lifecycle.deadletters.write`) for
+    callers holding a client rather than a store (malformed Slack bodies).
 
     Args:
         source: where it came from (a stream key, ``/slack/events``, ``socket_mode``).
@@ -66,17 +72,19 @@ async def dead_letter(
         error: what is wrong with it (cut to 2,000 characters).
         fields: what it carried.
     """
-    await r.xadd(
-        key,
-        {
-            "stream": source,
-            "entry_id": entry_id,
-            "error": error[:2000],
-            "fields": json.dumps(fields, ensure_ascii=False),
-        },
-        maxlen=maxlen,
-        approximate=True,
-    )
+    letter = DeadLetter(source, entry_id, error, fields)
+    await run_async(r, deadletters.write(key, letter, maxlen))
+
+
+@contextlib.contextmanager
+def _bound(fields: dict[str, str]) -> Iterator[None]:
+    """Bind the entry's request id (queue and outcome entries carry it) to its log lines."""
+    request_id = fields.get("id")
+    if not request_id:
+        yield
+        return
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        yield
 
 
 class Retry(Exception):
@@ -104,7 +112,7 @@ class StreamConsumer:
         max_deliveries: int = 5,
         batch: int = 20,
         block: float = 2.0,
-        dead_maxlen: int = 100_000,
+        dead_maxlen: int = DEFAULT_DEAD_MAXLEN,
         concurrency: int = 1000,
         on_dead: Handler | None = None,
         accepting: Callable[[], bool] = lambda: True,
@@ -125,7 +133,7 @@ class StreamConsumer:
         self._freed = asyncio.Event()  # set when an entry in hand is finished
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.accepting = accepting
-        self.outage = Outage(log, f"consumer:{stream}")
+        self.outage = Outage(logging.getLogger(__name__), f"consumer:{stream}")
         #: ``time.monotonic()`` of the loop's last turn (readiness reports its age).
         self.ticked = time.monotonic()
 
@@ -217,10 +225,7 @@ class StreamConsumer:
             if entries or self._claim_cursor == "0-0":
                 break
         if entries:
-            log.info(
-                "claimed entries from a stalled consumer",
-                extra={"stream": self.stream, "count": len(entries)},
-            )
+            log.info("entries_claimed", stream=self.stream, count=len(entries))
             self._spawn(entries)
 
     async def _read_new(self) -> None:
@@ -245,7 +250,8 @@ class StreamConsumer:
 
     async def _guarded(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
-            await self._handle(entry_id, fields)
+            with _bound(fields):
+                await self._handle(entry_id, fields)
         except (RedisError, OSError, StoreUnavailable) as exc:
             self.outage.lost(exc)  # the entry stays pending; it is read again once Redis is back
         finally:
@@ -260,28 +266,19 @@ class StreamConsumer:
                 return
             if await self._deliveries(entry_id) < self.max_deliveries:
                 log.warning(
-                    "entry left for a retry",
-                    extra={"stream": self.stream, "entry": entry_id, "why": str(exc)},
+                    "entry_left_for_retry", stream=self.stream, entry=entry_id, why=str(exc)
                 )
                 return
             await self._dead(entry_id, fields, f"gave up after {self.max_deliveries} tries: {exc}")
         except GiveUp as exc:
             log.error(  # noqa: TRY400 (an outcome, no traceback)
-                "entry_given_up",
-                extra={
-                    "stream": self.stream,
-                    "entry": entry_id,
-                    "why": str(exc),
-                },
+                "entry_given_up", stream=self.stream, entry=entry_id, why=str(exc)
             )
             await self._dead(entry_id, fields, str(exc))
         except (RedisError, OSError, StoreUnavailable):
             raise
         except Exception as exc:
-            log.exception(
-                "entry failed; moved to dead letters",
-                extra={"stream": self.stream, "entry": entry_id},
-            )
+            log.exception("entry_failed", stream=self.stream, entry=entry_id)
             await self._dead(entry_id, fields, f"{type(exc).__name__}: {exc}")
         else:
             await self._done(entry_id)
@@ -297,16 +294,9 @@ class StreamConsumer:
             try:
                 await self.on_dead(fields | {"error": error})
             except Exception:  # the entry is dead-lettered whatever happens
-                log.exception("dead-letter hook failed", extra={"entry": entry_id})
-        await dead_letter(
-            self.redis,
-            self.dead_letters,
-            source=self.stream,
-            entry_id=entry_id,
-            error=error,
-            fields=fields,
-            maxlen=self.dead_maxlen,
-        )
+                log.exception("dead_letter_hook_failed", stream=self.stream, entry=entry_id)
+        letter = DeadLetter(self.stream, entry_id, error, fields)
+        await run_async(self.redis, deadletters.write(self.dead_letters, letter, self.dead_maxlen))
         await self._done(entry_id)
 
     async def _done(self, entry_id: str) -> None:

@@ -1,8 +1,17 @@
-"""Deadlines: requests past their deadline become ``expired``, whoever is still waiting.
+"""Timers: requests past their deadline become ``expired``, whoever is still waiting.
 
-Sleeps until the next deadline (at most ``max_sleep`` seconds, so new, earlier deadlines are
-seen), then expires what is due through the same atomic step as a click. Several replicas may
-run it: the step lets exactly one win. Reminders and escalation will be further timers here.
+Each round fetches the timers due by Redis' clock from the one timer set
+(:mod:`hitl_slack.lifecycle.timers`) and hands each to the handler of its kind; today the only
+kind is ``expire``, which applies the deadline through the same atomic step as a click.
+Reminders and escalation will be further kinds, each a handler in the map. A timer of a kind
+this version does not know, or whose request cannot be read, is set aside in the dead letters
+and taken out: it never stops the others. Several replicas may run it: the steps let exactly
+one win. Between rounds it sleeps until the next timer (at most ``max_sleep`` seconds, so new,
+earlier timers are seen).
+
+Every round also moves what agents older than the timer set wrote into their legacy deadline
+set (:func:`hitl_slack.lifecycle.schedule.migrate`): all of it in the first round, then one
+bounded step per round. Everything goes through the store: nothing here writes Redis itself.
 """
 
 from __future__ import annotations
@@ -11,21 +20,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from hitl_slack.errors import InvalidRequest, RequestNotFound, StoreUnavailable
-from hitl_slack.lifecycle.ops import NotDue
+from hitl_slack.lifecycle.deadletters import DeadLetter
 from hitl_slack.lifecycle.store import AsyncStore
-from hitl_slack.service.consumer import dead_letter
+from hitl_slack.lifecycle.timers import EXPIRE, Timer
+from hitl_slack.lifecycle.transition import NotDue
+from hitl_slack.logs import get_logger
+from hitl_slack.models import Status
 from hitl_slack.service.outage import Outage
 
-__all__ = ["Scheduler"]
+__all__ = ["BATCH", "MIGRATE_BATCH", "Scheduler", "TimerHandler"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
+
+#: Acts on one due timer; True when it counts as done (a request expired).
+TimerHandler = Callable[[Timer], Awaitable[bool]]
+
+#: Timers fetched per round trip.
+BATCH = 100
+#: Legacy deadlines moved per step.
+MIGRATE_BATCH = 500
 
 
 def _utcnow() -> datetime:
@@ -33,69 +53,100 @@ def _utcnow() -> datetime:
 
 
 class Scheduler:
-    """Applies deadlines."""
+    """Fires due timers through a handler per kind.
+
+    Args:
+        handlers: handlers by timer kind, added to (or replacing) the built-in ``expire``.
+        max_sleep: the longest pause between two rounds, in seconds.
+        clock: the bot's clock, to sleep until the next timer.
+    """
 
     def __init__(
-        self, store: AsyncStore, *, max_sleep: float = 1.0, clock: Callable[[], datetime] = _utcnow
+        self,
+        store: AsyncStore,
+        *,
+        max_sleep: float = 1.0,
+        clock: Callable[[], datetime] = _utcnow,
+        handlers: Mapping[str, TimerHandler] | None = None,
     ) -> None:
         self.store = store
         self.max_sleep = max_sleep
         self.clock = clock
-        self.outage = Outage(log, "scheduler")
+        self.handlers: dict[str, TimerHandler] = {EXPIRE: self.expire, **(handlers or {})}
+        self.outage = Outage(logging.getLogger(__name__), "scheduler")
+        self._migrated = False
         #: ``time.monotonic()`` of the loop's last turn (readiness reports its age).
         self.ticked = time.monotonic()
 
     async def tick(self) -> int:
-        """Expire every request that is due now; returns how many were expired."""
-        expired = 0
+        """Fire every timer that is due now; returns how many counted (requests expired)."""
+        await self._migrate()
+        done = 0
         while True:
-            due = await self.store.due(limit=100)
-            for request_id in due:
-                try:
-                    decision = await self.store.expire(request_id)
-                except NotDue:
-                    continue
-                except RequestNotFound:
-                    await self.store.redis.zrem(self.store.config.keys.deadlines, request_id)
-                    continue
-                except InvalidRequest as exc:  # unreadable entry: set it aside, keep expiring
-                    await self._set_aside(request_id, str(exc))
-                    continue
-                if decision.status.value == "expired":
-                    expired += 1
-            if len(due) < 100:
-                return expired
+            due = await self.store.due_timers(limit=BATCH)
+            for timer in due:
+                done += await self._fire(timer)
+            if len(due) < BATCH:
+                return done
 
-    async def _set_aside(self, request_id: str, error: str) -> None:
-        keys = self.store.config.keys
-        log.error("unreadable request set aside", extra={"id": request_id, "error": error})
-        await dead_letter(
-            self.store.redis,
-            keys.dead_letters,
-            source=keys.deadlines,
-            entry_id=request_id,
-            error=error,
-            fields={"id": request_id},
-        )
-        await self.store.redis.zrem(keys.deadlines, request_id)
+    async def _migrate(self) -> None:
+        """Take over the legacy deadline set: all of it the first time, then one step."""
+        moved = total = await self.store.migrate(MIGRATE_BATCH)
+        while not self._migrated and moved == MIGRATE_BATCH:
+            moved = await self.store.migrate(MIGRATE_BATCH)
+            total += moved
+        if total:
+            level = logging.DEBUG if self._migrated else logging.INFO
+            log.log(level, "legacy_deadlines_moved", count=total)
+        self._migrated = True
+
+    async def _fire(self, timer: Timer) -> bool:
+        handler = self.handlers.get(timer.kind)
+        if handler is None:
+            why = f"unknown timer kind {timer.kind!r}"
+            await self._set_aside(timer, timer.member, why, {"timer": timer.member})
+            return False
+        return await handler(timer)
+
+    async def expire(self, timer: Timer) -> bool:
+        """The ``expire`` handler: apply the request's deadline; True if it expired now."""
+        rid = timer.request_id
+        try:
+            decision = await self.store.expire(rid)
+        except NotDue:
+            return False
+        except RequestNotFound:
+            await self.store.drop_timer(timer)
+            return False
+        except InvalidRequest as exc:  # unreadable entry: set it aside, keep expiring
+            await self._set_aside(timer, rid, str(exc), {"id": rid})
+            return False
+        # The step that decided removed the timer, unless an agent older than timers did.
+        await self.store.drop_timer(timer)
+        return decision.status is Status.EXPIRED
+
+    async def _set_aside(
+        self, timer: Timer, entry_id: str, error: str, fields: dict[str, Any]
+    ) -> None:
+        log.error("timer_set_aside", timer=timer.member, request_id=timer.request_id, error=error)
+        letter = DeadLetter(self.store.config.keys.timers, entry_id, error, fields)
+        await self.store.set_aside(timer, letter)
 
     async def _until_next(self) -> float:
-        first: Any = await self.store.redis.zrange(
-            self.store.config.keys.deadlines, 0, 0, withscores=True
-        )
-        if not first:
+        due = await self.store.next_timer()
+        if due is None:
             return self.max_sleep
-        wait = float(first[0][1]) / 1000 - self.clock().timestamp()
+        wait = (due - self.clock()).total_seconds()
         return min(max(wait, 0.01), self.max_sleep)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Apply deadlines until ``stop`` is set."""
+        """Fire timers until ``stop`` is set."""
         while not stop.is_set():
             self.ticked = time.monotonic()
             try:
                 count = await self.tick()
                 if count:
-                    log.info("expired requests", extra={"count": count})
+                    log.info("requests_expired", count=count)
                 wait = await self._until_next()
                 self.outage.restored()
             except (RedisError, OSError, StoreUnavailable) as exc:
