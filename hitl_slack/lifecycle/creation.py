@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hitl_slack import kinds
 from hitl_slack.errors import InvalidRequest
 from hitl_slack.lifecycle.auditing import audit_args
 from hitl_slack.lifecycle.commands import AUDIT_LUA, NOW_LUA, Command, Eval, Gen, LuaScript, moment
@@ -92,13 +93,7 @@ def _reply(req: ApprovalRequest, result: list[str]) -> _Created | _Existing | _D
 def _events(req: ApprovalRequest) -> list[AuditEvent]:
     actor = f"agent:{req.agent}" if req.agent else "agent"
     args_digest = digest(req.payload)
-    data = {
-        "summary": req.summary,
-        "action": req.action,
-        "payload": req.payload,
-        "risk": req.risk.value,
-        "agent": req.agent,
-    }
+    data = kinds.of(req).audit_data(req)
     return [
         AuditEvent(
             event="created", request_id=req.id, actor=actor, args_digest=args_digest, data=data

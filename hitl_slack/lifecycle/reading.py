@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from hitl_slack import kinds
 from hitl_slack.errors import InvalidRequest, RequestNotFound
 from hitl_slack.lifecycle.commands import Command, Gen, moment
 from hitl_slack.lifecycle.config import StoreConfig
 from hitl_slack.models import (
-    ApprovalRequest,
     Decision,
     MessageRef,
     RequestState,
@@ -33,7 +33,7 @@ def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
     try:
         message = lenient(MessageRef, fields["message"]) if fields.get("message") else None
         return RequestState(
-            request=lenient(ApprovalRequest, fields["request"]),
+            request=kinds.parse_request(fields["request"], f"stored request {request_id}"),
             status=Status(fields["status"]),
             decision=lenient(Decision, fields["decision"]) if fields.get("decision") else None,
             message=message,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
+from hitl_slack import kinds
 from hitl_slack.errors import AlreadyDecided, RequestNotFound
 from hitl_slack.lifecycle import replicas
 from hitl_slack.lifecycle.auditing import audit_args
@@ -209,7 +210,8 @@ def decide(
 ) -> Gen[Decision]:
     """Write a decision (approve, reject, cancel) through the one atomic step.
 
-    ``payload`` None keeps the request's arguments; a different payload marks it edited.
+    What the decision means is the request kind's (:meth:`hitl_slack.kinds.Kind.settle`): for
+    an approval, ``payload`` None keeps the request's arguments and a different one is an edit.
     With ``min_replicas`` > 0 the decision is announced (shown, published, readable) only once
     ``WAIT`` confirms enough replicas have it; a decision left unconfirmed is confirmed and
     announced by the next attempt to decide or expire the request. The audit entries carry
@@ -226,13 +228,12 @@ def decide(
         raise AlreadyDecided(state.decision)
     if status is Status.PENDING:
         raise ValueError("a decision cannot be 'pending'")
-    original = state.request.payload
-    final = original if payload is None else payload
+    final, edited = kinds.of(state.request).settle(state.request, status, payload)
     decision = Decision(
         request_id=request_id,
         status=status,
         payload=final,
-        edited=status is Status.APPROVED and final != original,
+        edited=edited,
         reason=reason,
         decided_by=decided_by,
     )
