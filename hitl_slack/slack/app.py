@@ -40,13 +40,13 @@ class Bot:
         """Approvers in force: those recorded when posted, else the current routes'."""
         if state.policy is not None:
             return state.policy.approvers
-        return resolve(self.routes, state.request).approvers
+        return resolve(self.routes, state.request).policy.approvers
 
     def reason_required(self, state: RequestState) -> bool:
         """Whether rejecting needs a reason: the policy posted with it, else the routes'."""
         if state.policy is not None:
             return state.policy.reject_reason_required
-        return resolve(self.routes, state.request).reject_reason_required
+        return resolve(self.routes, state.request).policy.reject_reason_required
 
     async def allowed(
         self, state: RequestState, user_id: str, groups: GroupCache | None = None
