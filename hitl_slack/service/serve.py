@@ -50,7 +50,7 @@ from hitl_slack.service.relay import Relay
 from hitl_slack.service.scheduler import Scheduler
 from hitl_slack.service.sealer import Sealer
 from hitl_slack.settings import Settings
-from hitl_slack.slack.app import Bot, build_app
+from hitl_slack.slack.app import Deps, build_app
 from hitl_slack.slack.bodies import bolt_request, signature_ok
 from hitl_slack.slack.gateway import SlackGateway, web_client
 from hitl_slack.slack.socket_front import SocketFront, keep_body
@@ -111,7 +111,10 @@ class Service:
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(
-            Bot(store, gateway, routes), client, secret.get_secret_value() if secret else None
+            Deps.over(store, gateway),
+            client,
+            secret.get_secret_value() if secret else None,
+            routes=routes,
         )
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
         idle = settings.hitl_claim_idle
