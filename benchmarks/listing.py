@@ -32,6 +32,7 @@ from hitl_slack.keys import Keys
 from hitl_slack.lifecycle import listing
 from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, async_redis
+from hitl_slack.logs import configure
 from hitl_slack.models import ApprovalRequest, MessageRef
 from hitl_slack.routing import RoutesConfig, parse_routes, resolve
 from hitl_slack.slack import listings
@@ -133,4 +134,5 @@ async def main(n: int, rounds: int = 20) -> None:
 
 
 if __name__ == "__main__":
+    configure("WARNING", "console")  # the figures on stdout, only warnings on stderr
     asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
