@@ -29,13 +29,15 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.keys import Keys
+from hitl_slack.lifecycle import listing
 from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, async_redis
-from hitl_slack.models import ApprovalRequest
-from hitl_slack.routing import parse_routes
-from hitl_slack.slack.app import Bot, build_app
+from hitl_slack.logs import configure
+from hitl_slack.models import ApprovalRequest, MessageRef
+from hitl_slack.routing import RoutesConfig, parse_routes, resolve
+from hitl_slack.slack import listings
+from hitl_slack.slack.app import Deps, build_app
 from hitl_slack.slack.gateway import SlackGateway
-from hitl_slack.slack.listings import Listings
 
 SECRET = "0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4"
 ROUTES = """
@@ -52,19 +54,23 @@ approvers = ["U0ALICE"]
 """
 
 
-async def _fill(store: AsyncStore, n: int) -> None:
+async def _posted(store: AsyncStore, routes: RoutesConfig, i: int) -> None:
+    """One request, recorded as posted under its policy (listings filter by the stored one)."""
+    request = ApprovalRequest(
+        summary=f"Item {i}", action="refund_card" if i % 2 else "deploy", timeout=3600
+    )
+    state, _ = await store.create(request)
+    policy = resolve(routes, request).policy
+    await store.mark_posted(state, MessageRef(channel=policy.channel, ts=f"{i}.000001"), policy)
+    # Linked already, as after a first listing: a page asks Slack nothing, as before snapshots.
+    link = f"https://fake.slack.com/archives/{policy.channel}/p{i}000001"
+    await store.run(listing.cache_permalink(store.config, request.id, link))
+
+
+async def _fill(store: AsyncStore, routes: RoutesConfig, n: int) -> None:
     for start in range(0, n, 200):
         await asyncio.gather(
-            *(
-                store.create(
-                    ApprovalRequest(
-                        summary=f"Item {i}",
-                        action="refund_card" if i % 2 else "deploy",
-                        timeout=3600,
-                    )
-                )
-                for i in range(start, min(n, start + 200))
-            )
+            *(_posted(store, routes, i) for i in range(start, min(n, start + 200)))
         )
 
 
@@ -95,11 +101,10 @@ async def main(n: int, rounds: int = 20) -> None:
         fake.usergroups["S0FIN"] = ["U0CAROL"]
         client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
         store = AsyncStore(async_redis(REDIS_URL), StoreConfig(keys=Keys(prefix)))
-        bot = Bot(
-            store, SlackGateway(client), parse_routes(ROUTES, source="bench", default_channel=None)
-        )
-        app, listings = build_app(bot, client, SECRET), Listings(bot)
-        await _fill(store, n)
+        routes = parse_routes(ROUTES, source="bench", default_channel=None)
+        deps = Deps.over(store, SlackGateway(client))
+        app = build_app(deps, client, SECRET, routes=routes)
+        await _fill(store, routes, n)
         help_acks = [await _ack(app, "help") for _ in range(rounds)]
         pending_acks = []
         for i in range(rounds):  # each on an idle bot: the listing behind the ack ends first
@@ -108,13 +113,13 @@ async def main(n: int, rounds: int = 20) -> None:
         new, old, stalls = [], [], []
         for _ in range(rounds):
             start = time.perf_counter()
-            task = asyncio.ensure_future(listings.page("U0CAROL", 0))
+            task = asyncio.ensure_future(listings.page(deps, "U0CAROL", 0))
             stalls.append(await _stall(task))
             page = await task
             new.append(time.perf_counter() - start)
             start = time.perf_counter()
             states = await store.pending(limit=500)
-            shown = [s for s in states if await bot.allowed(s, "U0CAROL", {})]
+            shown = [s for s in states if await deps.decisions.may_decide(s, "U0CAROL", {})]
             old.append(time.perf_counter() - start)
         print(f"{n} pending; U0CAROL may decide {page.visible} (old read showed {len(shown)})")
         print(f"ack /hitl help     (baseline) {summary(help_acks)}")
@@ -129,4 +134,5 @@ async def main(n: int, rounds: int = 20) -> None:
 
 
 if __name__ == "__main__":
+    configure("WARNING", "console")  # the figures on stdout, only warnings on stderr
     asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))

@@ -8,10 +8,12 @@ that each failure leaves exactly one log line.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,7 @@ from fakeslack import (
     slash_command_body,
     view_submission_body,
 )
+from logcapture import structlog_to_stdlib
 from redisproc import RedisServer
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -37,10 +40,12 @@ from hitl_slack import AsyncHITLClient, Status
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, async_redis
-from hitl_slack.models import ApprovalRequest
+from hitl_slack.models import ApprovalRequest, AuditEvent, RequestState
 from hitl_slack.routing import parse_routes
 from hitl_slack.service.relay import Relay
-from hitl_slack.slack.app import Bot, build_app
+from hitl_slack.slack import views
+from hitl_slack.slack.app import Deps, build_app
+from hitl_slack.slack.blocks import approval_message
 from hitl_slack.slack.gateway import SlackGateway
 
 SECRET = "0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4"
@@ -125,11 +130,9 @@ async def _world(url: str, prefix: str) -> AsyncIterator[World]:
         store = AsyncStore(async_redis(url, max_connections=10), StoreConfig(keys=Keys(prefix)))
         routes = parse_routes(ROUTES, source="test", default_channel=None)
         gateway = SlackGateway(client, attempts=2, backoff=0.01)
-        bot = Bot(store, gateway, routes)
+        app = build_app(Deps.over(store, gateway), client, SECRET, routes=routes)
         agent = AsyncHITLClient(url, prefix)
-        yield World(
-            fake, store, build_app(bot, client, SECRET), Relay(store, gateway, routes, None), agent
-        )
+        yield World(fake, store, app, Relay(store, gateway, routes, None), agent)
         await agent.aclose()
         await store.redis.aclose()
 
@@ -147,6 +150,12 @@ async def fragile(redis_server: RedisServer, prefix: str) -> AsyncIterator[World
         yield w
 
 
+@pytest.fixture(autouse=True)
+def _structlog_to_stdlib() -> Iterator[None]:
+    with structlog_to_stdlib():
+        yield
+
+
 @pytest.fixture
 def lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
     """The bot's log lines (INFO and up) since the last call."""
@@ -162,6 +171,243 @@ def lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
 
 def _ok(response: BoltResponse) -> None:
     assert (response.status, response.body) == (200, "")
+
+
+# -- the click walk: listener -> decision core -> store -> what the person sees --------------
+
+
+async def _audited(world: World, request_id: str) -> list[tuple[str, str]]:
+    """(event, actor) of the request's audit entries, oldest first."""
+    entries = await world.store.redis.xrange(world.store.config.keys.audit)
+    events = [AuditEvent.model_validate_json(fields["body"]) for _, fields in entries]
+    return [(e.event, e.actor) for e in events if e.request_id == request_id]
+
+
+def _reason(text: str) -> dict[str, Any]:
+    return {"reason": {"reason_input": {"type": "plain_text_input", "value": text}}}
+
+
+def _field(index: int, text: str) -> dict[str, Any]:
+    return {f"field:{index}": {"value": {"type": "plain_text_input", "value": text}}}
+
+
+def _block(view: dict[str, Any], block_id: str) -> dict[str, Any]:
+    return next(b for b in view["blocks"] if b.get("block_id") == block_id)
+
+
+async def test_approve_decides_at_once_and_logs_one_line_naming_the_request(
+    world: World, lines: Callable[[], list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    request_id = await world.submit()  # matches no route: anyone in the channel may decide
+    message = await world.post(request_id)
+    lines()
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    decision = await world.agent.wait(request_id, timeout=5)
+    assert (decision.status, decision.decided_by, decision.edited) == (
+        Status.APPROVED,
+        ("U0BOB",),
+        False,
+    )
+    await world.fake.async_wait_until(lambda: "decision_recorded" in caplog.messages)
+    (line,) = [r for r in caplog.records if r.getMessage() == "decision_recorded"]
+    assert (line.request_id, line.status, line.user) == (request_id, "approved", "U0BOB")
+    assert world.fake.ephemerals("U0BOB") == []  # the message's update shows the decision
+
+
+async def test_a_required_reason_is_asked_for_inline_then_the_rejection_is_recorded(
+    world: World,
+) -> None:
+    request_id = await world.submit("refund_card")  # finance: reject_reason = "required"
+    view = await _opened(world, request_id)
+    assert _block(view, "reason")["optional"] is False
+    response = await world.send(view_submission_body(view, _reason("   "), user_id="U0ALICE"))
+    assert json.loads(response.body) == {
+        "response_action": "errors",
+        "errors": {"reason": "A reason is required for this request."},
+    }
+    assert await world.status(request_id) is Status.PENDING
+
+    _ok(await world.send(view_submission_body(view, _reason(" Too much. "), user_id="U0ALICE")))
+    decision = await world.agent.wait(request_id, timeout=5)
+    assert (decision.status, decision.reason, decision.decided_by) == (
+        Status.REJECTED,
+        "Too much.",
+        ("U0ALICE",),
+    )
+
+
+async def test_an_optional_reason_may_be_left_empty(world: World) -> None:
+    request_id = await world.submit()
+    view = await _opened(world, request_id)
+    assert _block(view, "reason")["optional"] is True
+    _ok(await world.send(view_submission_body(view, _reason(""), user_id="U0ALICE")))
+    decision = await world.agent.wait(request_id, timeout=5)
+    assert (decision.status, decision.reason) == (Status.REJECTED, None)
+
+
+async def test_an_edit_is_checked_inline_and_a_valid_one_approves_the_edited_arguments(
+    world: World,
+) -> None:
+    request_id = await world.submit(payload={"amount": 5, "note": "as asked"})
+    view = await _opened(world, request_id, "hitl.edit")
+    answer = json.loads((await world.send(view_submission_body(view, _field(0, "five")))).body)
+    assert answer["response_action"] == "errors"
+    assert answer["errors"]["field:0"].startswith("Not valid JSON")
+    too_big = view_submission_body(view, _field(1, "x" * 70_000))
+    assert json.loads((await world.send(too_big)).body) == {
+        "response_action": "errors",
+        "errors": {"field:1": "The arguments would exceed 65536 bytes."},
+    }
+    assert await world.status(request_id) is Status.PENDING
+
+    _ok(await world.send(view_submission_body(view, _field(0, "7"), user_id="U0ALICE")))
+    decision = await world.agent.wait(request_id, timeout=5)
+    assert (decision.status, decision.payload, decision.edited) == (
+        Status.APPROVED,
+        {"amount": 7, "note": "as asked"},
+        True,
+    )
+
+
+async def test_a_non_approver_is_told_privately_and_each_attempt_is_audited(
+    world: World,
+) -> None:
+    request_id = await world.submit("refund_card")  # U0ALICE and the group S0FIN
+    message = await world.post(request_id)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    assert await world.told("U0BOB", "approver") == (
+        "You are not an approver for this request, so nothing was decided. Ask one of its "
+        "approvers."
+    )
+    _ok(await world.send(block_actions_body(message, "hitl.reject", user_id="U0BOB")))
+    await world.fake.async_wait_until(lambda: len(world.fake.ephemerals("U0BOB")) == 2)
+    assert world.fake.ephemerals("U0BOB")[-1].via == "chat.postEphemeral"
+    assert world.fake.calls("views.open") == []  # no form for someone who may not decide
+    audited = await _audited(world, request_id)
+    assert [e for e in audited if e[0] == "unauthorized"] == [("unauthorized", "slack:U0BOB")] * 2
+    assert await world.status(request_id) is Status.PENDING
+
+
+async def test_a_group_slack_cannot_list_is_said_and_nothing_is_decided(world: World) -> None:
+    request_id = await world.submit("refund_card")
+    message = await world.post(request_id)
+    world.fake.fail("usergroups.users.list", status=200, error="missing_scope", retry_after=None)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0CAROL")))
+    assert "Could not check your user groups" in await world.told("U0CAROL", "nothing")
+    assert await world.status(request_id) is Status.PENDING
+    assert ("unauthorized", "slack:U0CAROL") not in await _audited(world, request_id)
+
+
+@pytest.mark.parametrize("button", ["hitl.approve", "hitl.reject", "hitl.edit"])
+async def test_a_click_on_a_decided_request_says_which_decision_stands(
+    world: World, button: str
+) -> None:
+    request_id = await world.submit()
+    message = await world.post(request_id)
+    decision = await world.store.decide(request_id, Status.REJECTED, decided_by=("U0ALICE",))
+    _ok(await world.send(block_actions_body(message, button, user_id="U0BOB")))
+    when = decision.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert await world.told("U0BOB", "already") == (
+        f"This request was already rejected by <@U0ALICE> at {when}."
+    )
+    assert world.fake.calls("views.open") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix"),
+    [
+        ("", ""),
+        ("help", ""),
+        ("HELP me", ""),
+        ("frobnicate now", "Unknown command `frobnicate`.\n"),
+    ],
+)
+async def test_hitl_help_is_answered_in_the_ack(world: World, text: str, prefix: str) -> None:
+    response = await world.dispatch(slash_command_body(text, user_id="U0BOB"))
+    assert (response.status, response.body) == (200, prefix + views.HELP_TEXT)
+
+
+async def test_pending_lists_the_posted_requests_the_person_may_decide(world: World) -> None:
+    refund = await world.submit("refund_card", summary="Item 1")  # U0ALICE, S0FIN
+    door = await world.submit("open_door", summary="Item 2")  # anyone
+    await world.submit("open_gate", summary="Item 3")  # not posted: no policy says who decides
+    for request_id in (refund, door):
+        await world.post(request_id)
+    _ok(await world.dispatch(slash_command_body("pending", user_id="U0BOB")))
+    bob = await _listing(world, "U0BOB", 0)
+    assert (bob["text"], _items(bob)) == ("1 pending request you can decide", {"Item 2"})
+    _ok(await world.dispatch(slash_command_body("pending", user_id="U0CAROL")))
+    carol = await _listing(world, "U0CAROL", 0)
+    assert (carol["text"], _items(carol)) == (
+        "2 pending requests you can decide",
+        {"Item 1", "Item 2"},
+    )
+
+
+# -- mixed versions: a request posted by the bot before policy snapshots ---------------------
+
+
+async def _posted_by_the_old_bot(world: World) -> tuple[str, PostedMessage]:
+    """A request as the old bot left it: its policy only in the message record (``route``,
+    ``approvers``, ``reject_reason_required``), no ``policy`` field. The live routes send a
+    ``deploy`` to the defaults, where anyone may decide without a reason."""
+    request = ApprovalRequest(summary="Deploy, the old way", action="deploy", timeout=60)
+    shown = approval_message(RequestState(request=request, status=Status.PENDING))
+    posted = await world.app.client.chat_postMessage(channel="C0APPROVALS", **shown.to_kwargs())
+    old_message = {
+        "channel": "C0APPROVALS",
+        "ts": posted["ts"],
+        "note": None,
+        "route": "deploys",
+        "approvers": ["U0ALICE"],
+        "reject_reason_required": True,
+    }
+    deadline_ms = int((time.time() + 60) * 1000)
+    keys = world.store.config.keys
+    await world.store.redis.zadd(keys.deadlines, {request.id: deadline_ms})  # its deadline set
+    await world.store.redis.hset(
+        keys.request(request.id),
+        mapping={
+            "request": request.model_dump_json(),
+            "status": "pending",
+            "deadline": str(deadline_ms),
+            "message": json.dumps(old_message),
+        },
+    )
+    assert await world.store.migrate() == 1  # what the new bot's scheduler does at start
+    return request.id, world.fake.message("C0APPROVALS", posted["ts"])
+
+
+async def test_a_request_posted_by_the_old_bot_is_decided_by_the_policy_of_its_message(
+    world: World,
+) -> None:
+    request_id, message = await _posted_by_the_old_bot(world)
+    _ok(await world.send(block_actions_body(message, "hitl.approve", user_id="U0BOB")))
+    await world.told("U0BOB", "You are not an approver for this request")
+    assert await world.status(request_id) is Status.PENDING
+
+    view = await _opened(world, request_id)  # as U0ALICE, the approver it was posted with
+    assert _block(view, "reason")["optional"] is False
+    response = await world.send(view_submission_body(view, _reason(""), user_id="U0ALICE"))
+    assert json.loads(response.body)["errors"] == {
+        "reason": "A reason is required for this request."
+    }
+    _ok(await world.send(view_submission_body(view, _reason("Not today."), user_id="U0ALICE")))
+    decision = await world.agent.wait(request_id, timeout=5)
+    assert (decision.status, decision.reason, decision.decided_by) == (
+        Status.REJECTED,
+        "Not today.",
+        ("U0ALICE",),
+    )
+    await world.relay.show_outcome({"id": request_id})
+    assert not world.fake.message(message.channel, message.ts).live
+
+
+async def test_the_old_bots_request_is_listed_by_the_policy_of_its_message(world: World) -> None:
+    await _posted_by_the_old_bot(world)
+    for user, count in (("U0BOB", "0 pending requests"), ("U0ALICE", "1 pending request")):
+        _ok(await world.dispatch(slash_command_body("pending", user_id=user)))
+        assert (await _listing(world, user, 0))["text"] == f"{count} you can decide"
 
 
 # -- item 4 / 6: Redis restarts and failures after the ack --------------------------------
@@ -207,7 +453,11 @@ async def test_listings_while_redis_is_down_say_so(
 
 @pytest.mark.parametrize(("button", "word"), [("hitl.reject", "Reject"), ("hitl.edit", "Edit")])
 async def test_an_expired_trigger_tells_the_person_to_click_again_and_decides_nothing(
-    world: World, lines: Callable[[], list[str]], button: str, word: str
+    world: World,
+    lines: Callable[[], list[str]],
+    caplog: pytest.LogCaptureFixture,
+    button: str,
+    word: str,
 ) -> None:
     request_id = await world.submit()
     message = await world.post(request_id)
@@ -216,6 +466,8 @@ async def test_an_expired_trigger_tells_the_person_to_click_again_and_decides_no
     _ok(await world.send(block_actions_body(message, button, user_id="U0BOB")))
     text = await world.told("U0BOB", "could not be opened in time")
     assert text.endswith(f"Click {word} again.")
+    (line,) = [r for r in caplog.records if r.getMessage() == "modal_trigger_expired"]
+    assert (line.request_id, line.user) == (request_id, "U0BOB")  # bound around the listener
     assert lines() == ["modal_trigger_expired"]
     assert await world.status(request_id) is Status.PENDING
 
@@ -514,9 +766,12 @@ async def test_a_user_id_equal_to_an_approver_group_id_is_not_authorized(world: 
 
 
 async def _many(world: World, count: int, **fields: Any) -> list[str]:
-    ids = []
-    for i in range(count):
-        ids.append(await world.submit(summary=f"Item {i}", **fields))
+    """``count`` requests, posted: a listing shows a request by the policy stored at its post."""
+    ids = [await world.submit(summary=f"Item {i}", **fields) for i in range(count)]
+    for start in range(0, count, 50):
+        await asyncio.gather(
+            *(world.relay.post_request({"id": i}) for i in ids[start : start + 50])
+        )
     return ids
 
 

@@ -1,4 +1,5 @@
-"""Unit tests for hitl_slack.routing: durations, the routes file, resolution, who may decide."""
+"""Unit tests for hitl_slack.routing and hitl_slack.routesfile: durations, the routes file,
+resolution into a policy. Who may decide is tested in test_decisions.py."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from hitl_slack.authz import may_decide
 from hitl_slack.errors import ConfigError
 from hitl_slack.models import ApprovalRequest, Risk
+from hitl_slack.policy import Policy
 from hitl_slack.routing import (
     Defaults,
-    ResolvedRoute,
     Route,
+    Routed,
     RouteMatch,
     RoutesConfig,
-    allowed,
     is_user_id,
     is_usergroup_id,
     load_routes,
@@ -81,7 +83,26 @@ def _error(text: str, default_channel: str | None = None) -> str:
     return str(info.value)
 
 
-FINANCE = ResolvedRoute(
+def _routed(
+    name: str | None,
+    channel: str,
+    approvers: tuple[str, ...] = (),
+    timeout_cap: float | None = None,
+    reject_reason_required: bool = False,
+    note: str | None = None,
+) -> Routed:
+    """What resolve() returns: the policy to snapshot, and the routing note."""
+    policy = Policy(
+        route=name,
+        channel=channel,
+        approvers=approvers,
+        timeout_cap=timeout_cap,
+        reject_reason_required=reject_reason_required,
+    )
+    return Routed(policy, note)
+
+
+FINANCE = _routed(
     name="finance",
     channel="C0FINANCE",
     approvers=("U0ALICE", "S0FINANCE"),
@@ -89,7 +110,7 @@ FINANCE = ResolvedRoute(
     reject_reason_required=True,
     note=None,
 )
-DEFAULT = ResolvedRoute(
+DEFAULT = _routed(
     name=None,
     channel="C0APPROVALS",
     approvers=(),
@@ -152,7 +173,7 @@ def test_first_matching_rule_wins() -> None:
 
 
 def test_later_rule_matches_when_earlier_ones_do_not() -> None:
-    assert resolve(_config(), _request(action="delete_db", risk="critical")) == ResolvedRoute(
+    assert resolve(_config(), _request(action="delete_db", risk="critical")) == _routed(
         name="risky",
         channel="C0RISK",
         approvers=(),
@@ -168,13 +189,13 @@ def test_request_matching_no_rule_goes_to_the_default_channel() -> None:
 
 def test_action_matches_any_glob_in_a_list() -> None:
     config = _config()
-    assert resolve(config, _request(action="rollback_api")).name == "deploys"
-    assert resolve(config, _request(action="deploy_web")).name == "deploys"
-    assert resolve(config, _request(action="redeploy_web")).name is None
+    assert resolve(config, _request(action="rollback_api")).policy.route == "deploys"
+    assert resolve(config, _request(action="deploy_web")).policy.route == "deploys"
+    assert resolve(config, _request(action="redeploy_web")).policy.route is None
 
 
 def test_action_glob_is_case_sensitive() -> None:
-    assert resolve(_config(), _request(action="Refund_payment")).name is None
+    assert resolve(_config(), _request(action="Refund_payment")).policy.route is None
 
 
 @pytest.mark.parametrize(
@@ -217,7 +238,7 @@ def test_single_values_are_read_as_one_element_lists() -> None:
 def test_empty_match_matches_every_request() -> None:
     config = _config('[[routes]]\nname = "all"\nchannel = "C0ALL"\n')
     for request in (_request(), _request(agent=None, tags=(), risk="low", action="x")):
-        assert resolve(config, request) == ResolvedRoute(
+        assert resolve(config, request) == _routed(
             name="all",
             channel="C0ALL",
             approvers=(),
@@ -231,7 +252,7 @@ def test_empty_match_matches_every_request() -> None:
 
 
 def test_explicit_route_wins_over_matching() -> None:
-    assert resolve(_config(), _request(route="deploys")) == ResolvedRoute(
+    assert resolve(_config(), _request(route="deploys")) == _routed(
         name="deploys",
         channel="C0DEPLOY",
         approvers=("W0BOB",),
@@ -243,7 +264,7 @@ def test_explicit_route_wins_over_matching() -> None:
 
 def test_explicit_channel_moves_the_message_but_the_matched_rule_keeps_its_approvers() -> None:
     # An agent naming a channel must not escape the approvers its request would get.
-    assert resolve(_config(), _request(channel="C0ELSEWHERE")) == ResolvedRoute(
+    assert resolve(_config(), _request(channel="C0ELSEWHERE")) == _routed(
         name="finance",
         channel="C0ELSEWHERE",
         approvers=("U0ALICE", "S0FINANCE"),
@@ -257,7 +278,7 @@ def test_explicit_channel_is_refused_where_no_approvers_are_named_and_the_note_s
     # On an approver-less route the channel decides who may click: the agent must not pick it.
     assert resolve(
         _config(), _request(channel="C0ELSEWHERE", action="send_email", risk="low")
-    ) == ResolvedRoute(
+    ) == _routed(
         name=None,
         channel="C0APPROVALS",
         approvers=(),
@@ -266,7 +287,7 @@ def test_explicit_channel_is_refused_where_no_approvers_are_named_and_the_note_s
         note="channel C0ELSEWHERE cannot be chosen for this request (its route names no "
         "approvers, so the channel decides who may click): posted in C0APPROVALS",
     )
-    assert resolve(_config(), _request(channel="C0ELSEWHERE", action="noop_x")).channel == (
+    assert resolve(_config(), _request(channel="C0ELSEWHERE", action="noop_x")).policy.channel == (
         "C0LENIENT"
     )
 
@@ -285,15 +306,15 @@ def test_channel_selectable_lets_the_agent_move_the_message_and_routes_inherit_i
     channel_selectable = false
     """
     config = _config(text)
-    assert resolve(config, _request(channel="C0MINE", risk="medium")).channel == "C0MINE"
-    assert resolve(config, _request(channel="C0MINE", risk="low")).channel == "C0MINE"
+    assert resolve(config, _request(channel="C0MINE", risk="medium")).policy.channel == "C0MINE"
+    assert resolve(config, _request(channel="C0MINE", risk="low")).policy.channel == "C0MINE"
     strict = resolve(config, _request(channel="C0MINE", risk="high"))
-    assert (strict.channel, strict.note is not None) == ("C0DEF", True)
+    assert (strict.policy.channel, strict.note is not None) == ("C0DEF", True)
 
 
 def test_a_route_that_is_not_selectable_cannot_be_named_to_lower_the_bar() -> None:
     # A refund matches "finance" (two approvers); naming the approver-less route changes nothing.
-    assert resolve(_config(), _request(route="lenient")) == ResolvedRoute(
+    assert resolve(_config(), _request(route="lenient")) == _routed(
         name="finance",
         channel="C0FINANCE",
         approvers=("U0ALICE", "S0FINANCE"),
@@ -322,8 +343,8 @@ def test_a_tag_matched_route_keeps_its_approver_whatever_route_or_channel_is_nam
         {"route": "default", "channel": "C0OPEN"},
     ):
         resolved = resolve(config, _request(tags=("secret",), **extra))
-        assert (resolved.name, resolved.approvers) == ("secret", ("U0ALICE",))
-        assert not allowed(resolved, "U0MALLORY", [])
+        assert (resolved.policy.route, resolved.policy.approvers) == ("secret", ("U0ALICE",))
+        assert not may_decide(resolved.policy.approvers, "U0MALLORY", {})
 
 
 def test_selectable_summary_names_what_agents_may_choose() -> None:
@@ -337,7 +358,7 @@ def test_selectable_summary_names_what_agents_may_choose() -> None:
 
 def test_explicit_channel_with_route_uses_that_routes_policy() -> None:
     request = _request(channel="C0ELSEWHERE", route="finance", action="other")
-    assert resolve(_config(), request) == ResolvedRoute(
+    assert resolve(_config(), request) == _routed(
         name="finance",
         channel="C0ELSEWHERE",
         approvers=("U0ALICE", "S0FINANCE"),
@@ -349,7 +370,7 @@ def test_explicit_channel_with_route_uses_that_routes_policy() -> None:
 
 def test_explicit_channel_with_unknown_route_uses_the_matched_policy_and_notes_it() -> None:
     request = _request(channel="C0ELSEWHERE", route="nope")
-    assert resolve(_config(), request) == ResolvedRoute(
+    assert resolve(_config(), request) == _routed(
         name="finance",
         channel="C0ELSEWHERE",
         approvers=("U0ALICE", "S0FINANCE"),
@@ -360,7 +381,7 @@ def test_explicit_channel_with_unknown_route_uses_the_matched_policy_and_notes_i
 
 
 def test_unknown_route_falls_back_to_rules_with_a_note() -> None:
-    assert resolve(_config(), _request(route="nope")) == ResolvedRoute(
+    assert resolve(_config(), _request(route="nope")) == _routed(
         name="finance",
         channel="C0FINANCE",
         approvers=("U0ALICE", "S0FINANCE"),
@@ -372,7 +393,7 @@ def test_unknown_route_falls_back_to_rules_with_a_note() -> None:
 
 def test_unknown_route_matching_no_rule_goes_to_the_default_with_a_note() -> None:
     request = _request(route="nope", action="send_email", risk="low")
-    assert resolve(_config(), request) == ResolvedRoute(
+    assert resolve(_config(), request) == _routed(
         name=None,
         channel="C0APPROVALS",
         approvers=(),
@@ -388,8 +409,8 @@ def test_unknown_route_matching_no_rule_goes_to_the_default_with_a_note() -> Non
 def test_default_channel_from_the_environment_when_the_file_has_none() -> None:
     config = _config('[[routes]]\nname = "a"\nmatch = { risk = "low" }\n', "C0ENV")
     assert config.defaults == Defaults(channel="C0ENV")
-    assert resolve(config, _request()) == ResolvedRoute(name=None, channel="C0ENV")
-    assert resolve(config, _request(risk="low")) == ResolvedRoute(name="a", channel="C0ENV")
+    assert resolve(config, _request()) == _routed(name=None, channel="C0ENV")
+    assert resolve(config, _request(risk="low")) == _routed(name="a", channel="C0ENV")
 
 
 def test_default_channel_in_the_file_wins_over_the_environment() -> None:
@@ -412,9 +433,11 @@ def test_timeout_cap_comes_from_the_route_else_the_defaults_else_none() -> None:
     match = { risk = "high" }
     """
     config = _config(text)
-    assert resolve(config, _request(risk="low")).timeout_cap == 600.0
-    assert resolve(config, _request(risk="high")).timeout_cap == 7200.0
-    assert resolve(_config('[defaults]\nchannel = "C0DEF"\n'), _request()).timeout_cap is None
+    assert resolve(config, _request(risk="low")).policy.timeout_cap == 600.0
+    assert resolve(config, _request(risk="high")).policy.timeout_cap == 7200.0
+    assert (
+        resolve(_config('[defaults]\nchannel = "C0DEF"\n'), _request()).policy.timeout_cap is None
+    )
 
 
 def test_reject_reason_is_inherited_from_defaults_unless_the_route_sets_it() -> None:
@@ -431,40 +454,9 @@ def test_reject_reason_is_inherited_from_defaults_unless_the_route_sets_it() -> 
     match = { risk = "high" }
     """
     config = _config(text)
-    assert resolve(config, _request(risk="low")).reject_reason_required is False
-    assert resolve(config, _request(risk="high")).reject_reason_required is True
-    assert resolve(config, _request(risk="medium")).reject_reason_required is True
-
-
-# Who may decide
-
-
-def test_anyone_may_decide_when_no_approvers_are_listed() -> None:
-    assert allowed(DEFAULT, "U0ANYONE", [])
-
-
-def test_a_listed_user_may_decide() -> None:
-    assert allowed(FINANCE, "U0ALICE", [])
-
-
-def test_a_member_of_a_listed_group_may_decide() -> None:
-    assert allowed(FINANCE, "U0CAROL", ["S0OTHER", "S0FINANCE"])
-
-
-def test_others_may_not_decide() -> None:
-    assert not allowed(FINANCE, "U0MALLORY", ["S0OTHER"])
-    assert not allowed(FINANCE, "U0MALLORY", [])
-
-
-def test_a_user_id_listed_as_a_group_does_not_grant_membership() -> None:
-    route = ResolvedRoute(name="r", channel="C0R", approvers=("U0ALICE",))
-    assert not allowed(route, "U0BOB", ["U0ALICE"])
-
-
-def test_a_user_id_equal_to_a_listed_group_id_is_not_authorized() -> None:
-    # Groups are resolved only as groups: "S0FINANCE" clicking is not the group S0FINANCE.
-    assert not allowed(FINANCE, "S0FINANCE", [])
-    assert not allowed(FINANCE, "S0FINANCE", ["S0FINANCE"])
+    assert resolve(config, _request(risk="low")).policy.reject_reason_required is False
+    assert resolve(config, _request(risk="high")).policy.reject_reason_required is True
+    assert resolve(config, _request(risk="medium")).policy.reject_reason_required is True
 
 
 def test_id_helpers_tell_users_from_groups() -> None:
@@ -675,7 +667,7 @@ def test_unknown_key_named_match_in_defaults_lists_the_defaults_keys() -> None:
 def test_no_routes_file_sends_everything_to_the_default_channel() -> None:
     config = load_routes(None, default_channel="C0ENV")
     assert config == RoutesConfig(defaults=Defaults(channel="C0ENV"))
-    assert resolve(config, _request()) == ResolvedRoute(name=None, channel="C0ENV")
+    assert resolve(config, _request()) == _routed(name=None, channel="C0ENV")
 
 
 def test_no_routes_file_and_no_default_channel_is_an_error() -> None:

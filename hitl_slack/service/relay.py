@@ -26,25 +26,28 @@ is logged, and the bot posts again (at least once, never silently lost).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from datetime import UTC, datetime
+
+import structlog
 
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.policy import Policy
 from hitl_slack.policy import deadline as policy_deadline
-from hitl_slack.routing import ResolvedRoute, RoutesConfig, resolve
+from hitl_slack.routesfile import RoutesConfig
+from hitl_slack.routing import Routed, resolve
+from hitl_slack.service import copies
 from hitl_slack.service.consumer import GiveUp, Retry
+from hitl_slack.service.copies import EVENT_TYPE
 from hitl_slack.slack.blocks import approval_message, decided_message
-from hitl_slack.slack.gateway import SlackGateway, SlackOutcomeUnknown, Tagged
+from hitl_slack.slack.gateway import SlackGateway, SlackOutcomeUnknown
 
 __all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "REFUSED_CONTENT", "Relay"]
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 #: Errors after which a message goes to the default channel instead.
 FALLBACK_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
@@ -66,14 +69,6 @@ REFUSED_CONTENT = frozenset(
         "invalid_charset",
     }
 )
-#: Slack message metadata ``event_type`` of approval messages.
-EVENT_TYPE: Final = "hitl_request"
-#: Slack's clock and the bot's may differ: history is read from this long before an attempt.
-_SKEW = timedelta(seconds=60)
-
-
-def _metadata(request_id: str, status: str = "pending") -> dict[str, Any]:
-    return {"event_type": EVENT_TYPE, "event_payload": {"request_id": request_id, "status": status}}
 
 
 def _fallback_note(channel: str, error: str) -> str:
@@ -106,23 +101,24 @@ class Relay:
             GiveUp: Slack refused the message itself (:data:`REFUSED_CONTENT`).
             InvalidRequest: the entry or the stored request is malformed (dead letter).
         """
-        now = datetime.now(UTC)
-        read = await self._read(fields, "queue", mark=now)
-        if read is None:
-            return
-        state, earlier = read
-        if state.message is not None or not state.pending:
-            return  # posted already (a retry after a crash), or decided before it was shown
-        route = resolve(self.routes, state.request)
-        policy = route.policy
-        # The message shows the deadline the policy sets; the record applies it in Redis.
-        state = state.model_copy(
-            update={"deadline": policy_deadline(state.created_at, state.request.timeout, policy)}
-        )
-        ref = await self._adopt(state, route, earlier) if earlier else None
-        if ref is None:
-            ref = await self._post(state, route, earlier or now, uncertain=earlier is not None)
-        await self._record(state, ref, policy)
+        with structlog.contextvars.bound_contextvars(request_id=fields.get("id")):
+            now = datetime.now(UTC)
+            read = await self._read(fields, "queue", mark=now)
+            if read is None:
+                return
+            state, earlier = read
+            if state.message is not None or not state.pending:
+                return  # posted already (a retry after a crash), or decided before it was shown
+            # Routed once, here: from the record on, everything reads the stored policy.
+            routed = resolve(self.routes, state.request)
+            policy = routed.policy
+            # The message shows the deadline the policy sets; the record applies it in Redis.
+            deadline = policy_deadline(state.created_at, state.request.timeout, policy)
+            state = state.model_copy(update={"deadline": deadline})
+            ref = await self._adopt(state, routed, earlier) if earlier else None
+            if ref is None:
+                ref = await self._post(state, routed, earlier or now, uncertain=earlier is not None)
+            await self._record(state, ref, policy)
 
     async def _read(
         self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
@@ -138,9 +134,7 @@ class Relay:
         try:
             return await self.store.read_posting(request_id, mark)
         except RequestNotFound:
-            log.warning(
-                "request is gone (retention ended)", extra={"id": request_id, "stream": stream}
-            )
+            log.warning("request_gone", request_id=request_id, stream=stream)
             return None
 
     async def _record(self, state: RequestState, ref: MessageRef, policy: Policy) -> None:
@@ -151,22 +145,18 @@ class Relay:
         except RequestNotFound:
             # Lost with Redis' data (restarted empty, a failover) while it was being posted:
             # nobody can decide it any more, so no message may ask for a decision.
-            log.warning(
-                "request_lost_while_posting", extra={"id": request_id, "channel": ref.channel}
-            )
+            log.warning("request_lost_while_posting", request_id=request_id, channel=ref.channel)
             await self._quietly(self.slack.delete(ref.channel, ref.ts))
             return
         since = ref.copies_since.isoformat() if ref.copies_since else None
         log.info(
-            "posted",
-            extra={
-                "id": request_id,
-                "channel": ref.channel,
-                "ts": ref.ts,
-                "route": policy.route,
-                "duplicate": not recorded,
-                "copies_since": since,
-            },
+            "request_posted",
+            request_id=request_id,
+            channel=ref.channel,
+            ts=ref.ts,
+            route=policy.route,
+            duplicate=not recorded,
+            copies_since=since,
         )
         if not recorded:  # another replica posted it first: keep one message
             if (kept.channel, kept.ts) != (ref.channel, ref.ts):  # (both may adopt the same)
@@ -177,13 +167,14 @@ class Relay:
             await self._quietly(self._show_decided(fresh, ref))
             await self._sweep(fresh, ref.copies_since)
         elif ref.copies_since is not None:
-            await self._sweep(state.model_copy(update={"message": ref}), ref.copies_since)
+            recorded_state = state.model_copy(update={"message": ref, "policy": policy})
+            await self._sweep(recorded_state, ref.copies_since)
 
     async def _post(
-        self, state: RequestState, route: ResolvedRoute, since: datetime, *, uncertain: bool
+        self, state: RequestState, routed: Routed, since: datetime, *, uncertain: bool
     ) -> MessageRef:
-        note = route.note
-        channel = route.channel
+        note = routed.note
+        channel = routed.policy.channel
         try:
             posted_in, ts, uncertain = await self._post_once(state, channel, note, since, uncertain)
         except SlackError as exc:
@@ -193,8 +184,7 @@ class Relay:
                 raise _failed(exc) from None
             note = _fallback_note(channel, exc.error)
             log.error(  # noqa: TRY400 (a Slack answer, no traceback)
-                "route channel unusable; posting to the default channel",
-                extra={"id": state.request.id, "channel": channel, "error": exc.error},
+                "route_channel_unusable", fallback=fallback, channel=channel, error=exc.error
             )
             await self._record_error(state, note)
             try:
@@ -223,17 +213,14 @@ class Relay:
             Retry: the outcome is still unknown; the mark in Redis makes the next try look first.
         """
         request_id = state.request.id
-        message, meta = approval_message(state, note=note), _metadata(request_id)
+        message, meta = approval_message(state, note=note), copies.metadata(request_id)
         try:
             posted_in, ts = await self.slack.post(channel, message, metadata=meta)
         except SlackOutcomeUnknown as exc:
-            log.warning(
-                "post_outcome_unknown",
-                extra={"id": request_id, "channel": channel, "error": exc.error},
-            )
+            log.warning("post_outcome_unknown", channel=channel, error=exc.error)
         else:
             return posted_in, ts, uncertain
-        found = await self._copies(request_id, [channel], since)
+        found = await copies.find(self.slack, request_id, [channel], since)
         if found:
             return found[0].channel, found[0].ts, True
         try:
@@ -244,28 +231,16 @@ class Relay:
         return posted_in, ts, True
 
     async def _adopt(
-        self, state: RequestState, route: ResolvedRoute, since: datetime
+        self, state: RequestState, routed: Routed, since: datetime
     ) -> MessageRef | None:
         """The message an earlier attempt posted (its answer lost), if Slack shows one."""
-        channels = self._channels(route)
-        found = await self._copies(state.request.id, channels, since)
+        channel = routed.policy.channel
+        found = await copies.find(self.slack, state.request.id, self._channels(channel), since)
         if not found:
             return None
         kept = found[0]
-        log.info(
-            "post_adopted",
-            extra={
-                "id": state.request.id,
-                "channel": kept.channel,
-                "ts": kept.ts,
-                "copies": len(found),
-            },
-        )
-        note = (
-            route.note
-            if kept.channel == route.channel
-            else _fallback_note(route.channel, "unknown error")
-        )
+        log.info("post_adopted", channel=kept.channel, ts=kept.ts, copies=len(found))
+        note = routed.note if kept.channel == channel else _fallback_note(channel, "unknown error")
         return MessageRef(
             channel=kept.channel,
             ts=kept.ts,
@@ -273,28 +248,10 @@ class Relay:
             copies_since=since,
         )
 
-    def _channels(self, route: ResolvedRoute, *more: str) -> list[str]:
+    def _channels(self, channel: str, *more: str) -> list[str]:
+        """Where copies may be: ``more``, the policy's channel, the fallback; each once."""
         fallback = self.routes.defaults.channel or self.default_channel
-        return list(dict.fromkeys(c for c in (*more, route.channel, fallback) if c))
-
-    async def _copies(self, request_id: str, channels: list[str], since: datetime) -> list[Tagged]:
-        """This request's messages in ``channels`` posted since ``since``, oldest first.
-
-        A failed lookup (no history scope, rate limited...) is logged and finds nothing.
-        """
-        found: list[Tagged] = []
-        oldest = (since - _SKEW).timestamp()
-        for channel in channels:
-            try:
-                tagged = await self.slack.find_tagged(channel, EVENT_TYPE, oldest)
-            except SlackError as exc:
-                log.warning(
-                    "copy_lookup_failed",
-                    extra={"id": request_id, "channel": channel, "error": exc.error},
-                )
-                continue
-            found += [t for t in tagged if t.payload.get("request_id") == request_id]
-        return sorted(found, key=lambda t: float(t.ts))
+        return list(dict.fromkeys(c for c in (*more, channel, fallback) if c))
 
     async def _sweep(self, state: RequestState, since: datetime | None) -> None:
         """Leave no copy of the message with live buttons besides the recorded one.
@@ -305,16 +262,18 @@ class Relay:
         if since is None:
             return
         recorded = state.message
-        route = resolve(self.routes, state.request)
-        channels = self._channels(route, *([recorded.channel] if recorded else []))
-        for copy in await self._copies(state.request.id, channels, since):
+        # The stored policy says where it was posted; a request decided before its post was
+        # recorded has none yet, and was posted (if at all) where routing sends it.
+        policy = state.policy or resolve(self.routes, state.request).policy
+        channels = self._channels(policy.channel, *([recorded.channel] if recorded else []))
+        for copy in await copies.find(self.slack, state.request.id, channels, since):
             if recorded and (copy.channel, copy.ts) == (recorded.channel, recorded.ts):
                 continue
             if state.pending:
-                log.info("copy_deleted", extra={"id": state.request.id, "ts": copy.ts})
+                log.info("copy_deleted", ts=copy.ts)
                 await self._quietly(self.slack.delete(copy.channel, copy.ts))
             elif copy.payload.get("status") != state.status.value:  # not shown decided yet
-                log.info("copy_decided", extra={"id": state.request.id, "ts": copy.ts})
+                log.info("copy_decided", ts=copy.ts)
                 ref = MessageRef(
                     channel=copy.channel, ts=copy.ts, note=recorded.note if recorded else None
                 )
@@ -326,7 +285,7 @@ class Relay:
             ref.channel,
             ref.ts,
             decided_message(state, note=ref.note),
-            metadata=_metadata(state.request.id, state.decision.status.value),
+            metadata=copies.metadata(state.request.id, state.decision.status.value),
         )
 
     async def _record_error(self, state: RequestState, what: str) -> None:
@@ -348,7 +307,7 @@ class Relay:
             await self.store.decide(request_id, Status.CANCELLED, reason=reason, actor="bot")
         except (AlreadyDecided, RequestNotFound, InvalidRequest):
             return
-        log.error("request cancelled: it could not be posted", extra={"id": request_id})
+        log.error("request_cancelled_unpostable", request_id=request_id)
 
     async def show_outcome(self, fields: dict[str, str]) -> None:
         """Handle one outcomes entry: replace the request's message(s) with its decision.
@@ -356,32 +315,30 @@ class Relay:
         Raises:
             Retry: Slack failed for now.
         """
-        read = await self._read(fields, "outcome")
-        if read is None:
-            return
-        state, attempted = read
-        if state.decision is None:
-            return
-        if state.message is None:
-            # Not recorded: the relay shows the decision if it still posts; a copy whose
-            # answer was lost (or a crash before the record) may be in Slack already.
-            await self._sweep(state, attempted)
-            return
-        try:
-            await self._show_decided(state, state.message)
-        except SlackError as exc:
-            if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
-                log.warning(
-                    "decided message cannot be updated",
-                    extra={"id": state.request.id, "error": exc.error},
-                )
+        with structlog.contextvars.bound_contextvars(request_id=fields.get("id")):
+            read = await self._read(fields, "outcome")
+            if read is None:
                 return
-            raise Retry(f"chat.update: {exc.error}") from None
-        await self._sweep(state, state.message.copies_since)
+            state, attempted = read
+            if state.decision is None:
+                return
+            if state.message is None:
+                # Not recorded: the relay shows the decision if it still posts; a copy whose
+                # answer was lost (or a crash before the record) may be in Slack already.
+                await self._sweep(state, attempted)
+                return
+            try:
+                await self._show_decided(state, state.message)
+            except SlackError as exc:
+                if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
+                    log.warning("decided_message_not_updatable", error=exc.error)
+                    return
+                raise Retry(f"chat.update: {exc.error}") from None
+            await self._sweep(state, state.message.copies_since)
 
     @staticmethod
     async def _quietly(call: Awaitable[None]) -> None:
         try:
             await call
         except SlackError:
-            log.warning("best-effort Slack call failed", exc_info=True)
+            log.warning("slack_call_failed", exc_info=True)

@@ -38,7 +38,7 @@ from hitl_slack.service.sealer import Sealer
 from hitl_slack.service.startup import accepted, unusable
 from hitl_slack.service.supervise import supervised, unless_stopped, within
 from hitl_slack.settings import Settings
-from hitl_slack.slack.app import Bot, build_app
+from hitl_slack.slack.app import Deps, build_app
 from hitl_slack.slack.gateway import SlackGateway, web_client
 from hitl_slack.slack.http_front import http_events
 from hitl_slack.slack.socket_front import SocketFront, keep_body
@@ -82,7 +82,10 @@ class Service:
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(
-            Bot(store, gateway, routes), client, secret.get_secret_value() if secret else None
+            Deps.over(store, gateway),
+            client,
+            secret.get_secret_value() if secret else None,
+            routes=routes,
         )
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
         consumers = _consumers(store, relay, health, name, settings.hitl_claim_idle)

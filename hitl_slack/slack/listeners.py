@@ -1,52 +1,85 @@
-"""Bolt listeners for a request's buttons and modals, and :func:`register` for them all.
+"""Bolt listeners for a request's buttons and modals, and :func:`register` for every listener.
 
-Every listener acks first (within Slack's 3 seconds); modals open right after a fast Redis
-read. Decisions go through the store's atomic step; the message update that follows is done by
-the relay from the outcomes stream, so a click, an expiry and a cancellation all show in Slack
-the same way.
+Each listener is a thin adapter: it acks first (within Slack's 3 seconds), reads the payload
+(:mod:`hitl_slack.slack.payloads`), calls the decision core (:mod:`hitl_slack.decisions`) and
+tells the person its answer. Who may decide and what a decision needs are the core's; the
+message update that follows a decision is the relay's, from the outcomes stream, so a click,
+an expiry and a cancellation all show in Slack the same way.
+
+What a listener needs (:class:`~hitl_slack.slack.app.Deps`) arrives as its ``hitl`` argument:
+:func:`register` adds a middleware that puts it in ``context["hitl"]``, and Bolt injects
+context entries into listeners by name. The request a payload names is bound to every log
+line of its listener (``request_id``).
 
 No listener fails silently after its ack: the work after it runs inside
-:func:`hitl_slack.slack.guard.guarded`, which tells the person and logs one line. Modal submissions
-read what they need before acking, and answer a failure by replacing the modal with a notice.
-Listings are in :mod:`hitl_slack.slack.listings`.
+:func:`hitl_slack.slack.guard.guarded`, which tells the person and logs one line. Modal
+submissions read what they need before acking, and answer a failure by replacing the modal
+with a notice. Listings are in :mod:`hitl_slack.slack.listings`.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.models.views import View
 
-from hitl_slack.errors import AlreadyDecided, SlackError
-from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, Decision, RequestState, Status
-from hitl_slack.models import canonical_json as _canonical_json
-from hitl_slack.slack import blocks, mrkdwn, payloads, views
+from hitl_slack.decisions import (
+    AlreadyDecided,
+    Answer,
+    Decided,
+    Invalid,
+    NeedsReason,
+    Permitted,
+    Refused,
+    Why,
+    screen_edit,
+    screen_rejection,
+    standing,
+)
+from hitl_slack.errors import SlackError
+from hitl_slack.models import Decision, RequestState
+from hitl_slack.slack import blocks, listings, mrkdwn, payloads, views
 from hitl_slack.slack.guard import RejectMalformed, Tell, failure_text, guarded, log_failure, teller
-from hitl_slack.slack.listings import Listings
-from hitl_slack.slack.payloads import BadPayload, Click
+from hitl_slack.slack.payloads import BadPayload, Click, Submission
 
 if TYPE_CHECKING:
-    from hitl_slack.slack.app import Bot
+    from hitl_slack.slack.app import Deps
 
-__all__ = ["Listeners", "existing", "register", "unknown_view"]
+__all__ = ["DEPS_KEY", "existing", "register", "said"]
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
-_VERBS = {
-    Status.APPROVED: "approved",
-    Status.REJECTED: "rejected",
-    Status.EXPIRED: "expired",
-    Status.CANCELLED: "cancelled",
-}
+#: The Bolt context entry (and so the listener argument) that holds the listeners' Deps.
+DEPS_KEY = "hitl"
 #: views.open errors that mean the click's 3-second trigger is spent: the person clicks again.
 _TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"})
 _UNHANDLED = (
     "This {what} is not handled by this version of the bot, so nothing was decided. "
     "Use the buttons on the request's current message."
 )
+_REFUSED = {
+    Why.NOT_APPROVER: (
+        "You are not an approver for this request, so nothing was decided. Ask one of its "
+        "approvers."
+    ),
+    Why.GROUPS_UNAVAILABLE: (
+        "Could not check your user groups with Slack just now, so nothing was decided. Try "
+        "again in a moment."
+    ),
+    Why.NOT_POSTED: (
+        "This request is not posted yet, so nothing was decided. Try again in a moment."
+    ),
+}
+
+# -- what the person is told ------------------------------------------------------------------
 
 
 def existing(decision: Decision) -> str:
@@ -54,255 +87,259 @@ def existing(decision: Decision) -> str:
     who = ", ".join(mrkdwn.user(u) for u in decision.decided_by)
     when = decision.decided_at.strftime("%Y-%m-%d %H:%M UTC")
     by = f" by {who}" if who else ""  # the clock, the agent or the bot: no person to name
-    return f"This request was already {_VERBS[decision.status]}{by} at {when}."
+    # A final status is its own past-tense verb: "approved", "rejected", "expired"...
+    return f"This request was already {decision.status.value}{by} at {when}."
 
 
-class Listeners:
-    """The Bolt listeners, as methods over the :class:`~hitl_slack.slack.app.Bot` they serve."""
+def said(answer: Refused | AlreadyDecided | NeedsReason | Invalid) -> str:
+    """What a person is told about an act that was not recorded."""
+    if isinstance(answer, AlreadyDecided):
+        return existing(answer.decision)
+    if isinstance(answer, Refused):
+        return _REFUSED[answer.why]
+    if isinstance(answer, NeedsReason):
+        return "A reason is required for this request."
+    return answer.errors[0][1]
 
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
 
-    # -- buttons on a request's message ----------------------------------------------------
-    async def _check(self, request_id: str, user: str, tell: Tell) -> RequestState | None:
-        """The request if this user may decide it now; otherwise tell them why not."""
-        state = await self.bot.store.get(request_id)
-        if state.decision is not None:
-            await tell(existing(state.decision))
-            return None
-        try:
-            permitted = await self.bot.allowed(state, user)
-        except SlackError:
-            await tell(
-                "Could not check your user groups with Slack just now, so nothing was "
-                "decided. Try again in a moment."
-            )
-            return None
-        if not permitted:
-            await self.bot.store.audit(
-                AuditEvent(
-                    event="unauthorized",
-                    request_id=request_id,
-                    actor=f"slack:{user}",
-                    reason="not an approver for this request",
-                )
-            )
-            log.warning("unauthorized_decision_attempt", extra={"id": request_id, "user": user})
-            await tell(
-                "You are not an approver for this request, so nothing was decided. Ask "
-                "one of its approvers."
-            )
-            return None
-        return state
+async def _tell(tell: Tell, answer: Answer) -> None:
+    # A decision is shown by the message's update (the relay's), not told.
+    if not isinstance(answer, Decided):
+        await tell(said(answer))
 
-    async def _decide(
-        self, request_id: str, user: str, tell: Tell, status: Status, **kw: Any
-    ) -> None:
-        if await self._check(request_id, user, tell) is None:
-            return
-        try:
-            decision = await self.bot.store.decide(request_id, status, decided_by=(user,), **kw)
-        except AlreadyDecided as exc:
-            await tell(existing(exc.decision))
-            return
-        log.info(
-            "decision_recorded",
-            extra={
-                "id": request_id,
-                "status": decision.status.value,
-                "user": user,
-                "edited": decision.edited,
-            },
-        )
 
-    async def approve(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """Approve: decides at once."""
-        await ack()
-        tell = teller(self.bot.slack, body, respond)
+def _about(body: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
+    """Bind the request a payload names (when it can be read) to the listener's log lines."""
+    try:
+        is_click = body.get("type") == "block_actions"
+        request_id = (payloads.click(body) if is_click else payloads.submission(body)).request_id
+    except BadPayload:
+        return contextlib.nullcontext()
+    return structlog.contextvars.bound_contextvars(request_id=request_id)
+
+
+# -- buttons on a request's message -------------------------------------------------------------
+
+
+async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
+    """Approve: decides at once."""
+    await ack()
+    tell = teller(hitl.slack, body, respond)
+    with _about(body):
         async with guarded("click", body, tell):
             click = payloads.click(body)
-            await self._decide(click.request_id, click.user, tell, Status.APPROVED)
+            await _tell(tell, await hitl.decisions.approve(click.request_id, click.user))
 
-    async def reject(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """Reject: opens the modal asking for the reason."""
-        await ack()
-        await self._modal(
-            body,
-            respond,
-            "Reject",
-            lambda state, meta: views.reject_modal(
-                state.request,
-                reason_required=self.bot.reason_required(state),
-                private_metadata=meta,
-            ),
+
+def _reject_form(allowed: Permitted, meta: str) -> View:
+    return views.reject_modal(
+        allowed.state.request,
+        reason_required=allowed.policy.reject_reason_required,
+        private_metadata=meta,
+    )
+
+
+def _edit_form(allowed: Permitted, meta: str) -> View:
+    return views.edit_modal(allowed.state.request, private_metadata=meta)
+
+
+async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
+    """Reject: opens the modal asking for the reason."""
+    await ack()
+    with _about(body):
+        await _open_form(hitl, body, respond, "Reject", _reject_form)
+
+
+async def edit(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
+    """Edit: opens the modal with one input per argument."""
+    await ack()
+    with _about(body):
+        await _open_form(hitl, body, respond, "Edit", _edit_form)
+
+
+async def _open_form(
+    hitl: Deps,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    button: str,
+    build: Callable[[Permitted, str], View],
+) -> None:
+    """After the ack of a button that opens a modal: check the clicker, then open it."""
+    tell = teller(hitl.slack, body, respond)
+    async with guarded("click", body, tell):
+        click = payloads.click(body)
+        allowed = await hitl.decisions.check(click.request_id, click.user)
+        if not isinstance(allowed, Permitted):
+            await tell(said(allowed))
+            return
+        view = build(allowed, payloads.metadata(click.request_id, click.channel))
+        await _open(hitl, click, button, tell, view)
+
+
+async def _open(hitl: Deps, click: Click, button: str, tell: Tell, view: View) -> None:
+    if click.trigger_id is None:
+        raise BadPayload("the payload has no trigger_id")
+    try:
+        await hitl.slack.open_view(click.trigger_id, view)
+    except SlackError as exc:
+        if exc.error not in _TRIGGER_ERRORS:
+            raise
+        # Slack's 3 seconds passed (Slack slow, or the bot busy): nothing was decided.
+        log.info("modal_trigger_expired", user=click.user, error=exc.error)
+        await tell(
+            f"The {button} form could not be opened in time, so nothing was "
+            f"decided. Click {button} again."
         )
 
-    async def edit(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """Edit: opens the modal with one input per argument."""
-        await ack()
-        await self._modal(
-            body,
-            respond,
-            "Edit",
-            lambda state, meta: views.edit_modal(state.request, private_metadata=meta),
-        )
 
-    async def _modal(
-        self,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        button: str,
-        build: Callable[[RequestState, str], Any],
-    ) -> None:
-        """After the ack of a button that opens a modal: check the clicker, then open it."""
-        tell = teller(self.bot.slack, body, respond)
-        async with guarded("click", body, tell):
-            click = payloads.click(body)
-            state = await self._check(click.request_id, click.user, tell)
-            if state is not None:
-                meta = payloads.metadata(click.request_id, click.channel)
-                await self._open(click, button, tell, build(state, meta))
+async def unknown_action(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """A button no listener handles (e.g. on a message an older version posted): say so.
 
-    async def _open(self, click: Click, button: str, tell: Tell, view: Any) -> None:
-        if click.trigger_id is None:
-            raise BadPayload("the payload has no trigger_id")
-        try:
-            await self.bot.slack.open_view(click.trigger_id, view)
-        except SlackError as exc:
-            if exc.error not in _TRIGGER_ERRORS:
-                raise
-            # Slack's 3 seconds passed (Slack slow, or the bot busy): nothing was decided.
-            log.info(
-                "modal_trigger_expired",
-                extra={"id": click.request_id, "user": click.user, "error": exc.error},
-            )
-            await tell(
-                f"The {button} form could not be opened in time, so nothing was "
-                f"decided. Click {button} again."
-            )
+    Without it Bolt answers 404 and Slack shows the person an error.
+    """
+    await ack()
+    tell = teller(hitl.slack, body, respond)
+    async with guarded("click", body, tell):
+        log.warning("unknown_action", action_id=body["actions"][0]["action_id"])
+        await tell(_UNHANDLED.format(what="button"))
 
-    async def unknown_action(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        """A button no listener handles (e.g. on a message an older version posted): say so.
 
-        Without it Bolt answers 404 and Slack shows the person an error.
-        """
-        await ack()
-        tell = teller(self.bot.slack, body, respond)
-        async with guarded("click", body, tell):
-            log.warning("unknown_action", extra={"action_id": body["actions"][0]["action_id"]})
-            await tell(_UNHANDLED.format(what="button"))
+# -- modal submissions ------------------------------------------------------------------------
 
-    # -- modal submissions -----------------------------------------------------------------
-    async def _refuse_form(self, ack: AsyncAck, body: Any, exc: Exception) -> None:
-        """Answer a submission that cannot be read: the modal says why, nothing is decided."""
-        text, level = failure_text(exc, "form")
-        log_failure(exc, "form", level, body)
-        await ack(response_action="update", view=views.notice_modal("Not recorded", text))
 
-    async def _read_form(
-        self, ack: AsyncAck, body: dict[str, Any]
-    ) -> tuple[payloads.Submission, RequestState] | None:
-        """The submission and its request, or None once the modal has said why not."""
-        try:
-            form = payloads.submission(body)
-            state = await self.bot.store.get(form.request_id)
-        except Exception as exc:  # before the ack: the modal itself can say what went wrong
-            await self._refuse_form(ack, body, exc)
-            return None
-        if state.decision is not None:
-            await ack(
-                response_action="update",
-                view=views.notice_modal("Already decided", existing(state.decision)),
-            )
-            return None
-        return form, state
+async def _refuse_form(ack: AsyncAck, body: Any, exc: Exception) -> None:
+    """Answer a submission that cannot be read: the modal says why, nothing is decided."""
+    text, level = failure_text(exc, "form")
+    log_failure(exc, "form", level, body)
+    await ack(response_action="update", view=views.notice_modal("Not recorded", text))
 
-    async def reject_submitted(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        """The reject modal's submit: reject with the reason (asked for inline if required)."""
-        read = await self._read_form(ack, body)
+
+async def _read_form(
+    ack: AsyncAck, body: dict[str, Any], hitl: Deps
+) -> tuple[Submission, RequestState] | None:
+    """The submission and its request, or None once the modal has said why not."""
+    try:
+        form = payloads.submission(body)
+        state = await hitl.decisions.read(form.request_id)
+    except Exception as exc:  # before the ack: the modal itself can say what went wrong
+        await _refuse_form(ack, body, exc)
+        return None
+    return form, state
+
+
+async def _answer_form(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    answer: Refused | AlreadyDecided | NeedsReason | Invalid,
+    block: str | None,
+) -> None:
+    """Answer a submission before its ack: under its input if it has one, else in the modal."""
+    if isinstance(answer, NeedsReason | Invalid) and block is not None:
+        await ack(response_action="errors", errors={block: said(answer)})
+    elif isinstance(answer, Invalid):  # no input to show the error under
+        await _refuse_form(ack, body, BadPayload("the edited arguments are too big"))
+    else:
+        title = "Already decided" if isinstance(answer, AlreadyDecided) else "Not recorded"
+        await ack(response_action="update", view=views.notice_modal(title, said(answer)))
+
+
+async def reject_submitted(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """The reject modal's submit: reject with the reason (asked for inline if required)."""
+    with _about(body):
+        read = await _read_form(ack, body, hitl)
         if read is None:
             return
         form, state = read
-        value = form.values.get(views.REASON_BLOCK, {}).get(views.REASON_ACTION, {}).get("value")
-        reason = (value or "").strip()[:3000] or None
-        if self.bot.reason_required(state) and reason is None:
-            await ack(
-                response_action="errors",
-                errors={views.REASON_BLOCK: "A reason is required for this request."},
-            )
+        reason = form.values.get(views.REASON_BLOCK, {}).get(views.REASON_ACTION, {}).get("value")
+        early = screen_rejection(state, reason)
+        if early is not None:
+            await _answer_form(ack, body, early, views.REASON_BLOCK)
             return
         await ack()
-        tell = teller(self.bot.slack, body, respond)
+        tell = teller(hitl.slack, body, respond)
         async with guarded("form", body, tell):
-            await self._decide(form.request_id, form.user, tell, Status.REJECTED, reason=reason)
+            await _tell(tell, await hitl.decisions.reject(form.request_id, form.user, reason))
 
-    async def edit_submitted(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        """The edit modal's submit: approve with the edited arguments (errors shown inline)."""
-        read = await self._read_form(ack, body)
+
+async def edit_submitted(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """The edit modal's submit: approve with the edited arguments (errors shown inline)."""
+    with _about(body):
+        read = await _read_form(ack, body, hitl)
         if read is None:
             return
         form, state = read
         payload, errors = views.parse_edit_submission(state.request, form.values)
-        if not errors and not _fits(payload):
-            first = next(iter(form.values), None)
-            if first is None:  # no input to show the error under
-                await self._refuse_form(ack, body, BadPayload("the edited arguments are too big"))
-                return
-            errors = {first: f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."}
+        early = standing(state) if errors else screen_edit(state, payload)
+        if early is not None:
+            await _answer_form(ack, body, early, next(iter(form.values), None))
+            return
         if errors:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        tell = teller(self.bot.slack, body, respond)
+        tell = teller(hitl.slack, body, respond)
         async with guarded("form", body, tell):
-            await self._decide(form.request_id, form.user, tell, Status.APPROVED, payload=payload)
-
-
-def _fits(payload: dict[str, Any]) -> bool:
-    try:
-        return len(_canonical_json(payload).encode()) <= MAX_PAYLOAD_BYTES
-    except (ValueError, RecursionError):
-        return False
+            answer = await hitl.decisions.approve_edited(form.request_id, form.user, payload)
+            await _tell(tell, answer)
 
 
 async def unknown_view(ack: AsyncAck, view: dict[str, Any]) -> None:
     """A submitted modal no listener handles: the modal says so instead of an error."""
-    log.warning("unknown_view", extra={"callback_id": view.get("callback_id")})
+    log.warning("unknown_view", callback_id=view.get("callback_id"))
     await ack(
         response_action="update",
         view=views.notice_modal("Not recorded", _UNHANDLED.format(what="form")),
     )
 
 
-def register(app: AsyncApp, bot: Bot) -> None:
-    """Register every listener on ``app``."""
+async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    """Bolt's error handler, reached only by failures before a listener runs (Bolt's own
+    parsing, middleware): one line."""
+    kind = body.get("type") if isinstance(body, dict) else None
+    log.error("bolt_error", exc_info=error, type=kind)
+
+
+# -- registration ------------------------------------------------------------------------------
+
+
+class _Provide(AsyncMiddleware):
+    """Put the listeners' :class:`~hitl_slack.slack.app.Deps` in ``context["hitl"]``.
+
+    A class, like :class:`~hitl_slack.slack.guard.RejectMalformed`: Bolt builds a function
+    middleware's arguments from the payload.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        req.context[DEPS_KEY] = self.deps
+        return await next()
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    """Register every listener on ``app``, each given ``deps`` as its ``hitl`` argument."""
     app.use(RejectMalformed())
-    listeners, listings = Listeners(bot), Listings(bot)
-    app.action(blocks.ACTION_APPROVE)(listeners.approve)
-    app.action(blocks.ACTION_REJECT)(listeners.reject)
-    app.action(blocks.ACTION_EDIT)(listeners.edit)
-    app.view(views.VIEW_REJECT)(listeners.reject_submitted)
-    app.view(views.VIEW_EDIT)(listeners.edit_submitted)
-    app.action(views.ACTION_PENDING_PAGE)(listings.pending_page)
-    app.action(views.ACTION_HOME_PAGE)(listings.home_page)
-    app.command("/hitl")(listings.command)
-    app.event("app_home_opened")(listings.home)
-
+    app.use(_Provide(deps))
+    app.action(blocks.ACTION_APPROVE)(approve)
+    app.action(blocks.ACTION_REJECT)(reject)
+    app.action(blocks.ACTION_EDIT)(edit)
+    app.view(views.VIEW_REJECT)(reject_submitted)
+    app.view(views.VIEW_EDIT)(edit_submitted)
+    listings.register(app)
     # Last, so they only get what no listener above matched.
-    app.action(re.compile(".*"))(listeners.unknown_action)
+    app.action(re.compile(".*"))(unknown_action)
     app.view(re.compile(".*"))(unknown_view)
-
-    @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
-        # Reached only by failures before a listener runs (Bolt's own parsing, middleware).
-        log.error(
-            "bolt_error",
-            exc_info=error,
-            extra={"type": body.get("type") if isinstance(body, dict) else None},
-        )
+    app.error(on_error)

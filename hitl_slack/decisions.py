@@ -1,0 +1,339 @@
+"""The decision core: what each human act means, whichever front it came through.
+
+No Bolt, no Slack client: I/O only through the :class:`~hitl_slack.lifecycle.store.AsyncStore`
+(its atomic steps) and a :class:`Directory` of user-group members (the Slack gateway is one).
+One entry point per act (:meth:`Decisions.approve`, :meth:`~Decisions.reject`,
+:meth:`~Decisions.approve_edited`; later ``vote`` and ``answer``): it reads the request,
+authorizes the actor against the request's STORED policy (:attr:`RequestState.policy`, never
+the live routes file), applies the decision through the store's atomic step, and returns what
+to tell the person::
+
+    Decided(decision)         the act was recorded
+    Refused(why)              nothing was recorded: not an approver, the approver groups could
+                              not be read, or the request is not posted (has no policy) yet
+    AlreadyDecided(decision)  another decision stands (the first one wins)
+    NeedsReason()             a rejection without the reason its policy requires
+    Invalid(errors)           edited arguments that cannot be stored
+
+Outcomes are values; failures stay exceptions (:class:`~hitl_slack.errors.StoreUnavailable`,
+:class:`~hitl_slack.errors.RequestNotFound`). Who may decide is the one rule
+:func:`hitl_slack.authz.may_decide`; this module only reads the groups it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+
+from hitl_slack import authz, errors
+from hitl_slack.jsonvalues import canonical_json
+from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, Decision, RequestState, Status
+from hitl_slack.policy import Policy
+
+__all__ = [
+    "MAX_REASON_CHARS",
+    "AlreadyDecided",
+    "Answer",
+    "Decided",
+    "Decisions",
+    "Directory",
+    "GroupCache",
+    "Invalid",
+    "NeedsReason",
+    "Permitted",
+    "Refused",
+    "Why",
+    "clean_reason",
+    "payload_problem",
+    "screen_edit",
+    "screen_rejection",
+    "standing",
+]
+
+log = structlog.get_logger(__name__)
+
+#: Longest reason kept (:attr:`Decision.reason`'s limit); a longer one is cut.
+MAX_REASON_CHARS = 3000
+
+
+class Why(StrEnum):
+    """Why an act was refused."""
+
+    NOT_APPROVER = "not_approver"
+    GROUPS_UNAVAILABLE = "groups_unavailable"
+    NOT_POSTED = "not_posted"
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """The act was recorded: this is the decision."""
+
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing was recorded, for this reason."""
+
+    why: Why
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyDecided:
+    """Another decision stands (not :class:`hitl_slack.errors.AlreadyDecided`: an outcome)."""
+
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsReason:
+    """A rejection without the reason its policy requires."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """Edited arguments that cannot be stored: ``(location, message)`` pairs."""
+
+    errors: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Permitted:
+    """:meth:`Decisions.check`: the actor may decide this pending, posted request."""
+
+    state: RequestState
+    policy: Policy
+
+
+#: What an act answers.
+Answer = Decided | Refused | AlreadyDecided | NeedsReason | Invalid
+
+#: User groups read so far in one listing, by id (``None``: the lookup failed): each is read
+#: once, however many requests name it.
+GroupCache = dict[str, frozenset[str] | None]
+
+
+class Directory(Protocol):
+    """Who is in a user group (the Slack gateway reads ``usergroups.users.list``)."""
+
+    async def group_members(self, group_id: str, *, retry: bool) -> frozenset[str]:
+        """The group's member user ids.
+
+        Raises:
+            SlackError: the group could not be read.
+        """
+        ...
+
+
+# -- pure rules ------------------------------------------------------------------------------
+
+
+def clean_reason(text: str | None) -> str | None:
+    """A rejection's reason as kept: trimmed, cut to :data:`MAX_REASON_CHARS`; blank is none."""
+    return (text or "").strip()[:MAX_REASON_CHARS] or None
+
+
+def standing(state: RequestState) -> AlreadyDecided | Refused | None:
+    """What stops any act before its actor is looked at: a decision, or no policy yet."""
+    if state.decision is not None:
+        return AlreadyDecided(state.decision)
+    if state.policy is None:  # not routed and posted yet: nothing says who may decide
+        return Refused(Why.NOT_POSTED)
+    return None
+
+
+def _policy(state: RequestState) -> Policy:
+    assert state.policy is not None, "standing() refuses a request with no policy"
+    return state.policy
+
+
+def screen_rejection(
+    state: RequestState, reason: str | None
+) -> AlreadyDecided | Refused | NeedsReason | None:
+    """The checks of a rejection that need no directory (a form runs them before its ack)."""
+    stop = standing(state)
+    if stop is not None:
+        return stop
+    if _policy(state).reject_reason_required and clean_reason(reason) is None:
+        return NeedsReason()
+    return None
+
+
+def payload_problem(payload: dict[str, Any]) -> Invalid | None:
+    """Why edited arguments cannot be stored (not plain JSON, or too big); None if they can."""
+    try:
+        size = len(canonical_json(payload).encode())
+    except (TypeError, ValueError, RecursionError):
+        return Invalid((("payload", "The arguments are not plain JSON."),))
+    if size > MAX_PAYLOAD_BYTES:
+        return Invalid((("payload", f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."),))
+    return None
+
+
+def screen_edit(
+    state: RequestState, payload: dict[str, Any]
+) -> AlreadyDecided | Refused | Invalid | None:
+    """The checks of an edited approval that need no directory (run before a form's ack)."""
+    return standing(state) or payload_problem(payload)
+
+
+# -- the acts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Decisions:
+    """The entry points of every human act, over a store and a directory of groups.
+
+    Every method raises :class:`~hitl_slack.errors.RequestNotFound` for no such request and
+    :class:`~hitl_slack.errors.StoreUnavailable` when Redis fails (a decision being written
+    may then stand or not: the next act is told which).
+    """
+
+    store: AsyncStore
+    directory: Directory
+
+    async def read(self, request_id: str) -> RequestState:
+        """The request as stored (what a form needs before its ack)."""
+        return await self.store.get(request_id)
+
+    async def check(self, request_id: str, actor: str) -> Permitted | Refused | AlreadyDecided:
+        """Whether ``actor`` may decide the request now (before opening a form for it).
+
+        A refusal of a non-approver is recorded (``unauthorized`` audit entry), as for an act.
+        """
+        state = await self.store.get(request_id)
+        stop = standing(state)
+        if stop is not None:
+            return stop
+        refused = await self._authorize(state, actor)
+        return refused or Permitted(state, _policy(state))
+
+    async def approve(self, request_id: str, actor: str) -> Decided | Refused | AlreadyDecided:
+        """Approve as requested."""
+        state = await self.store.get(request_id)
+        stop = standing(state)
+        if stop is not None:
+            return stop
+        return await self._apply(state, actor, Status.APPROVED)
+
+    async def reject(
+        self, request_id: str, actor: str, reason: str | None
+    ) -> Decided | Refused | AlreadyDecided | NeedsReason:
+        """Reject, with a reason (kept as :func:`clean_reason` says) the policy may require."""
+        state = await self.store.get(request_id)
+        stop = screen_rejection(state, reason)
+        if stop is not None:
+            return stop
+        return await self._apply(state, actor, Status.REJECTED, reason=clean_reason(reason))
+
+    async def approve_edited(
+        self, request_id: str, actor: str, payload: dict[str, Any]
+    ) -> Decided | Refused | AlreadyDecided | Invalid:
+        """Approve with the arguments as the person left them (marked edited if they differ)."""
+        state = await self.store.get(request_id)
+        stop = screen_edit(state, payload)
+        if stop is not None:
+            return stop
+        return await self._apply(state, actor, Status.APPROVED, payload=payload)
+
+    async def may_decide(self, state: RequestState, actor: str, groups: GroupCache) -> bool:
+        """Whether a listing shows ``actor`` this request (nothing is recorded).
+
+        Args:
+            state: a request as read by the listing.
+            actor: the person listing.
+            groups: lookups made so far in this listing, filled in as it goes.
+
+        Returns:
+            False for a request with no policy yet, or whose approver groups could not be read.
+        """
+        if state.policy is None:
+            return False
+        return await self._admits(state.policy, actor, groups) is True
+
+    async def _apply(
+        self,
+        state: RequestState,
+        actor: str,
+        status: Status,
+        *,
+        reason: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Decided | Refused | AlreadyDecided:
+        refused = await self._authorize(state, actor)
+        if refused is not None:
+            return refused
+        request_id = state.request.id
+        try:
+            decision = await self.store.decide(
+                request_id, status, decided_by=(actor,), reason=reason, payload=payload
+            )
+        except errors.AlreadyDecided as exc:
+            return AlreadyDecided(exc.decision)
+        log.info(
+            "decision_recorded",
+            request_id=request_id,
+            status=decision.status.value,
+            user=actor,
+            edited=decision.edited,
+        )
+        return Decided(decision)
+
+    async def _authorize(self, state: RequestState, actor: str) -> Refused | None:
+        """None if ``actor`` may decide; else the refusal, a non-approver's recorded."""
+        admitted = await self._admits(_policy(state), actor, None)
+        if admitted is None:
+            return Refused(Why.GROUPS_UNAVAILABLE)
+        if admitted:
+            return None
+        request_id = state.request.id
+        await self.store.audit(
+            AuditEvent(
+                event="unauthorized",
+                request_id=request_id,
+                actor=f"slack:{actor}",
+                reason="not an approver for this request",
+            )
+        )
+        log.warning("unauthorized_decision_attempt", request_id=request_id, user=actor)
+        return Refused(Why.NOT_APPROVER)
+
+    async def _admits(self, policy: Policy, actor: str, groups: GroupCache | None) -> bool | None:
+        """:func:`hitl_slack.authz.may_decide` with the groups it needs read, one at a time.
+
+        Returns:
+            True or False; None when not admitted and a group could not be read.
+        """
+        approvers = policy.approvers
+        if authz.may_decide(approvers, actor, {}):
+            return True
+        if not authz.is_user_id(actor):
+            return False  # nothing but a user id is ever looked up in a group
+        members: dict[str, frozenset[str]] = {}
+        failed = False
+        for group in authz.approver_groups(approvers):
+            found = await self._members(group, groups)
+            if found is None:
+                failed = True
+                continue
+            members[group] = found
+            if authz.may_decide(approvers, actor, members):
+                return True
+        return None if failed else False
+
+    async def _members(self, group: str, groups: GroupCache | None) -> frozenset[str] | None:
+        if groups is not None and group in groups:
+            return groups[group]
+        found: frozenset[str] | None
+        try:
+            found = await self.directory.group_members(group, retry=False)
+        except errors.SlackError as exc:
+            log.warning("user_group_lookup_failed", group=group, error=exc.error)
+            found = None
+        if groups is not None:
+            groups[group] = found
+        return found
