@@ -285,7 +285,8 @@ class Decisions:
 
     async def _authorize(self, state: RequestState, actor: str) -> Refused | None:
         """None if ``actor`` may decide; else the refusal, a non-approver's recorded."""
-        admitted = await self._admits(_policy(state), actor, None)
+        policy = _policy(state)
+        admitted = await self._admits(policy, actor, None)
         if admitted is None:
             return Refused(Why.GROUPS_UNAVAILABLE)
         if admitted:
@@ -297,6 +298,7 @@ class Decisions:
                 request_id=request_id,
                 actor=f"slack:{actor}",
                 reason="not an approver for this request",
+                policy_digest=policy.digest(),
             )
         )
         log.warning("unauthorized_decision_attempt", request_id=request_id, user=actor)

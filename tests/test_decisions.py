@@ -250,6 +250,29 @@ async def test_an_approver_approves_through_the_atomic_step(astore: AsyncStore) 
     )
 
 
+async def test_every_audit_entry_of_a_judged_act_names_the_policy_that_judged_it(
+    astore: AsyncStore,
+) -> None:
+    core = _core(astore)
+    request_id = await _request(astore, payload={"n": 1})
+    await core.approve(request_id, "U0BOB")  # refused: not an approver
+    await core.approve_edited(request_id, "U0ALICE", {"n": 2})
+    entries = await astore.redis.xrange(astore.config.keys.audit)
+    events = [AuditEvent.model_validate_json(f["body"]) for _, f in entries]
+    judged = {e.event: e.policy_digest for e in events if e.request_id == request_id}
+    policy = (await astore.get(request_id)).policy
+    assert policy is not None
+    digest = policy.digest()
+    assert judged == {
+        "created": None,
+        "queued": None,
+        "posted": digest,
+        "unauthorized": digest,
+        "edited": digest,
+        "approved": digest,
+    }
+
+
 async def test_a_group_member_decides_and_the_group_is_read_without_retries(
     astore: AsyncStore,
 ) -> None:

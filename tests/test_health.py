@@ -18,6 +18,7 @@ from harness import free_port
 from redisproc import RedisServer
 
 from hitl_slack.keys import RELAY_GROUP, UPDATER_GROUP, Keys
+from hitl_slack.logs import get_logger
 from hitl_slack.service.consumer import Retry, StreamConsumer
 from hitl_slack.service.health import Health
 from hitl_slack.service.outage import Outage
@@ -156,7 +157,7 @@ async def test_a_redis_that_refuses_writes_is_not_ready(prefix: str, redis_serve
 
 
 def test_an_outage_is_one_warning_and_one_info(caplog: pytest.LogCaptureFixture):
-    log = logging.getLogger("test.outage")
+    log = get_logger("test.outage")
     outage = Outage(log, "scheduler")
     with caplog.at_level(logging.INFO, logger="test.outage"):
         for _ in range(5):

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,6 @@ from fakeslack import (
     slash_command_body,
     view_submission_body,
 )
-from logcapture import structlog_to_stdlib
 from redisproc import RedisServer
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -148,12 +147,6 @@ async def fragile(redis_server: RedisServer, prefix: str) -> AsyncIterator[World
     """A world over a private redis-server the test may kill and restart."""
     async for w in _world(redis_server.url, prefix):
         yield w
-
-
-@pytest.fixture(autouse=True)
-def _structlog_to_stdlib() -> Iterator[None]:
-    with structlog_to_stdlib():
-        yield
 
 
 @pytest.fixture

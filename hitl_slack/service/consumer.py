@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -133,7 +132,7 @@ class StreamConsumer:
         self._freed = asyncio.Event()  # set when an entry in hand is finished
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.accepting = accepting
-        self.outage = Outage(logging.getLogger(__name__), f"consumer:{stream}")
+        self.outage = Outage(log, f"consumer:{stream}")
         #: ``time.monotonic()`` of the loop's last turn (readiness reports its age).
         self.ticked = time.monotonic()
 

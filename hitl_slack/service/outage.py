@@ -14,8 +14,6 @@ import time
 
 import structlog
 
-from hitl_slack.logs import get_logger
-
 __all__ = ["Outage"]
 
 
@@ -23,18 +21,18 @@ class Outage:
     """The up/down state of one dependency as seen by one component.
 
     Args:
-        log: the component's logger (a stdlib one is logged to through structlog, by its name).
+        log: the component's structlog logger.
         component: what lost it (``consumer:hitl:queue``, ``scheduler``...).
         dependency: what was lost (``redis``, ``slack``).
     """
 
     def __init__(
         self,
-        log: structlog.stdlib.BoundLogger | logging.Logger,
+        log: structlog.stdlib.BoundLogger,
         component: str,
         dependency: str = "redis",
     ) -> None:
-        self.log = get_logger(log.name) if isinstance(log, logging.Logger) else log
+        self.log = log
         self.component = component
         self.dependency = dependency
         self.since: float | None = None

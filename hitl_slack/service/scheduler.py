@@ -73,7 +73,7 @@ class Scheduler:
         self.max_sleep = max_sleep
         self.clock = clock
         self.handlers: dict[str, TimerHandler] = {EXPIRE: self.expire, **(handlers or {})}
-        self.outage = Outage(logging.getLogger(__name__), "scheduler")
+        self.outage = Outage(log, "scheduler")
         self._migrated = False
         #: ``time.monotonic()`` of the loop's last turn (readiness reports its age).
         self.ticked = time.monotonic()
