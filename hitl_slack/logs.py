@@ -21,7 +21,7 @@ from typing import TextIO
 import structlog
 from structlog.contextvars import bound_contextvars
 
-__all__ = ["bound", "configure", "get_logger"]
+__all__ = ["bound", "configure", "get_logger", "route_to_stdlib"]
 
 #: Bind fields (``request_id=...``) to every line logged inside a ``with`` block (or a decorated
 #: function), then restore what was bound before. It is structlog's ``bound_contextvars``: the
@@ -77,7 +77,26 @@ def _renderer(fmt: str, out: TextIO) -> structlog.types.Processor:
     return structlog.dev.ConsoleRenderer(colors=out.isatty())
 
 
+def route_to_stdlib() -> None:
+    """Until :func:`configure` runs, send structlog's lines to stdlib ``logging`` untouched.
+
+    Without it, service code used from another program (a test, a benchmark, an embedding
+    application) would print every line, DEBUG included, to stdout: structlog's own default.
+    Through stdlib ``logging`` the host's handlers and levels decide (with none configured,
+    only warnings and errors reach stderr). The event is the record's message and each field,
+    bound context included, an attribute of the record (what pytest's ``caplog`` reads).
+    """
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structlog logger backed by the stdlib logger ``name`` (service and CLI code only)."""
+    if not structlog.is_configured():
+        route_to_stdlib()
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger

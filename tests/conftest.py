@@ -13,22 +13,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
-import structlog
 from redisproc import RedisServer
 
 from hitl_slack import AsyncHITLClient, HITLClient
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.ops import StoreConfig
 from hitl_slack.lifecycle.store import AsyncStore, Store, async_redis
+from hitl_slack.logs import route_to_stdlib
 
 REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-structlog.configure(
-    processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
-    logger_factory=structlog.stdlib.LoggerFactory(),
-    wrapper_class=structlog.stdlib.BoundLogger,
-    cache_logger_on_first_use=False,  # tests/test_logs.py configures and restores it
-)
+route_to_stdlib()  # as unconfigured service code does; tests/test_logs.py configures and restores
 
 
 @pytest.fixture
