@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-import structlog
-
 from hitl_slack import authz, errors
 from hitl_slack.jsonvalues import canonical_json
 from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.logs import get_logger
 from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, Decision, RequestState, Status
 from hitl_slack.policy import Policy
 
@@ -54,7 +53,7 @@ __all__ = [
     "standing",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Longest reason kept (:attr:`Decision.reason`'s limit); a longer one is cut.
 MAX_REASON_CHARS = 3000

@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import redis.asyncio as aredis
-import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from hitl_slack.errors import StoreUnavailable
@@ -40,7 +39,7 @@ from hitl_slack.lifecycle import deadletters
 from hitl_slack.lifecycle.config import DEFAULT_DEAD_MAXLEN
 from hitl_slack.lifecycle.deadletters import DeadLetter
 from hitl_slack.lifecycle.runner import run_async
-from hitl_slack.logs import get_logger
+from hitl_slack.logs import bound, get_logger
 from hitl_slack.service.outage import Outage
 
 __all__ = ["GiveUp", "Retry", "StreamConsumer", "dead_letter"]
@@ -82,7 +81,7 @@ def _bound(fields: dict[str, str]) -> Iterator[None]:
     if not request_id:
         yield
         return
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+    with bound(request_id=request_id):
         yield
 
 

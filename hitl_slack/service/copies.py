@@ -11,14 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-import structlog
-
 from hitl_slack.errors import SlackError
+from hitl_slack.logs import get_logger
 from hitl_slack.slack.gateway import SlackGateway, Tagged
 
 __all__ = ["EVENT_TYPE", "find", "metadata"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Slack message metadata ``event_type`` of approval messages.
 EVENT_TYPE: Final = "hitl_request"

@@ -4,7 +4,7 @@ The atomic steps only append bodies, in order, to ``{prefix}:audit``. This worke
 replica, started by ``serve``) reads the entries after the sealed head in stream order,
 recomputes each body's digest itself (never trusting a digest an agent could have written),
 extends the chain (:func:`hitl_slack.audit.chain.entry_hash`) and records a checkpoint with the
-:data:`~hitl_slack.lifecycle.lua.SEAL` script, which is a compare-and-set on the sealed head:
+:data:`~hitl_slack.lifecycle.auditing.SEAL` script, which is a compare-and-set on the sealed head:
 replicas sealing at once cannot fork the checkpoints, the loser re-reads and goes on. A short lease
 (``{prefix}:audit:sealer``) keeps the others from repeating the hashing meanwhile.
 
@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from hitl_slack.audit.chain import GENESIS, entry_hash
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.keys import Keys
-from hitl_slack.lifecycle.lua import SEAL
+from hitl_slack.lifecycle.auditing import seal
+from hitl_slack.lifecycle.runner import run_async
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.logs import get_logger
 from hitl_slack.service.outage import Outage
@@ -133,19 +134,12 @@ class Sealer:
             running = entry_hash(running, fields.get("body", ""))
         n += len(rows)
         last = rows[-1][0]
-        won = await self._seal(expected, last, running, n)
+        won = await run_async(self.redis, seal(self.keys, expected, last, running, n))
         if not won:
             log.info("audit_seal_lost_race", entry=last)
             return 0
         log.debug("audit_sealed", entry=last, count=len(rows), n=n)
         return len(rows)
-
-    async def _seal(self, *args: str | int) -> int:
-        keys = (self.keys.audit_seals, self.keys.audit_sealed)
-        try:
-            return int(await self.redis.evalsha(SEAL.sha, 2, *keys, *args))
-        except NoScriptError:
-            return int(await self.redis.eval(SEAL.source, 2, *keys, *args))
 
     async def trim(self) -> int:
         """Apply the retention at the newest checkpoint that keeps ``maxlen`` entries; returns

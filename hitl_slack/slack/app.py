@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from hitl_slack.decisions import Decisions
 from hitl_slack.lifecycle.store import AsyncStore
+from hitl_slack.logs import get_logger
 from hitl_slack.routesfile import RoutesConfig
 from hitl_slack.routing import selectable_summary
 from hitl_slack.slack.gateway import SlackGateway
@@ -24,7 +24,7 @@ from hitl_slack.slack.listeners import register
 
 __all__ = ["Deps", "build_app"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -45,6 +44,7 @@ from hitl_slack.decisions import (
     standing,
 )
 from hitl_slack.errors import SlackError
+from hitl_slack.logs import bound, get_logger
 from hitl_slack.models import Decision, RequestState
 from hitl_slack.slack import blocks, listings, mrkdwn, payloads, views
 from hitl_slack.slack.guard import RejectMalformed, Tell, failure_text, guarded, log_failure, teller
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEPS_KEY", "existing", "register", "said"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The Bolt context entry (and so the listener argument) that holds the listeners' Deps.
 DEPS_KEY = "hitl"
@@ -115,7 +115,7 @@ def _about(body: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
         request_id = (payloads.click(body) if is_click else payloads.submission(body)).request_id
     except BadPayload:
         return contextlib.nullcontext()
-    return structlog.contextvars.bound_contextvars(request_id=request_id)
+    return bound(request_id=request_id)
 
 
 # -- buttons on a request's message -------------------------------------------------------------

@@ -17,12 +17,12 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from hitl_slack.decisions import GroupCache
 from hitl_slack.errors import SlackError, StoreUnavailable
 from hitl_slack.lifecycle import listing
+from hitl_slack.logs import get_logger
 from hitl_slack.models import RequestState
 from hitl_slack.slack import mrkdwn, payloads, views
 from hitl_slack.slack.guard import guarded, responder
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["home", "home_page", "page", "pending_page", "register", "slash_command"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 async def slash_command(
