@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 from fakeslack import FakeSlack, PostedMessage, block_text, form_body, post_signed
 
 SECRET = "3f1c9a7be2d54a6f8e0b1c2d3e4f5a6b"
@@ -53,6 +54,10 @@ name = "lost"
 match = { action = "lost_*" }
 channel = "C0MISSING"
 """
+
+
+#: Bots started and not stopped: :func:`posted` waits for their record of what they posted.
+_RUNNING: list[BotProcess] = []
 
 
 def free_port() -> int:
@@ -119,6 +124,7 @@ class BotProcess:
         return self
 
     def start(self) -> BotProcess:
+        _RUNNING.append(self)
         self.launch()
         assert self.proc is not None
         deadline = time.monotonic() + 20
@@ -139,7 +145,25 @@ class BotProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def recorded(self, request_id: str, timeout: float = 10.0) -> None:
+        """Wait until the bot recorded the message it posted for ``request_id`` (a click on it
+        is judged by the policy stored with that record), or the request is gone."""
+        r = redis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=2)
+        key = f"{self.prefix}:req:{request_id}"
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if not r.exists(key) or r.hexists(key, "message"):
+                    return
+                time.sleep(0.005)
+        except redis.RedisError:
+            return  # the test took Redis away: nothing to wait for
+        finally:
+            r.close()
+
     def stop(self) -> int:
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -203,6 +227,9 @@ def posted(fake: FakeSlack, request_id: str, timeout: float = 10.0) -> PostedMes
     fake.wait_until(lambda: find() is not None, timeout=timeout)
     found = find()
     assert found is not None
+    for bot in list(_RUNNING):  # the bot records the message right after Slack's answer
+        if bot.fake is fake:
+            bot.recorded(request_id, timeout)
     return found
 
 

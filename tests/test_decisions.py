@@ -250,22 +250,6 @@ async def test_an_approver_approves_through_the_atomic_step(astore: AsyncStore) 
     )
 
 
-async def test_a_click_before_the_message_is_recorded_is_judged_by_the_policy_stored_first(
-    astore: AsyncStore,
-) -> None:
-    # The relay stores the policy before it posts: a click that reaches the bot before the
-    # post is recorded (or after the bot died between the two) is judged, not refused.
-    state, _ = await astore.create(
-        ApprovalRequest(summary="Refund", action="refund_card", timeout=60)
-    )
-    await astore.apply_policy(state, FIN)
-    core = _core(astore)
-    assert await core.approve(state.request.id, "U0BOB") == Refused(Why.NOT_APPROVER)
-    answer = await core.approve(state.request.id, "U0ALICE")
-    assert isinstance(answer, Decided)
-    assert answer.decision.decided_by == ("U0ALICE",)
-
-
 async def test_every_audit_entry_of_a_judged_act_names_the_policy_that_judged_it(
     astore: AsyncStore,
 ) -> None:

@@ -359,33 +359,6 @@ def test_mark_posted_not_found():
         _mark(["not_found"])
 
 
-def _apply(*replies: Any) -> tuple[posting.Applied, Driver]:
-    d = Driver(*replies)
-    state = transition.RequestState(request=REQ, status=Status.PENDING, created=_at(CREATED_MS))
-    return d.run(posting.apply_policy(CFG, state, POLICY)), d
-
-
-def test_apply_policy_stores_the_snapshot_and_its_deadline_before_the_post():
-    applied, d = _apply(["ok", "pending", POLICY.model_dump_json(), DEADLINE_MS - 1000])
-    assert applied == posting.Applied(Status.PENDING, POLICY, _at(DEADLINE_MS - 1000))
-    [step] = d.evals()
-    assert step.keys == (K.request("req_1"), K.audit, K.timers, K.pending)
-    assert step.args[1:] == (POLICY.model_dump_json(), "req_1", DEADLINE_MS, "expire:req_1")
-
-
-def test_apply_policy_returns_the_policy_stored_first():
-    first = POLICY.model_copy(update={"approvers": ("U0FIRST",)})
-    applied, _ = _apply(["ok", "approved", first.model_dump_json(), DEADLINE_MS])
-    assert (applied.status, applied.policy) == (Status.APPROVED, first)
-
-
-def test_apply_policy_not_found_and_an_unknown_reply():
-    with pytest.raises(RequestNotFound):
-        _apply(["not_found"])
-    with pytest.raises(ValueError, match="unexpected reply"):
-        _apply(["what"])
-
-
 def test_read_posting_returns_the_first_attempt_and_not_found_when_gone():
     flat = [x for kv in fields(post_attempt=str(CREATED_MS)).items() for x in kv]
     state, since = Driver(flat).run(posting.read_posting(CFG, "req_1", _at(DEADLINE_MS)))

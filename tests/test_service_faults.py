@@ -90,8 +90,7 @@ def test_a_request_lost_with_redis_while_it_was_being_posted_leaves_no_live_mess
         fake.fail("chat.postMessage", status=200, delay=6)  # Slack holds the post...
         ticket = client.submit("Lost", "deploy", {}, timeout=60)
         deadline = time.monotonic() + 10
-        # The policy is stored just before the post: from then on the post is under way.
-        while not r.hget(Keys(prefix).request(ticket.request_id), "policy"):
+        while not r.hget(Keys(prefix).request(ticket.request_id), "post_attempt"):
             assert time.monotonic() < deadline, bot.logs()
             time.sleep(0.02)
         redis_server.restart(empty=True)  # ... while Redis comes back without the request

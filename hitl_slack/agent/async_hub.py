@@ -105,7 +105,10 @@ class DecisionHub(Hub):
             if outcome is not ENDED:
                 return outcome, False
             at_deadline = waiter.left()[1]
-            if self._settled_at_end(request_id):
+            # Only at the deadline may the subscription's word stand: the expiry that follows
+            # meets Redis anyway. A wait that ends early reads once, so a Redis lost an instant
+            # before the end (its loss not seen yet) is StoreUnavailable, never WaitTimeout.
+            if at_deadline and self._settled_at_end(request_id):
                 return None, at_deadline
             return await self._read_one(request_id), at_deadline
         finally:

@@ -84,8 +84,8 @@ class SyncDecisionHub(Hub):
                 )
                 if waiter.fut.done():
                     return waiter.fut.result(), False
-            with self._lock:
-                settled = self._settled_at_end(request_id)
+            with self._lock:  # only at the deadline may the subscription's word stand
+                settled = at_deadline and self._settled_at_end(request_id)
             return (None if settled else self._read_one(request_id)), at_deadline
         finally:
             with self._lock:

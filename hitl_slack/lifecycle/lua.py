@@ -14,13 +14,12 @@ from hitl_slack.lifecycle.auditing import AUDIT_APPEND, SEAL
 from hitl_slack.lifecycle.commands import LuaScript
 from hitl_slack.lifecycle.creation import CREATE
 from hitl_slack.lifecycle.listing import CACHE_PERMALINK
-from hitl_slack.lifecycle.posting import APPLY_POLICY, MARK_POSTED, READ_POSTING
+from hitl_slack.lifecycle.posting import MARK_POSTED, READ_POSTING
 from hitl_slack.lifecycle.schedule import MIGRATE
 from hitl_slack.lifecycle.transition import TRANSITION
 
 __all__ = [
     "ALL",
-    "APPLY_POLICY",
     "AUDIT_APPEND",
     "CACHE_PERMALINK",
     "CREATE",
@@ -33,7 +32,6 @@ __all__ = [
 ]
 
 ALL: tuple[LuaScript, ...] = (
-    APPLY_POLICY,
     AUDIT_APPEND,
     CACHE_PERMALINK,
     CREATE,

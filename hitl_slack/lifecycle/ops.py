@@ -15,8 +15,7 @@ module                                   what
 :mod:`~hitl_slack.lifecycle.transition`  TRANSITION, :func:`decide`, :func:`expire`,
                                          :func:`current`
 :mod:`~hitl_slack.lifecycle.replicas`    WAIT before a decision is announced
-:mod:`~hitl_slack.lifecycle.posting`     READ_POSTING, APPLY_POLICY, MARK_POSTED,
-                                         :func:`read_posting`, :func:`apply_policy`,
+:mod:`~hitl_slack.lifecycle.posting`     READ_POSTING, MARK_POSTED, :func:`read_posting`,
                                          :func:`mark_posted`
 :mod:`~hitl_slack.lifecycle.timers`      :class:`Timer` (pure: timer set members)
 :mod:`~hitl_slack.lifecycle.schedule`    MIGRATE, :func:`due_timers`, :func:`next_timer`,
@@ -38,7 +37,7 @@ from hitl_slack.lifecycle.config import DEFAULT_RETENTION, StoreConfig
 from hitl_slack.lifecycle.creation import create
 from hitl_slack.lifecycle.deadletters import DeadLetter, dead_letter
 from hitl_slack.lifecycle.listing import pending
-from hitl_slack.lifecycle.posting import Applied, Posted, apply_policy, mark_posted, read_posting
+from hitl_slack.lifecycle.posting import Posted, mark_posted, read_posting
 from hitl_slack.lifecycle.reading import decision_from_message, get, parse_state
 from hitl_slack.lifecycle.schedule import drop_timer, due_timers, migrate, next_timer, set_aside
 from hitl_slack.lifecycle.timers import Timer
@@ -46,7 +45,6 @@ from hitl_slack.lifecycle.transition import NotDue, current, decide, expire
 
 __all__ = [
     "DEFAULT_RETENTION",
-    "Applied",
     "Batch",
     "Command",
     "DeadLetter",
@@ -58,7 +56,6 @@ __all__ = [
     "Posted",
     "StoreConfig",
     "Timer",
-    "apply_policy",
     "audit",
     "create",
     "current",

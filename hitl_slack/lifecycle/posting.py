@@ -1,12 +1,10 @@
-"""Posting a request in Slack: mark the attempt, store its policy, then record the message.
+"""Posting a request in Slack: mark the attempt, then record the message and its policy.
 
 :data:`READ_POSTING` reads a request and marks that a post is under way, so a crash or a lost
-answer mid-post leaves a trace; :data:`APPLY_POLICY` stores the policy snapshot the request is
-decided by BEFORE its message exists, applying the policy's deadline (only ever earlier: the
-expiry timer and the pending index move with it), so no message is ever live without the
-policy its clicks are judged by (also when the bot dies between the post and its record);
-:data:`MARK_POSTED` records where the message is, with a ``posted`` audit entry carrying the
-policy (and stores the policy and its deadline itself if no step did before).
+answer mid-post leaves a trace; :data:`MARK_POSTED` records where the message is and the
+policy snapshot the request is decided by, applying the policy's deadline (only ever earlier:
+the expiry timer and the pending index move with it), with a ``posted`` audit entry carrying
+the policy.
 """
 
 from __future__ import annotations
@@ -25,19 +23,11 @@ from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status, leni
 from hitl_slack.policy import Policy
 from hitl_slack.policy import deadline as policy_deadline
 
-__all__ = [
-    "APPLY_POLICY",
-    "MARK_POSTED",
-    "READ_POSTING",
-    "Applied",
-    "Posted",
-    "apply_policy",
-    "mark_posted",
-    "read_posting",
-]
+__all__ = ["MARK_POSTED", "READ_POSTING", "Posted", "mark_posted", "read_posting"]
 
 # Stores a policy unless one is stored (the first stands) and moves the deadline to the
-# policy's if that is earlier; a Lua fragment shared by APPLY_POLICY and MARK_POSTED.
+# policy's if that is earlier (MARK_POSTED's; a step that routes without posting, e.g. an
+# auto-approval, would share it).
 # KEYS[1] = request hash  KEYS[3] = timers zset  KEYS[4] = pending zset
 # ARGV[2] = policy JSON   ARGV[3] = request id   ARGV[4] = the policy's deadline (epoch ms)
 # ARGV[5] = the request's expiry timer (member of the timers zset)
@@ -57,24 +47,6 @@ local function apply_policy(status)
   return ARGV[2], deadline
 end
 """
-
-APPLY_POLICY = LuaScript(
-    "apply_policy",
-    """
--- Stores the policy snapshot a pending request is decided by, before its message is posted;
--- the first snapshot stands (two replicas routing at once agree on one).
--- KEYS[1] = request hash       KEYS[2] = (unused)          KEYS[3] = timers zset
--- KEYS[4] = pending zset       ARGV[1] = (unused)          ARGV[2..5] as in apply_policy
--- returns {"ok", status, policy JSON in force, deadline ms in force} | {"not_found"}
-"""
-    + _POLICY_LUA
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'not_found'} end
-local policy, deadline = apply_policy(status)
-return {'ok', status, policy, deadline}
-""",
-)
 
 READ_POSTING = LuaScript(
     "read_posting",
@@ -97,9 +69,8 @@ return fields
 MARK_POSTED = LuaScript(
     "mark_posted",
     """
--- Records where the approval message was posted and, unless APPLY_POLICY stored one before,
--- the policy snapshot it is decided by with its deadline (only ever earlier); the first record
--- stands (no double post).
+-- Records where the approval message was posted and the policy snapshot it is decided by,
+-- with its deadline (only ever earlier); the first record stands (no double post).
 -- KEYS[1] = request hash       KEYS[2] = audit stream
 -- KEYS[3] = timers zset        KEYS[4] = pending zset
 -- ARGV[1] = message JSON       ARGV[2] = policy JSON       ARGV[3] = request id
@@ -141,56 +112,11 @@ class Posted:
     deadline: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What storing a policy found.
-
-    Attributes:
-        status: the request's status (a request decided meanwhile needs no message).
-        policy: the policy in force: this one, or the one a step stored first.
-        deadline: the deadline in force.
-    """
-
-    status: Status
-    policy: Policy
-    deadline: datetime
-
-
 def _policy_args(state: RequestState, policy: Policy) -> tuple[str, str, int, str]:
     """ARGV[2..5] of the policy fragment: the policy, the id, its deadline, the expiry timer."""
     request_id = state.request.id
     deadline = policy_deadline(state.created_at, state.request.timeout, policy)
     return (policy.model_dump_json(), request_id, to_ms(deadline), Timer.expire(request_id).member)
-
-
-def apply_policy(cfg: StoreConfig, state: RequestState, policy: Policy) -> Gen[Applied]:
-    """Store the policy a request is decided by, before its message is posted.
-
-    In one atomic step: the snapshot (unless one is stored: the first stands) and its deadline
-    (:func:`hitl_slack.policy.deadline`, applied only if earlier, moving the expiry timer and
-    the pending index with it).
-
-    Args:
-        state: the request as read before posting (its creation time and timeout give the
-            policy's deadline).
-
-    Raises:
-        RequestNotFound: the request is gone.
-    """
-    k = cfg.keys
-    request_id = state.request.id
-    result = yield Eval(
-        APPLY_POLICY,
-        (k.request(request_id), k.audit, k.timers, k.pending),
-        ("", *_policy_args(state, policy)),
-    )
-    if result[0] == "ok":
-        deadline = moment(result[3])
-        assert deadline is not None  # every request is created with one
-        return Applied(Status(result[1]), lenient(Policy, result[2]), deadline)
-    if result[0] == "not_found":
-        raise RequestNotFound(request_id)
-    raise ValueError(f"apply_policy: unexpected reply {result!r}")
 
 
 def read_posting(
@@ -228,12 +154,11 @@ def mark_posted(
 ) -> Gen[Posted]:
     """Record where a request's message was posted and the policy it is decided by.
 
-    In one atomic step: the message, a ``posted`` audit entry carrying the policy, and, unless
-    :func:`apply_policy` stored one before (the relay does), the policy snapshot and its
-    deadline (applied only if earlier than the one in force, by
-    :func:`hitl_slack.policy.deadline`, moving the expiry timer and the pending index with
-    it). The first record stands: a second one (another replica posted too) changes nothing
-    and returns the message in force.
+    In one atomic step: the message, the policy snapshot, its deadline (applied only if
+    earlier than the one in force, by :func:`hitl_slack.policy.deadline`, moving the expiry
+    timer and the pending index with it) and a ``posted`` audit entry carrying the policy.
+    The first record stands: a second one (another replica posted too) changes nothing and
+    returns the message in force.
 
     Args:
         state: the request as read before posting (its creation time and timeout give the

@@ -37,7 +37,7 @@ from hitl_slack.lifecycle.connect import (
 )
 from hitl_slack.lifecycle.deadletters import DeadLetter
 from hitl_slack.lifecycle.heartbeat import Heartbeat
-from hitl_slack.lifecycle.posting import Applied, Posted
+from hitl_slack.lifecycle.posting import Posted
 from hitl_slack.lifecycle.runner import run_async, run_sync
 from hitl_slack.lifecycle.timers import Timer
 from hitl_slack.models import (
@@ -133,10 +133,6 @@ class Store:
     ) -> tuple[RequestState, datetime | None]:
         """See :func:`hitl_slack.lifecycle.posting.read_posting`."""
         return run_sync(self.redis, posting.read_posting(self.config, request_id, mark))
-
-    def apply_policy(self, state: RequestState, policy: Policy) -> Applied:
-        """See :func:`hitl_slack.lifecycle.posting.apply_policy`."""
-        return run_sync(self.redis, posting.apply_policy(self.config, state, policy))
 
     def mark_posted(self, state: RequestState, message: MessageRef, policy: Policy) -> Posted:
         """See :func:`hitl_slack.lifecycle.posting.mark_posted`."""
@@ -243,10 +239,6 @@ class AsyncStore:
     ) -> tuple[RequestState, datetime | None]:
         """See :func:`hitl_slack.lifecycle.posting.read_posting`."""
         return await run_async(self.redis, posting.read_posting(self.config, request_id, mark))
-
-    async def apply_policy(self, state: RequestState, policy: Policy) -> Applied:
-        """See :func:`hitl_slack.lifecycle.posting.apply_policy`."""
-        return await run_async(self.redis, posting.apply_policy(self.config, state, policy))
 
     async def mark_posted(self, state: RequestState, message: MessageRef, policy: Policy) -> Posted:
         """See :func:`hitl_slack.lifecycle.posting.mark_posted`."""

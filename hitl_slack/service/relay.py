@@ -35,6 +35,7 @@ from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.logs import bound, get_logger
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.policy import Policy
+from hitl_slack.policy import deadline as policy_deadline
 from hitl_slack.routesfile import RoutesConfig
 from hitl_slack.routing import Routed, resolve
 from hitl_slack.service import copies
@@ -107,33 +108,15 @@ class Relay:
             state, earlier = read
             if state.message is not None or not state.pending:
                 return  # posted already (a retry after a crash), or decided before it was shown
-            routed = await self._route(state)
-            if routed is None:
-                return  # decided (the outcome shows it) or lost while it was routed
-            state = routed[0]
-            ref = await self._adopt(state, routed[1], earlier) if earlier else None
+            # Routed once, here: from the record on, everything reads the stored policy.
+            routed = resolve(self.routes, state.request)
+            # The message shows the deadline the policy sets; the record applies it in Redis.
+            deadline = policy_deadline(state.created_at, state.request.timeout, routed.policy)
+            state = state.model_copy(update={"deadline": deadline})
+            ref = await self._adopt(state, routed, earlier) if earlier else None
             if ref is None:
-                ref = await self._post(
-                    state, routed[1], earlier or now, uncertain=earlier is not None
-                )
-            await self._record(state, ref, routed[1].policy)
-
-    async def _route(self, state: RequestState) -> tuple[RequestState, Routed] | None:
-        """Route the request once and store its policy BEFORE posting: no message is ever live
-        without the policy its clicks are judged by. The first policy stored stands (a retry,
-        another replica); the state returned carries it and the deadline it sets."""
-        routed = resolve(self.routes, state.request)
-        try:
-            applied = await self.store.apply_policy(state, routed.policy)
-        except RequestNotFound:  # lost with Redis' data since it was read: nothing to post
-            log.warning("request_gone", request_id=state.request.id, stream="queue")
-            return None
-        if applied.status is not Status.PENDING:
-            return None
-        if applied.policy != routed.policy:  # an earlier attempt's, under other routes
-            routed = Routed(applied.policy)
-        update = {"policy": applied.policy, "deadline": applied.deadline}
-        return state.model_copy(update=update), routed
+                ref = await self._post(state, routed, earlier or now, uncertain=earlier is not None)
+            await self._record(state, ref, routed.policy)
 
     async def _read(
         self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
