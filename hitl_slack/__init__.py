@@ -4,8 +4,9 @@ The agent-facing API::
 
     from hitl_slack import HITLClient, AsyncHITLClient, Decision
 
-Importing this package loads no Slack or Bolt code; the bot lives in ``hitl_slack.slack.app`` and
-friends and is started with ``hitl-slack serve``.
+Importing this package loads no Slack or Bolt code: the bot's workers live in
+:mod:`hitl_slack.service`, its Slack edge in :mod:`hitl_slack.slack`, and it is started with
+``hitl-slack serve``.
 """
 
 from hitl_slack.agent.client import RAISE, AsyncHITLClient, AsyncTicket, HITLClient, Ticket
