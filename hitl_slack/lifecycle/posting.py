@@ -25,29 +25,6 @@ from hitl_slack.policy import deadline as policy_deadline
 
 __all__ = ["MARK_POSTED", "READ_POSTING", "Posted", "mark_posted", "read_posting"]
 
-# Stores a policy unless one is stored (the first stands) and moves the deadline to the
-# policy's if that is earlier (MARK_POSTED's; a step that routes without posting, e.g. an
-# auto-approval, would share it).
-# KEYS[1] = request hash  KEYS[3] = timers zset  KEYS[4] = pending zset
-# ARGV[2] = policy JSON   ARGV[3] = request id   ARGV[4] = the policy's deadline (epoch ms)
-# ARGV[5] = the request's expiry timer (member of the timers zset)
-_POLICY_LUA = r"""
-local function apply_policy(status)
-  if redis.call('HSETNX', KEYS[1], 'policy', ARGV[2]) == 0 then
-    return redis.call('HGET', KEYS[1], 'policy'), tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-  end
-  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-  local wanted = tonumber(ARGV[4])
-  if status == 'pending' and wanted < deadline then
-    deadline = wanted
-    redis.call('HSET', KEYS[1], 'deadline', ARGV[4])
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-    redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
-  end
-  return ARGV[2], deadline
-end
-"""
-
 READ_POSTING = LuaScript(
     "read_posting",
     """
@@ -81,14 +58,20 @@ MARK_POSTED = LuaScript(
 --       | {"exists", message JSON, status}
 """
     + AUDIT_LUA
-    + _POLICY_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
 local existing = redis.call('HGET', KEYS[1], 'message')
 if existing then return {'exists', existing, status} end
-redis.call('HSET', KEYS[1], 'message', ARGV[1])
-local _, deadline = apply_policy(status)
+redis.call('HSET', KEYS[1], 'message', ARGV[1], 'policy', ARGV[2])
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+local wanted = tonumber(ARGV[4])
+if status == 'pending' and wanted < deadline then
+  deadline = wanted
+  redis.call('HSET', KEYS[1], 'deadline', ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+end
 audit_all(KEYS[2], 6)
 return {'ok', status, deadline}
 """,
@@ -110,13 +93,6 @@ class Posted:
     status: Status
     message: MessageRef
     deadline: datetime | None
-
-
-def _policy_args(state: RequestState, policy: Policy) -> tuple[str, str, int, str]:
-    """ARGV[2..5] of the policy fragment: the policy, the id, its deadline, the expiry timer."""
-    request_id = state.request.id
-    deadline = policy_deadline(state.created_at, state.request.timeout, policy)
-    return (policy.model_dump_json(), request_id, to_ms(deadline), Timer.expire(request_id).member)
 
 
 def read_posting(
@@ -180,6 +156,13 @@ def mark_posted(
     result = yield Eval(
         MARK_POSTED,
         (k.request(request_id), k.audit, k.timers, k.pending),
-        (message.model_dump_json(), *_policy_args(state, policy), *audit_args([event])),
+        (
+            message.model_dump_json(),
+            policy.model_dump_json(),
+            request_id,
+            to_ms(policy_deadline(state.created_at, state.request.timeout, policy)),
+            Timer.expire(request_id).member,
+            *audit_args([event]),
+        ),
     )
     return _reply(request_id, message, result)

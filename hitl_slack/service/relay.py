@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
 from hitl_slack.lifecycle.store import AsyncStore
-from hitl_slack.logs import bound, get_logger
+from hitl_slack.logs import get_logger
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status
 from hitl_slack.policy import Policy
 from hitl_slack.policy import deadline as policy_deadline
@@ -100,23 +100,22 @@ class Relay:
             GiveUp: Slack refused the message itself (:data:`REFUSED_CONTENT`).
             InvalidRequest: the entry or the stored request is malformed (dead letter).
         """
-        with bound(request_id=fields.get("id")):
-            now = datetime.now(UTC)
-            read = await self._read(fields, "queue", mark=now)
-            if read is None:
-                return
-            state, earlier = read
-            if state.message is not None or not state.pending:
-                return  # posted already (a retry after a crash), or decided before it was shown
-            # Routed once, here: from the record on, everything reads the stored policy.
-            routed = resolve(self.routes, state.request)
-            # The message shows the deadline the policy sets; the record applies it in Redis.
-            deadline = policy_deadline(state.created_at, state.request.timeout, routed.policy)
-            state = state.model_copy(update={"deadline": deadline})
-            ref = await self._adopt(state, routed, earlier) if earlier else None
-            if ref is None:
-                ref = await self._post(state, routed, earlier or now, uncertain=earlier is not None)
-            await self._record(state, ref, routed.policy)
+        now = datetime.now(UTC)
+        read = await self._read(fields, "queue", mark=now)
+        if read is None:
+            return
+        state, earlier = read
+        if state.message is not None or not state.pending:
+            return  # posted already (a retry after a crash), or decided before it was shown
+        # Routed once, here: from the record on, everything reads the stored policy.
+        routed = resolve(self.routes, state.request)
+        # The message shows the deadline the policy sets; the record applies it in Redis.
+        deadline = policy_deadline(state.created_at, state.request.timeout, routed.policy)
+        state = state.model_copy(update={"deadline": deadline})
+        ref = await self._adopt(state, routed, earlier) if earlier else None
+        if ref is None:
+            ref = await self._post(state, routed, earlier or now, uncertain=earlier is not None)
+        await self._record(state, ref, routed.policy)
 
     async def _read(
         self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
@@ -313,26 +312,25 @@ class Relay:
         Raises:
             Retry: Slack failed for now.
         """
-        with bound(request_id=fields.get("id")):
-            read = await self._read(fields, "outcome")
-            if read is None:
+        read = await self._read(fields, "outcome")
+        if read is None:
+            return
+        state, attempted = read
+        if state.decision is None:
+            return
+        if state.message is None:
+            # Not recorded: the relay shows the decision if it still posts; a copy whose
+            # answer was lost (or a crash before the record) may be in Slack already.
+            await self._sweep(state, attempted)
+            return
+        try:
+            await self._show_decided(state, state.message)
+        except SlackError as exc:
+            if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
+                log.warning("decided_message_not_updatable", error=exc.error)
                 return
-            state, attempted = read
-            if state.decision is None:
-                return
-            if state.message is None:
-                # Not recorded: the relay shows the decision if it still posts; a copy whose
-                # answer was lost (or a crash before the record) may be in Slack already.
-                await self._sweep(state, attempted)
-                return
-            try:
-                await self._show_decided(state, state.message)
-            except SlackError as exc:
-                if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
-                    log.warning("decided_message_not_updatable", error=exc.error)
-                    return
-                raise Retry(f"chat.update: {exc.error}") from None
-            await self._sweep(state, state.message.copies_since)
+            raise Retry(f"chat.update: {exc.error}") from None
+        await self._sweep(state, state.message.copies_since)
 
     @staticmethod
     async def _quietly(call: Awaitable[None]) -> None:
