@@ -10,6 +10,7 @@ BENCHMARKS ?= benchmarks/wakeup.py benchmarks/click.py benchmarks/subscribe.py b
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "installing hitl-slack and its development tools into $(VENV) (the first time: about a minute)"
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -28,7 +29,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	PYTHON=$(PY) scripts/with-redis sh -c "set -e; for b in $(BENCHMARKS); do echo == \$$b; $(PY) \$$b; done"
 
+# Slack tokens configured (environment or .env): serve the workspace; none: the local playground.
 run: $(STAMP)
-	$(VENV)/bin/hitl-slack serve
+	$(VENV)/bin/hitl-slack up
 
 check: lint typecheck test

@@ -3,6 +3,8 @@
 Usage::
 
     hitl-slack serve [--socket | --http] [--port N] [--host ADDR]
+    hitl-slack dev [--port N]
+    hitl-slack up
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
     hitl-slack audit verify [--expect-head HASH] [--allow-empty]
@@ -61,6 +63,7 @@ ENVIRONMENT = (
     ("HITL_DEFAULT_CHANNEL", "", "channel id for requests no route matches"),
     ("HITL_ROUTES_FILE", "", "TOML routes file"),
     ("PORT", "3000", "HTTP mode port"),
+    ("HITL_DEV_PORT", "3030", "port of the local playground (dev)"),
     ("HITL_HEALTH_PORT", "PORT", "port of /healthz, /readyz, /metrics (both modes)"),
     ("HITL_CONSUMER_NAME", "host name", "this replica's name in the consumer groups"),
     ("HITL_CLAIM_IDLE", "60", "seconds before another replica takes over stalled work"),
@@ -161,6 +164,20 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--http", action="store_true", help="HTTP mode on $PORT at /slack/events")
     serve.add_argument("--port", type=port_number, help="HTTP port (default $PORT or 3000)")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
+    dev = sub.add_parser(
+        "dev",
+        help="the local playground: the bot, Redis and a Slack-like page, no Slack needed",
+        description="Run the real bot against a local Slack-like page on 127.0.0.1 (no Slack "
+        "workspace), with the Redis at REDIS_URL or a throwaway redis-server, under the key "
+        "prefix hitl-dev (unless HITL_KEY_PREFIX is set), until SIGINT or SIGTERM.",
+    )
+    dev.add_argument("--port", type=port_number, help="page port (default $HITL_DEV_PORT or 3030)")
+    sub.add_parser(
+        "up",
+        help="serve Slack if Slack tokens are configured, else the local playground (make run)",
+        description="With Slack tokens in the environment or .env: hitl-slack serve. Without "
+        "any: hitl-slack dev. Says which it chose.",
+    )
     _audit_parser(sub.add_parser("audit", help="read, export and verify the audit trail"))
     return parser
 
@@ -306,18 +323,45 @@ def _policy_lines(entry_id: str, posted: AuditEvent) -> list[str]:
     ]
 
 
+def _up(settings: Settings) -> argparse.Namespace:
+    """``up``: the arguments of ``serve`` with Slack tokens, else of ``dev``; says which."""
+    if settings.has_slack_tokens:
+        print("Slack tokens are configured: serving your workspace (hitl-slack serve)", flush=True)
+        return _parser().parse_args(["serve"])
+    print(
+        "no Slack tokens are configured: starting the local playground (hitl-slack dev); "
+        "the README's 'Connect a real workspace' says how to serve Slack",
+        flush=True,
+    )
+    return _parser().parse_args(["dev"])
+
+
+def _dev(settings: Settings, port: int) -> int:
+    from hitl_slack.playground.dev import run_dev  # the page and its server load only here
+
+    try:
+        return run_dev(settings, port=port, say=lambda line: print(line, flush=True))
+    except StoreUnavailable as exc:  # no Redis and none to start: one line saying how to get one
+        print(str(exc), file=sys.stderr)
+        return 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hitl-slack`` command."""
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
         configure(settings.log_level, settings.log_format)
+        if args.command == "up":
+            args = _up(settings)
         if args.command == "serve":
             from hitl_slack.service.serve import serve  # Bolt and aiohttp load only for the service
 
             return serve(
                 settings, socket=args.socket, http=args.http, port=args.port, host=args.host
             )
+        if args.command == "dev":
+            return _dev(settings, args.port or settings.hitl_dev_port)
         return _audit(settings, args)
     except UnreadableEntry as exc:
         print(

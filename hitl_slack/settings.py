@@ -32,7 +32,8 @@ NO_TOKENS = (
     "  HTTP mode (--http; Slack calls https://<your host>/slack/events): SLACK_BOT_TOKEN and "
     "SLACK_SIGNING_SECRET\n"
     "  Copy .env.example to .env and fill in one of the two sets (the README's Slack app "
-    "section says where each value is)."
+    "section says where each value is).\n"
+    "  To try it without Slack first: hitl-slack dev (or make run), the local playground."
 )
 
 
@@ -66,6 +67,10 @@ class Settings(AgentSettings):
         None, ge=1, le=65535, description="port of /healthz, /readyz and /metrics; default PORT"
     )
 
+    hitl_dev_port: int = Field(
+        3030, ge=1, le=65535, description="port of the local playground (hitl-slack dev)"
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -86,6 +91,13 @@ class Settings(AgentSettings):
             "About tab, or copy the channel's link (the id is its last part)"
         )
 
+    @property
+    def has_slack_tokens(self) -> bool:
+        """Whether any Slack credential is configured (``up`` serves Slack then)."""
+        return any(
+            getattr(self, n) for n in ("slack_bot_token", "slack_app_token", "slack_signing_secret")
+        )
+
     def require_slack(self, *, socket_mode: bool) -> None:
         """Fail at start, naming the variable, when a Slack secret is missing or a placeholder.
 
@@ -93,9 +105,7 @@ class Settings(AgentSettings):
             ConfigError: names the variable and what is wrong (never its value); with no
                 Slack credential at all, explains both modes and what each needs.
         """
-        if not any(
-            getattr(self, n) for n in ("slack_bot_token", "slack_app_token", "slack_signing_secret")
-        ):
+        if not self.has_slack_tokens:
             raise ConfigError(NO_TOKENS)
         needed = ["slack_bot_token", "slack_app_token" if socket_mode else "slack_signing_secret"]
         problems = []

@@ -1,8 +1,8 @@
 """The fake Slack's Socket Mode side: the WebSocket a real ``SocketModeClient`` connects to,
 and what a test does with it (send an envelope and wait for its ack, ask for a reconnect).
 
-A mixin of :class:`fakeslack.FakeSlack`: ``apps.connections.open`` (:mod:`fakewebapi`) hands
-out the ticket this side checks.
+A mixin of :class:`fakeslack.FakeSlack`: its ``apps.connections.open`` hands out the ticket this
+side checks. Socket Mode is the tests' alone: the playground's bot runs in HTTP mode.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 import uuid
 
 from aiohttp import WSMsgType, web
-from fakerecords import JSON
+
+from hitl_slack.localslack.records import JSON
 
 
 class FakeSocketMode:
@@ -28,6 +29,15 @@ class FakeSocketMode:
     _tickets: set[str]
     _sockets: list[web.WebSocketResponse]
     _acks: dict[str, JSON]
+    _port: int
+
+    def _m_apps_connections_open(self, p: JSON) -> JSON:
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return {
+            "ok": True,
+            "url": f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}",
+        }
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("ticket") not in self._tickets:

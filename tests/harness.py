@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from typing import Any
 
 import redis
 from fakeslack import FakeSlack, PostedMessage, block_text, form_body, post_signed
+
+from hitl_slack.playground.redisproc import free_port
 
 SECRET = "3f1c9a7be2d54a6f8e0b1c2d3e4f5a6b"
 APP_TOKEN = "xapp-1-A111-test-token"
@@ -58,12 +59,6 @@ channel = "C0MISSING"
 
 #: Bots started and not stopped: :func:`posted` waits for their record of what they posted.
 _RUNNING: list[BotProcess] = []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""What the fake Slack records and answers with: calls, channel messages, ephemerals, faults.
+"""What the local Slack records and answers with: calls, channel messages, ephemerals.
 
-Plain data, shared by the fake's sides (:mod:`fakehttp`, :mod:`fakewebapi`, :mod:`fakesocket`).
+Plain data, shared by its sides (:mod:`~hitl_slack.localslack.http`,
+:mod:`~hitl_slack.localslack.webapi`) and read by the playground and the tests.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["CHANNEL_RE", "JSON", "USER_RE", "Call", "Ephemeral", "PostedMessage", "err"]
+
 JSON = dict[str, Any]
 CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]+$")
 USER_RE = re.compile(r"^[UW][A-Z0-9]+$")
@@ -17,7 +20,7 @@ USER_RE = re.compile(r"^[UW][A-Z0-9]+$")
 
 @dataclass
 class Call:
-    """One request the fake received. ``status`` is None while a ``delay`` fault holds it."""
+    """One Web API request received. ``status`` is None while its answer is held back."""
 
     method: str
     params: JSON
@@ -27,6 +30,7 @@ class Call:
     response: Any = None
     path: str = ""
     peer: str = ""  # the client's address:port: one per TCP connection
+    listed: bool = field(default=False, repr=False, compare=False)  # in the calls list yet
 
 
 @dataclass
@@ -90,20 +94,6 @@ class Ephemeral:
     blocks: list[JSON] | None
     message_ts: str
     via: str = "chat.postEphemeral"
-
-
-@dataclass
-class Fault:
-    """A scripted failure of the next ``times`` calls of ``method`` (see ``FakeSlack.fail``)."""
-
-    method: str
-    status: int
-    error: str | None
-    retry_after: int | None
-    times: int
-    channel: str | None
-    delay: float
-    body: str | None
 
 
 def err(error: str) -> JSON:

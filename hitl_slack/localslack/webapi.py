@@ -1,8 +1,8 @@
-"""The fake Slack's Web API methods: what each call does to the recorded state, and its answer.
+"""The local Slack's Web API methods: what each call does to the workspace, and its answer.
 
 ``_m_<method>`` (dots as underscores) answers ``params`` as Slack would, with Slack's error codes
 for unknown channels and messages; a method without one answers ``{"ok": true}``. Called by
-:class:`fakehttp.FakeHttp` with the fake's lock held.
+:class:`~hitl_slack.localslack.http.HttpSide` with the workspace's lock held.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import copy
 import itertools
 import secrets
 import time
-import uuid
 from typing import Any
 
-from fakerecords import CHANNEL_RE, JSON, USER_RE, Ephemeral, PostedMessage, err
+from hitl_slack.localslack.records import CHANNEL_RE, JSON, USER_RE, Ephemeral, PostedMessage, err
+
+__all__ = ["WebApi"]
 
 
-class FakeWebApi:
-    """The Web API methods the bot and the tests call (see ``FakeSlack``)."""
+class WebApi:
+    """The Web API methods the bot calls (see ``LocalSlack``)."""
 
     bot_user_id: str
     bot_id: str
@@ -29,15 +30,23 @@ class FakeWebApi:
     not_in_channel: set[str]
     usergroups: dict[str, list[str]]
     users: dict[str, JSON]
-    base_url: str
+    channel_names: dict[str, str]
+    permalink_base: str | None
     _port: int
     _seq: itertools.count[int]
     _last_ts: int
-    _tickets: set[str]
     _messages: dict[tuple[str, str], PostedMessage]
     _ephemerals: list[Ephemeral]
     _views: dict[str, JSON]
+    _view_users: dict[str, str]
+    _trigger_users: dict[str, str]
     _published: dict[str, list[JSON]]
+    _changed: Any  # LocalSlack's
+
+    @property
+    def base_url(self) -> str:
+        """Where the workspace is served (its hooks and, under ``api/``, its Web API)."""
+        return f"http://127.0.0.1:{self._port}/"
 
     def _next_ts(self) -> str:
         # Slack's ts is the Unix time of the post (conversations.history filters on it), unique
@@ -135,10 +144,11 @@ class FakeWebApi:
         channel, ts = str(p.get("channel", "")), str(p.get("message_ts", ""))
         if (channel, ts) not in self._messages:
             return err("message_not_found")
+        base = self.permalink_base or "https://fake.slack.com/"
         return {
             "ok": True,
             "channel": channel,
-            "permalink": f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+            "permalink": f"{base}archives/{channel}/p{ts.replace('.', '')}",
         }
 
     def _m_conversations_history(self, p: JSON) -> JSON:
@@ -183,7 +193,7 @@ class FakeWebApi:
             "ok": True,
             "channel": {
                 "id": channel,
-                "name": channel.lower(),
+                "name": self.channel_names.get(channel, channel.lower()),
                 "is_channel": channel[0] == "C",
                 "is_private": channel[0] == "G",
                 "is_im": channel[0] == "D",
@@ -210,14 +220,6 @@ class FakeWebApi:
     def _m_usergroups_users_list(self, p: JSON) -> JSON:
         members = self.usergroups.get(str(p.get("usergroup")))
         return err("no_such_subteam") if members is None else {"ok": True, "users": list(members)}
-
-    def _m_apps_connections_open(self, p: JSON) -> JSON:
-        ticket = uuid.uuid4().hex
-        self._tickets.add(ticket)
-        return {
-            "ok": True,
-            "url": f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}",
-        }
 
     def _stored_view(
         self,
@@ -255,6 +257,11 @@ class FakeWebApi:
         root = self._views[previous]["root_view_id"] if previous in self._views else None
         stored = self._stored_view(p["view"], root=root, previous=previous)
         self._views[stored["id"]] = stored
+        user = self._trigger_users.pop(str(p["trigger_id"]), None) or (
+            self._view_users.get(previous or "")
+        )
+        if user:  # whose screen it opens on: the person whose click made the trigger
+            self._view_users[stored["id"]] = user
         return {"ok": True, "view": copy.deepcopy(stored)}
 
     def _m_views_open(self, p: JSON) -> JSON:

@@ -3,8 +3,9 @@
 Clicks on a message's buttons, clicks in an ephemeral reply, an App Home or a modal, modal
 submissions, slash commands and ``app_home_opened`` events; the form and signing of HTTP mode
 (:func:`form_body`, :func:`sign`, :func:`post_signed`); and :func:`block_text` /
-:func:`find_button` to read blocks in assertions. ``response_url`` values point at the last
-started fake (:func:`point_response_urls_at`), so a reply through them is recorded there.
+:func:`find_button` to read blocks. ``response_url`` values point at the local Slack whose base
+URL is given (``response_base``; a clicked message carries its own), so a reply through them is
+recorded there; without one they point at Slack's hooks.
 """
 
 from __future__ import annotations
@@ -20,24 +21,29 @@ import urllib.request
 from typing import Any
 
 import aiohttp
-from fakerecords import JSON, PostedMessage
 from slack_sdk.signature import SignatureVerifier
 
-_response_base: str | None = None  # the last started fake's base URL
+from hitl_slack.localslack.records import JSON, PostedMessage
+
+__all__ = [
+    "app_home_opened_body",
+    "async_post_signed",
+    "block_actions_body",
+    "block_text",
+    "button_click_body",
+    "find_button",
+    "form_body",
+    "new_trigger_id",
+    "post_signed",
+    "sign",
+    "slash_command_body",
+    "slash_command_payload",
+    "view_submission_body",
+]
 
 
-def point_response_urls_at(base_url: str | None) -> None:
-    """Make the builders' ``response_url`` values point at a fake (None: at Slack's hooks)."""
-    global _response_base
-    _response_base = base_url
-
-
-def response_urls_base() -> str | None:
-    """The base URL the builders' ``response_url`` values point at, if a fake is started."""
-    return _response_base
-
-
-def _trigger_id() -> str:
+def new_trigger_id() -> str:
+    """A ``trigger_id`` shaped like Slack's."""
     return f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
 
@@ -45,8 +51,7 @@ def _user(user_id: str, team_id: str) -> JSON:
     return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id}
 
 
-def _response_url(kind: str, channel: str, ts: str, user: str, base: str | None = None) -> str:
-    base = base or _response_base
+def _response_url(kind: str, channel: str, ts: str, user: str, base: str | None) -> str:
     if not base:
         return f"https://hooks.slack.com/{kind}/T111/1/{secrets.token_hex(8)}"
     return f"{base}webhook/{kind}/{channel}/{ts}/{user}/{secrets.token_hex(8)}"
@@ -110,7 +115,7 @@ def _click(
         "user": _user(user_id, team_id),
         "api_app_id": app_id,
         "token": "verification_token",
-        "trigger_id": _trigger_id(),
+        "trigger_id": new_trigger_id(),
         "team": {"id": team_id, "domain": "fake"},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -127,7 +132,11 @@ def block_actions_body(
     team_id: str = "T111",
     trigger_id: str | None = None,
 ) -> JSON:
-    """A click on the button ``action_id`` of a message the app posted (raises if it has none)."""
+    """A click on the button ``action_id`` of a message the app posted.
+
+    Raises:
+        LookupError: the message has no such button (names the ones it has).
+    """
     found = _find(message.blocks or [], action_id)
     if found is None:
         present = [
@@ -138,7 +147,10 @@ def block_actions_body(
         ]
         raise LookupError(f"no button {action_id!r} in message {message.ts}; action_ids: {present}")
     block, button = found
-    block_id = block.get("block_id") or hashlib.sha1(json.dumps(block).encode()).hexdigest()[:5]
+    block_id = (
+        block.get("block_id")
+        or hashlib.sha1(json.dumps(block).encode(), usedforsecurity=False).hexdigest()[:5]
+    )
     body = _click(button, action_id, block_id, user_id, team_id, message.app_id)
     if "style" in button:
         body["actions"][0]["style"] = button["style"]
@@ -166,31 +178,40 @@ def button_click_body(
     channel_id: str | None = None,
     view: JSON | None = None,
     team_id: str = "T111",
+    trigger_id: str | None = None,
+    response_base: str | None = None,
+    message_ts: str = "-",
 ) -> JSON:
     """A click on a button outside a channel message: in an ephemeral reply posted in
-    ``channel_id`` (with a ``response_url``), or in ``view`` (an App Home tab or a modal)."""
+    ``channel_id`` (``message_ts``, with a ``response_url``), or in ``view`` (an App Home tab
+    or a modal)."""
     found = _find(blocks or [], action_id)
     if found is None:
         raise LookupError(f"no button {action_id!r} in these blocks")
     block, button = found
     body = _click(button, action_id, block.get("block_id", "b"), user_id, team_id, "A111")
+    body["trigger_id"] = trigger_id or body["trigger_id"]
     if view is not None:
         return body | {"container": {"type": "view", "view_id": view.get("id")}, "view": view}
     assert channel_id is not None, "an ephemeral reply lives in a channel"
     return body | {
         "container": {
             "type": "message",
-            "message_ts": "-",
+            "message_ts": message_ts,
             "channel_id": channel_id,
             "is_ephemeral": True,
         },
         "channel": {"id": channel_id, "name": channel_id.lower()},
-        "response_url": _response_url("actions", channel_id, "-", user_id),
+        "response_url": _response_url("actions", channel_id, message_ts, user_id, response_base),
     }
 
 
 def view_submission_body(
-    view: JSON, values: dict[str, dict[str, JSON]], *, user_id: str = "U0ALICE"
+    view: JSON,
+    values: dict[str, dict[str, JSON]],
+    *,
+    user_id: str = "U0ALICE",
+    trigger_id: str | None = None,
 ) -> JSON:
     """A submit of ``view`` (as stored by the fake) with ``state.values`` = ``values``."""
     submitted = {**copy.deepcopy(view), "state": {"values": copy.deepcopy(values)}}
@@ -201,7 +222,7 @@ def view_submission_body(
         "user": _user(user_id, team_id),
         "api_app_id": view.get("app_id", "A111"),
         "token": "verification_token",
-        "trigger_id": _trigger_id(),
+        "trigger_id": trigger_id or new_trigger_id(),
         "view": submitted,
         "response_urls": [],
         "is_enterprise_install": False,
@@ -221,6 +242,8 @@ def slash_command_payload(
     user_id: str = "U0ALICE",
     channel_id: str = "C0APPROVALS",
     team_id: str = "T111",
+    trigger_id: str | None = None,
+    response_base: str | None = None,
 ) -> dict[str, str]:
     """Slash command fields (the Socket Mode ``slash_commands`` payload)."""
     return {
@@ -235,18 +258,15 @@ def slash_command_payload(
         "text": text,
         "api_app_id": "A111",
         "is_enterprise_install": "false",
-        "response_url": _response_url("commands", channel_id, "-", user_id),
-        "trigger_id": _trigger_id(),
+        "response_url": _response_url("commands", channel_id, "-", user_id, response_base),
+        "trigger_id": trigger_id or new_trigger_id(),
     }
 
 
-def slash_command_body(
-    text: str, *, command: str = "/hitl", user_id: str = "U0ALICE", channel_id: str = "C0APPROVALS"
-) -> str:
-    """The same fields urlencoded, as Slack POSTs them in HTTP mode."""
-    return urllib.parse.urlencode(
-        slash_command_payload(text, command=command, user_id=user_id, channel_id=channel_id)
-    )
+def slash_command_body(text: str, **fields: Any) -> str:
+    """The same fields urlencoded, as Slack POSTs them in HTTP mode (``fields``: as
+    :func:`slash_command_payload` takes them)."""
+    return urllib.parse.urlencode(slash_command_payload(text, **fields))
 
 
 def app_home_opened_body(
@@ -292,6 +312,8 @@ def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]
     """Slack's request-signing headers for ``body`` (v0 HMAC-SHA256)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    if signature is None:  # only without a secret
+        raise ValueError("no signing secret to sign with")
     return {"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": ts}
 
 
@@ -305,10 +327,12 @@ def post_signed(
     timeout: float = 10.0,
 ) -> tuple[int, str]:
     """POST a signed request like Slack does; returns (status, body) without raising on 4xx/5xx."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url[:100]!r}")
     headers = {"Content-Type": content_type, **sign(secret, body, timestamp)}
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")  # noqa: S310 (http(s) only, checked above)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, response.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()

@@ -1,13 +1,14 @@
-"""The fake Slack's HTTP side: each Web API request routed to its method, scripted faults,
-and the ``response_url`` webhooks of interactions and commands.
+"""The local Slack's HTTP side: each Web API request routed to its method, and the
+``response_url`` webhooks of interactions and commands.
 
-A mixin of :class:`fakeslack.FakeSlack`: the state it reads and writes is the fake's, guarded by
-its ``_cond``; the methods themselves are :class:`fakewebapi.FakeWebApi`'s ``_m_*``.
+A mixin of :class:`~hitl_slack.localslack.server.LocalSlack`: the state it reads and writes is
+the workspace's, guarded by its ``_cond``; the methods themselves are
+:class:`~hitl_slack.localslack.webapi.WebApi`'s ``_m_*``. :meth:`HttpSide.intercept` is the one
+place a subclass may answer a call itself (the tests' scripted faults).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -16,7 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from fakerecords import JSON, Call, Ephemeral, Fault, PostedMessage, err
+
+from hitl_slack.localslack.records import JSON, Call, Ephemeral, PostedMessage, err
+
+__all__ = ["Answer", "HttpSide", "read_params"]
+
+#: What :meth:`HttpSide.intercept` answers instead of the method: status, body, extra headers.
+Answer = tuple[int, Any, dict[str, str] | None]
 
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")  # JSON strings inside form bodies
 
@@ -41,54 +48,31 @@ async def read_params(request: web.Request) -> JSON:
     return params
 
 
-class FakeHttp:
-    """Answers ``/api/{method}`` and ``/webhook/...`` requests (see ``FakeSlack``)."""
+class HttpSide:
+    """Answers ``/api/{method}`` and ``/webhook/...`` requests (see ``LocalSlack``)."""
 
     bot_token: str
     app_token: str
     _cond: threading.Condition
     _calls: list[Call]
-    _faults: list[Fault]
     _messages: dict[tuple[str, str], PostedMessage]
     _ephemerals: list[Ephemeral]
     _post: Callable[[str, JSON], PostedMessage]  # FakeWebApi's
     _next_ts: Callable[[], str]  # FakeWebApi's
 
-    # -- scripted faults ---------------------------------------------------------------------
-    def fail(
-        self,
-        method: str,
-        *,
-        status: int = 429,
-        error: str | None = None,
-        retry_after: int | None = 1,
-        times: int = 1,
-        channel: str | None = None,
-        delay: float = 0.0,
-        body: str | None = None,
-    ) -> None:
-        """Make the next ``times`` calls of ``method`` (to ``channel`` if given) fail.
+    _changed: Callable[[], None]  # LocalSlack's: wake waiters and listeners
 
-        429 → ``Retry-After`` header + ``ratelimited``; 5xx → ``internal_error``; status 200 with
-        ``error`` → ``{"ok": false, "error": error}``; status 200 without ``error`` just delays.
-        ``body`` replaces the JSON body with plain text. ``delay`` holds the answer (timeouts).
-        """
-        with self._cond:
-            self._faults.append(
-                Fault(method, status, error, retry_after, times, channel, delay, body)
-            )
-
-    def _take_fault(self, method: str, params: JSON) -> Fault | None:
-        with self._cond:
-            for f in self._faults:
-                if (
-                    f.method == method
-                    and f.times > 0
-                    and f.channel in (None, params.get("channel"))
-                ):
-                    f.times -= 1
-                    return f
+    async def intercept(self, call: Call) -> Answer | None:
+        """Answer ``call`` instead of its method (None: let the method answer). May hold it
+        (:meth:`hold`). The tests' fake Slack scripts its faults here."""
         return None
+
+    def hold(self, call: Call) -> None:
+        """Record ``call`` now, unanswered (``status`` None), before a slow answer."""
+        with self._cond:
+            call.status, call.listed = None, True
+            self._calls.append(call)
+            self._changed()
 
     # -- HTTP plumbing -----------------------------------------------------------------------
     def _finish(
@@ -97,14 +81,14 @@ class FakeHttp:
         status: int,
         body: Any,
         *,
-        recorded: bool = False,
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         with self._cond:
             call.status, call.response = status, body
-            if not recorded:
+            if not call.listed:
+                call.listed = True
                 self._calls.append(call)
-            self._cond.notify_all()
+            self._changed()
         if isinstance(body, str):
             return web.Response(status=status, text=body, headers=headers)
         return web.json_response(body, status=status, headers=headers)
@@ -126,26 +110,14 @@ class FakeHttp:
         )
         if token != (self.app_token if method == "apps.connections.open" else self.bot_token):
             return self._finish(call, 200, err("invalid_auth"))
-        fault, recorded = self._take_fault(method, params), False
-        if fault and fault.delay:
-            with self._cond:
-                call.status, recorded = None, True
-                self._calls.append(call)
-                self._cond.notify_all()
-            await asyncio.sleep(fault.delay)
-        if fault and (fault.status != 200 or fault.error):
-            default = "ratelimited" if fault.status == 429 else "internal_error"
-            extra = (
-                {"Retry-After": str(fault.retry_after)}
-                if (fault.status == 429 and fault.retry_after is not None)
-                else None
-            )
-            body = fault.body if fault.body is not None else err(fault.error or default)
-            return self._finish(call, fault.status, body, recorded=recorded, headers=extra)
+        answer = await self.intercept(call)
+        if answer is not None:
+            status, body, extra = answer
+            return self._finish(call, status, body, headers=extra)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         with self._cond:
-            answer = handler(params) if handler else {"ok": True}
-            return self._finish(call, 200, answer, recorded=recorded)
+            result = handler(params) if handler else {"ok": True}
+            return self._finish(call, 200, result)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -161,13 +133,23 @@ class FakeHttp:
             return self._finish(call, 200, "ok")
 
     def _apply_response_url(self, channel: str, ts: str, user: str, body: JSON) -> None:
-        """Replace or delete the clicked message, or post in_channel / ephemeral."""
+        """Replace or delete the clicked message (a channel message, or the ephemeral reply of
+        ``user`` it was), or post in_channel / ephemeral."""
         msg = self._messages.get((channel, ts))
-        if body.get("delete_original") in (True, "true") and msg:
+        mine = [
+            e for e in self._ephemerals if (e.channel, e.message_ts, e.user) == (channel, ts, user)
+        ]
+        delete = body.get("delete_original") in (True, "true")
+        replace = body.get("replace_original") in (True, "true")
+        if delete and msg:
             del self._messages[(channel, ts)]
-        elif body.get("replace_original") in (True, "true") and msg:
+        elif delete and mine:
+            self._ephemerals.remove(mine[-1])
+        elif replace and msg:
             msg.text, msg.blocks = body.get("text"), body.get("blocks")
             msg.updates += 1
+        elif replace and mine:
+            mine[-1].text, mine[-1].blocks = body.get("text"), body.get("blocks")
         elif body.get("response_type") == "in_channel":
             self._post(channel, body)
         else:
