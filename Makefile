@@ -1,11 +1,11 @@
-# make install | lint | typecheck | test | bench | run
+# make install | lint | typecheck | test | bench | run | screenshot
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 BENCHMARKS ?= benchmarks/wakeup.py benchmarks/click.py benchmarks/subscribe.py benchmarks/redis_cpu.py benchmarks/relay.py benchmarks/listing.py
 
-.PHONY: install lint typecheck test bench run check
+.PHONY: install lint typecheck test bench run check screenshot
 
 install: $(STAMP)
 
@@ -32,5 +32,10 @@ bench: $(STAMP)
 # Slack tokens configured (environment or .env): serve the workspace; none: the local playground.
 run: $(STAMP)
 	$(VENV)/bin/hitl-slack up
+
+# Refresh the README's picture of the playground (taken by the browser test, in a real Chromium).
+screenshot: $(STAMP)
+	PYTHON=$(PY) HITL_REQUIRE_BROWSER=1 HITL_SCREENSHOT_DIR=$(CURDIR)/docs scripts/with-redis \
+	  $(PY) -m pytest -n 0 -q tests/test_playground_browser.py -k reject
 
 check: lint typecheck test

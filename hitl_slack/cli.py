@@ -3,7 +3,7 @@
 Usage::
 
     hitl-slack serve [--socket | --http] [--port N] [--host ADDR]
-    hitl-slack dev [--port N]
+    hitl-slack dev [--port N] [--reset]
     hitl-slack up
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
@@ -172,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
         "prefix hitl-dev (unless HITL_KEY_PREFIX is set), until SIGINT or SIGTERM.",
     )
     dev.add_argument("--port", type=port_number, help="page port (default $HITL_DEV_PORT or 3030)")
+    dev.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete every key under the playground's prefix at start (earlier runs' requests)",
+    )
     sub.add_parser(
         "up",
         help="serve Slack if Slack tokens are configured, else the local playground (make run)",
@@ -336,11 +341,11 @@ def _up(settings: Settings) -> argparse.Namespace:
     return _parser().parse_args(["dev"])
 
 
-def _dev(settings: Settings, port: int) -> int:
+def _dev(settings: Settings, port: int, *, reset: bool = False) -> int:
     from hitl_slack.playground.dev import run_dev  # the page and its server load only here
 
     try:
-        return run_dev(settings, port=port, say=lambda line: print(line, flush=True))
+        return run_dev(settings, port=port, say=lambda line: print(line, flush=True), reset=reset)
     except StoreUnavailable as exc:  # no Redis and none to start: one line saying how to get one
         print(str(exc), file=sys.stderr)
         return 3
@@ -361,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings, socket=args.socket, http=args.http, port=args.port, host=args.host
             )
         if args.command == "dev":
-            return _dev(settings, args.port or settings.hitl_dev_port)
+            return _dev(settings, args.port or settings.hitl_dev_port, reset=args.reset)
         return _audit(settings, args)
     except UnreadableEntry as exc:
         print(

@@ -20,6 +20,7 @@ from devproc import ROOT, DevProcess, clean_env, pid_alive
 from fakeslack import FakeSlack
 from harness import BotProcess
 
+from hitl_slack import HITLClient
 from hitl_slack.playground.redisproc import free_port
 
 
@@ -247,3 +248,25 @@ def test_the_whole_loop_through_the_api(dev: DevProcess) -> None:
     assert events[:2] == ["created", "queued"]
     assert "rejected" in events
     assert any(k["key"].endswith(f":req:{request_id}") for k in explained["keys"])
+
+
+def test_requests_left_from_an_earlier_run_are_noted_and_reset_deletes_them(
+    redis_url: str, prefix: str, client: HITLClient
+) -> None:
+    client.submit("Left over", "refund_order", {"amount": 1}, timeout=600)
+    env = clean_env(REDIS_URL=redis_url, HITL_KEY_PREFIX=prefix)
+    proc = DevProcess(env).start()
+    try:
+        proc.ready()
+        assert f"1 request(s) from an earlier run are still pending under {prefix}" in (
+            proc.output()
+        )
+    finally:
+        proc.stop()
+    proc = DevProcess(env, args=[sys.executable, "-m", "hitl_slack.cli", "dev", "--reset"])
+    try:
+        proc.start().ready()
+        assert f"deleted every key under {prefix}" in proc.output()
+        assert client.store.redis.zcard(f"{prefix}:pending") == 0
+    finally:
+        proc.stop()

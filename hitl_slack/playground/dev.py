@@ -114,6 +114,26 @@ def live_bots(url: str, keys: Keys, timeout: float) -> list[str]:
     return [text for name, text in live.items() if name not in stopped]
 
 
+def leftovers(url: str, keys: Keys, *, reset: bool, timeout: float) -> int:
+    """Requests still pending under ``keys.prefix`` from an earlier run (their messages lived
+    in that run's local Slack, which is gone); with ``reset``, every key of the prefix is
+    deleted first and the answer is 0."""
+    r = redis.Redis.from_url(url, socket_timeout=timeout)
+    try:
+        if reset:
+            batch: list[bytes] = []
+            for key in r.scan_iter(match=f"{keys.prefix}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    r.delete(*batch)
+                    batch.clear()
+            if batch:
+                r.delete(*batch)
+        return int(r.zcard(keys.pending))
+    finally:
+        r.close()
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -145,9 +165,10 @@ def _local_slack() -> LocalSlack:
 class Playground:
     """What ``dev`` started, so that stopping undoes it in reverse order."""
 
-    def __init__(self, settings: Settings, *, port: int, say: Say) -> None:
+    def __init__(self, settings: Settings, *, port: int, say: Say, reset: bool = False) -> None:
         self.settings = settings
         self.port = port
+        self.reset = reset
         self.say = say
         self.redis: RedisServer | None = None
         self.bot: BotProcess | None = None
@@ -204,6 +225,14 @@ class Playground:
                 f"{', '.join(live)}. Stop it, or set HITL_KEY_PREFIX to another prefix "
                 f"(a bot killed without a stop counts as live for {heartbeat.BEAT_TTL:g} s)"
             )
+        if old := await asyncio.to_thread(leftovers, url, keys, reset=self.reset, timeout=2.0):
+            self.say(
+                f"  note:   {old} request(s) from an earlier run are still pending under "
+                f"{keys.prefix}; their messages were in that run's page (--reset deletes the "
+                "prefix's keys at start)"
+            )
+        elif self.reset:
+            self.say(f"  reset:  deleted every key under {keys.prefix}")
         await self._serve_page(url, keys)
         await self._start_bot(url, keys)
 
@@ -299,7 +328,7 @@ class Playground:
             self.redis.kill()
 
 
-def run_dev(settings: Settings, *, port: int, say: Say = print) -> int:
+def run_dev(settings: Settings, *, port: int, say: Say = print, reset: bool = False) -> int:
     """Run the playground until SIGINT / SIGTERM; the exit code.
 
     Raises:
@@ -308,7 +337,7 @@ def run_dev(settings: Settings, *, port: int, say: Say = print) -> int:
     """
 
     async def main() -> int:
-        playground = Playground(settings, port=port, say=say)
+        playground = Playground(settings, port=port, say=say, reset=reset)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 

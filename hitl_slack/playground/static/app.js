@@ -1163,8 +1163,10 @@ function renderSidebar() {
   sel.value = S.user;
   const me = S.people.get(S.user);
   const myGroups = (d.groups || []).filter((g) => (g.members || []).includes(S.user)).map((g) => `@${g.handle}`);
-  $("person-title").textContent = !me ? "" : [me.title, myGroups.length ? `member of ${myGroups.join(", ")}` : "in no group"]
-    .filter(Boolean).join(" · ");
+  const member = myGroups.length ? `member of ${myGroups.join(", ")}` : "in no group";
+  let about = member;
+  if (me && me.title) about = myGroups.length ? `${me.title} · ${member}` : /group/i.test(me.title) ? me.title : `${me.title} · ${member}`;
+  $("person-title").textContent = me ? about : "";
 
   const chans = [], dms = [];
   for (const c of S.channels.values()) (c.kind === "dm" ? dms : chans).push(c);
@@ -1609,10 +1611,10 @@ function renderExplain() {
   }));
   root.replaceChildren();
   append(root, [
-    h("h3", { class: "ex-h" }, "Redis keys", h("span", { class: "ex-count", text: String((data.keys || []).length) })),
-    (data.keys || []).length ? keys : h("div", { class: "panel-empty small", text: "No keys (yet)." }),
     h("h3", { class: "ex-h" }, "Audit trail", h("span", { class: "ex-count", text: String((data.audit || []).length) })),
     (data.audit || []).length ? audit : h("div", { class: "panel-empty small", text: "No audit events (yet)." }),
+    h("h3", { class: "ex-h" }, "Redis keys", h("span", { class: "ex-count", text: String((data.keys || []).length) })),
+    (data.keys || []).length ? keys : h("div", { class: "panel-empty small", text: "No keys (yet)." }),
     data.audit_command ? h("div", { class: "ex-cmd" }, h("span", { class: "ex-cmd-label", text: "In a terminal:" }),
       h("code", { class: "ex-cmd-text", text: String(data.audit_command) })) : null]);
 }
