@@ -17,6 +17,7 @@ from fakeslack import (  # tests/ has no __init__.py: pytest puts tests/ itself 
     app_home_opened_body,
     block_actions_body,
     block_text,
+    button_click_body,
     find_button,
     form_body,
     slash_command_body,
@@ -357,3 +358,31 @@ def test_get_permalink_links_a_posted_message_and_refuses_an_unknown_one(
     with pytest.raises(SlackApiError) as info:
         client.chat_getPermalink(channel="C0APPROVALS", message_ts="1.000001")
     assert info.value.response["error"] == "message_not_found"
+
+
+def test_a_reply_to_an_ephemeral_click_replaces_that_ephemeral_only(fake: FakeSlack) -> None:
+    """A button in an ephemeral reply (a /hitl pending page): its response_url replaces that
+    ephemeral, for the person who clicked, as Slack does."""
+    fake.add_ephemeral("C0APPROVALS", "U0ALICE", "page 1", BLOCKS)
+    fake.add_ephemeral("C0APPROVALS", "U0BOB", "page 1", BLOCKS)
+    alice = fake.ephemerals("U0ALICE")[0]
+    body = button_click_body(
+        BLOCKS,
+        "hitl.approve",
+        user_id="U0ALICE",
+        channel_id="C0APPROVALS",
+        message_ts=alice.message_ts,
+    )
+    WebhookClient(body["response_url"]).send(text="page 2", replace_original=True)
+    assert [e.text for e in fake.ephemerals("U0ALICE")] == ["page 2"]
+    assert [e.text for e in fake.ephemerals("U0BOB")] == ["page 1"]
+
+
+def test_a_modal_opens_on_the_screen_of_whoever_clicked(fake: FakeSlack) -> None:
+    client = WebClient(token=TOKEN, base_url=fake.api_url)
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Hi"}, "blocks": []}
+    opened = client.views_open(trigger_id=fake.trigger_for("U0BOB"), view=view)["view"]
+    assert [v["id"] for v in fake.views_of("U0BOB")] == [opened["id"]]
+    assert fake.views_of("U0ALICE") == []
+    fake.replace_view(opened["id"], None)
+    assert fake.views_of("U0BOB") == []

@@ -63,8 +63,11 @@ class Interactions:
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         headers = {"Content-Type": content_type, **payloads.sign(self._secret, body)}
-        async with self._http.post(self.bot_url, data=body.encode(), headers=headers) as answer:
-            return Sent(answer.status, await answer.text())
+        try:
+            async with self._http.post(self.bot_url, data=body.encode(), headers=headers) as r:
+                return Sent(r.status, await r.text())
+        except (aiohttp.ClientError, TimeoutError) as exc:  # the bot is down or stuck
+            return Sent(502, f"the bot did not answer ({type(exc).__name__})")
 
     async def _interactive(self, payload: JSON) -> Sent:
         self.last_sent = time.monotonic()

@@ -213,14 +213,16 @@ class _Api:
         )
         await response.prepare(request)
         seen = -1
-        while True:
-            seq = await self.page.changes.next(seen, timeout=15)
-            if seq == seen:
-                await response.write(b": keep-alive\n\n")
-                continue
-            seen = seq
-            await response.write(f"data: {json.dumps({'seq': seq})}\n\n".encode())
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(ConnectionError):  # the page went away
+            while True:
+                seq = await self.page.changes.next(seen, timeout=15)
+                if seq == seen:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                seen = seq
+                await response.write(f"data: {json.dumps({'seq': seq})}\n\n".encode())
+                await asyncio.sleep(0.02)
+        return response
 
     async def click(self, request: web.Request) -> web.Response:
         body = await _body(request)
