@@ -33,7 +33,8 @@ bench: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/hitl-slack up
 
-# Refresh the README's picture of the playground (taken by the browser test, in a real Chromium).
+# Refresh the README's pictures of the playground (taken by the browser test, in a real Chromium;
+# Debian's fonts-noto-color-emoji draws the risk emoji).
 screenshot: $(STAMP)
 	PYTHON=$(PY) HITL_REQUIRE_BROWSER=1 HITL_SCREENSHOT_DIR=$(CURDIR)/docs scripts/with-redis \
 	  $(PY) -m pytest -n 0 -q tests/test_playground_browser.py -k reject

@@ -680,9 +680,22 @@ def test_a_listed_request_links_to_its_message_and_odd_links_are_dropped() -> No
     assert "· <https://x.slack.com/archives/C1/p1|Open message>" in block_text(
         V.pending_blocks(good, now=NOW)
     )
-    for bad in ("http://evil", "https://a|<!channel>", "javascript:x"):
+    for bad in (
+        "http://evil",
+        "https://a|<!channel>",
+        "javascript:x",
+        "http://127.0.0.1.evil.example/",  # not the loopback address
+        "http://localhost.evil:1/",
+    ):
         page = V.Page(listed(pending(), link=bad), visible=1, read=1, total=1)
         assert "Open message" not in block_text(V.pending_blocks(page, now=NOW))
+    # The playground's local Slack hands out permalinks to its page on the loopback address.
+    local = V.Page(
+        listed(pending(), link="http://127.0.0.1:3030/archives/C1/p1"), visible=1, read=1, total=1
+    )
+    assert "<http://127.0.0.1:3030/archives/C1/p1|Open message>" in block_text(
+        V.pending_blocks(local, now=NOW)
+    )
 
 
 def test_home_view_is_a_home_tab_with_one_page() -> None:

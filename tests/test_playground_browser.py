@@ -63,11 +63,13 @@ def page(browser: Any, dev: DevProcess) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # A console error is a bug too (a CSP violation, a failed request the page did not expect).
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.goto(dev.url)
     pg.get_by_test_id("person").wait_for()
     yield pg
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"errors on the page: {errors}"
 
 
 def _screenshot_dir(tmp_path: Path) -> Path:

@@ -86,9 +86,14 @@ def _pending_line(item: Listed, now: datetime) -> SectionBlock:
     )
 
 
+#: Where a permalink may point: Slack's (https), or a local Slack on this machine (the
+#: playground's, http on the loopback address).
+_LINK_SCHEMES = ("https://", "http://127.0.0.1:", "http://localhost:")
+
+
 def _safe_link(url: str | None) -> bool:
     # Slack's own permalinks; anything else (or a character that would end the link) is dropped.
-    return url is not None and url.startswith("https://") and not any(c in url for c in "<>| \n")
+    return url is not None and url.startswith(_LINK_SCHEMES) and not any(c in url for c in "<>| \n")
 
 
 def _pager(page: Page, action_id: str) -> list[Block]:

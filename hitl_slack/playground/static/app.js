@@ -58,11 +58,14 @@ function safeLink(url, label, cls) {
   return h("a", { class: cls || "md-link", href: url, title: url, target: "_blank", rel: "noopener noreferrer", text: label || url });
 }
 
-/** {channel, ts} of a same-origin Slack permalink (/archives/C…/p1796346896800246), or null. */
+/**
+ * {channel, ts} of a permalink into this playground (/archives/C…/p1796346896800246 on this
+ * origin, or on the local Slack's default fake.slack.com), or null.
+ */
 function permalinkTarget(href) {
   let u;
   try { u = new URL(href, location.href); } catch { return null; }
-  if (u.origin !== location.origin) return null;
+  if (u.origin !== location.origin && u.host !== "fake.slack.com") return null;
   const m = /^\/archives\/([A-Z0-9]+)(?:\/p(\d{7,}))?\/?$/.exec(u.pathname);
   if (!m) return null;
   const ts = m[2] ? `${m[2].slice(0, -6)}.${m[2].slice(-6)}` : null;
@@ -119,7 +122,9 @@ const S = {
   msgCache: new Map(),   // message key → {sig, node}
   selected: null,        // request id shown in "What just happened"
   explain: null,         // {id, data} | {id, error}
-  follow: null,          // {id, switched, done}: request just sent, to show where it lands
+  follow: null,          // {id, switched}: the request just sent, to show where it lands
+  explainSeq: -1,        // state seq the explain panel was last fetched at
+  scrollToEnd: false,    // scroll the message list to its end on the next render
   busy: new Map(),       // surface element → fetch generation after which it is re-enabled
   closing: new Map(),    // view id → generation mark (null while the close is in flight)
   localErrors: new Map(),// view id → errors of the last submit answer
@@ -283,6 +288,9 @@ function followRequest() {
   else if (entry.status !== "waiting" && !entry.channel) S.follow = null;
 }
 
+const busyTimers = new Map();
+
+/** Disable (or give back) the interactive controls of one surface: a message, modal or Home. */
 function setBusy(el, on) {
   if (on) {
     S.busy.set(el, null);
@@ -290,8 +298,12 @@ function setBusy(el, on) {
     for (const c of el.querySelectorAll("button[data-action-id], select[data-action-id], .ovf-item")) {
       if (!c.disabled) { c.disabled = true; c.dataset.busy = "1"; }
     }
-    setTimeout(() => { if (S.busy.has(el)) setBusy(el, false); }, 10000);
+    // Never stuck: whatever happens to the answer, the controls come back after 10 s.
+    clearTimeout(busyTimers.get(el));
+    busyTimers.set(el, setTimeout(() => { if (S.busy.has(el)) setBusy(el, false); }, 10000));
   } else {
+    clearTimeout(busyTimers.get(el));
+    busyTimers.delete(el);
     S.busy.delete(el);
     el.classList.remove("busy");
     for (const c of el.querySelectorAll("[data-busy]")) { c.disabled = false; delete c.dataset.busy; }
@@ -672,7 +684,7 @@ function renderElement(e, ctx, blockId, accessory, j, i) {
     case "static_select": {
       const { select, pick } = optionSelect(e, false);
       select.dataset.actionId = actionId;
-      select.dataset.blockId = blockId;
+      if (blockId) select.dataset.blockId = blockId;
       select.classList.add("el-select");
       select.addEventListener("change", async () => {
         const opt = pick()[0];
@@ -1130,6 +1142,7 @@ function confirmDialog(c) {
 
 function personName(id) {
   if (!id) return "";
+  if (typeof id === "string" && id.startsWith("slack:")) id = id.slice(6); // audit actors
   const p = S.people.get(id);
   if (p) return p.name;
   if (S.data && S.data.workspace && id === S.data.workspace.bot_user_id) return S.data.workspace.bot_name;
@@ -1379,8 +1392,9 @@ function renderMessage(m, channelId, grouped, key) {
     body.appendChild(h("div", { class: "thread" }, toggle, box));
   }
   if (eph) {
-    const dismiss = h("button", { type: "button", class: "link-btn dismiss", text: "Dismiss" });
-    dismiss.addEventListener("click", () => {
+    const dismiss = h("a", { href: "#", class: "link-btn dismiss", role: "link", text: "Dismiss" });
+    dismiss.addEventListener("click", (ev) => {
+      ev.preventDefault();
       S.dismissed.add(`${S.user} ${channelId} ${m.ts}`);
       renderMain();
       renderSidebar();
