@@ -2,7 +2,7 @@
 
 The agent-facing API::
 
-    from hitl_slack import HITLClient, AsyncHITLClient, Decision
+    from hitl_slack import HITLClient, AsyncHITLClient, Decision, Answer
 
 Importing this package loads no Slack or Bolt code: the bot's workers live in
 :mod:`hitl_slack.service`, its Slack edge in :mod:`hitl_slack.slack`, and it is started with
@@ -10,6 +10,8 @@ Importing this package loads no Slack or Bolt code: the bot's workers live in
 """
 
 from hitl_slack.agent.client import RAISE, AsyncHITLClient, AsyncTicket, HITLClient, Ticket
+from hitl_slack.agent.questions import AsyncQuestionTicket, QuestionTicket
+from hitl_slack.answers import Answer
 from hitl_slack.errors import (
     AlreadyDecided,
     ApprovalDenied,
@@ -22,14 +24,23 @@ from hitl_slack.errors import (
     WaitTimeout,
 )
 from hitl_slack.lifecycle.heartbeat import Heartbeat, NoBotWarning
-from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
+from hitl_slack.models import (
+    ApprovalRequest,
+    Decision,
+    QuestionRequest,
+    RequestState,
+    Risk,
+    Status,
+)
 
 __all__ = [
     "RAISE",
     "AlreadyDecided",
+    "Answer",
     "ApprovalDenied",
     "ApprovalRequest",
     "AsyncHITLClient",
+    "AsyncQuestionTicket",
     "AsyncTicket",
     "ConfigError",
     "Decision",
@@ -38,6 +49,8 @@ __all__ = [
     "Heartbeat",
     "InvalidRequest",
     "NoBotWarning",
+    "QuestionRequest",
+    "QuestionTicket",
     "RequestNotFound",
     "RequestState",
     "Risk",

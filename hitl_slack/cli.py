@@ -272,7 +272,9 @@ def _export(r: redis.Redis, keys: Keys, args: argparse.Namespace) -> int:
 
 
 #: Events a decision policy judges: each names the policy's digest (``policy=-``: none).
-_JUDGED = frozenset({"approved", "rejected", "edited", "expired", "cancelled", "unauthorized"})
+_JUDGED = frozenset(
+    {"approved", "rejected", "edited", "expired", "cancelled", "answered", "unauthorized"}
+)
 
 
 def _show(r: redis.Redis, keys: Keys, request_id: str) -> int:

@@ -28,9 +28,17 @@ from typing import Any, Protocol
 
 from hitl_slack import authz, errors
 from hitl_slack.jsonvalues import canonical_json
+from hitl_slack.kinds.question import answer_problems
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.logs import get_logger
-from hitl_slack.models import MAX_PAYLOAD_BYTES, AuditEvent, Decision, RequestState, Status
+from hitl_slack.models import (
+    MAX_PAYLOAD_BYTES,
+    AuditEvent,
+    Decision,
+    QuestionRequest,
+    RequestState,
+    Status,
+)
 from hitl_slack.policy import Policy
 
 __all__ = [
@@ -48,6 +56,7 @@ __all__ = [
     "Why",
     "clean_reason",
     "payload_problem",
+    "screen_answer",
     "screen_edit",
     "screen_rejection",
     "standing",
@@ -177,7 +186,28 @@ def screen_edit(
     state: RequestState, payload: dict[str, Any]
 ) -> AlreadyDecided | Refused | Invalid | None:
     """The checks of an edited approval that need no directory (run before a form's ack)."""
-    return standing(state) or payload_problem(payload)
+    return standing(state) or _not_of_kind(state, "approval") or payload_problem(payload)
+
+
+def _not_of_kind(state: RequestState, kind: str) -> Invalid | None:
+    """A forged or stale click of another kind's button (an Approve on a question)."""
+    if state.request.kind == kind:
+        return None
+    what = "a question: answer it" if state.request.kind == "question" else "not a question"
+    return Invalid((("kind", f"This request is {what} with its own buttons."),))
+
+
+def screen_answer(state: RequestState, answer: Any) -> AlreadyDecided | Refused | Invalid | None:
+    """The checks of an answer that need no directory (a form runs them before its ack):
+    errors by form field name, or under ``"answer"``."""
+    stop = standing(state) or _not_of_kind(state, "question")
+    if stop is not None:
+        return stop
+    assert isinstance(state.request, QuestionRequest)
+    problems = answer_problems(state.request, answer)
+    if problems:
+        return Invalid(tuple((k or "answer", v) for k, v in problems.items()))
+    return payload_problem({"answer": answer})
 
 
 # -- the acts ----------------------------------------------------------------------------------
@@ -211,13 +241,25 @@ class Decisions:
         refused = await self._authorize(state, actor)
         return refused or Permitted(state, _policy(state))
 
-    async def approve(self, request_id: str, actor: str) -> Decided | Refused | AlreadyDecided:
+    async def approve(
+        self, request_id: str, actor: str
+    ) -> Decided | Refused | AlreadyDecided | Invalid:
         """Approve as requested."""
         state = await self.store.get(request_id)
-        stop = standing(state)
+        stop = standing(state) or _not_of_kind(state, "approval")
         if stop is not None:
             return stop
         return await self._apply(state, actor, Status.APPROVED)
+
+    async def answer(
+        self, request_id: str, actor: str, answer: Any
+    ) -> Decided | Refused | AlreadyDecided | Invalid:
+        """Answer a question: the text, the option's value, the options' values, or the form."""
+        state = await self.store.get(request_id)
+        stop = screen_answer(state, answer)
+        if stop is not None:
+            return stop
+        return await self._apply(state, actor, Status.ANSWERED, payload={"answer": answer})
 
     async def reject(
         self, request_id: str, actor: str, reason: str | None

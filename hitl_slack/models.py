@@ -4,11 +4,11 @@ Pure: no Redis, no Slack. Every model here is what is stored in Redis (as JSON) 
 agent client, the bot and the CLI read back, so each carries a schema version ``v`` and every
 parse goes through pydantic, whatever process wrote the entry.
 
-A request has a ``kind``: :data:`Request` is the union of the kinds, discriminated on it. Only
-``"approval"`` exists today (:class:`ApprovalRequest`, defined with the fields every kind shares
-in :mod:`hitl_slack.requests`); questions (free text, a choice among options, a form from a
-schema) will be further kinds, registered in :mod:`hitl_slack.kinds`, deciding with a
-:class:`Decision` that carries an ``answer``.
+A request has a ``kind``: :data:`Request` is the union of the kinds, discriminated on it:
+``"approval"`` (:class:`ApprovalRequest`) and ``"question"`` (:class:`QuestionRequest`: free
+text, a choice among options, or a form), both defined with the fields every kind shares in
+:mod:`hitl_slack.requests` and registered in :mod:`hitl_slack.kinds`. A question is decided
+with a :class:`Decision` of status ``answered`` whose payload carries the ``answer``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from hitl_slack.requests import (
     MAX_SUMMARY_CHARS,
     MAX_TIMEOUT_SECONDS,
     ApprovalRequest,
+    QuestionRequest,
     RequestBase,
     Risk,
     new_request_id,
@@ -63,6 +64,7 @@ __all__ = [
     "Decision",
     "MessageRef",
     "Outcome",
+    "QuestionRequest",
     "Request",
     "RequestBase",
     "RequestState",
@@ -86,6 +88,8 @@ class Status(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    #: A question's answer (an approval is never answered, a question never approved).
+    ANSWERED = "answered"
 
 
 class Outcome(NamedTuple):
@@ -107,18 +111,19 @@ OUTCOME_WORDS: Final[Mapping[Status, Outcome]] = MappingProxyType(
         Status.REJECTED: Outcome("❌", "Rejected"),
         Status.EXPIRED: Outcome("⌛", "Expired"),
         Status.CANCELLED: Outcome("🚫", "Cancelled"),
+        Status.ANSWERED: Outcome("💬", "Answered"),
     }
 )
 
-#: Every kind of request this package ships, discriminated on ``kind`` (one member today; a
-#: question kind becomes ``ApprovalRequest | QuestionRequest``). Kinds registered at run time
-#: with :func:`hitl_slack.kinds.register` are accepted too: see :attr:`RequestState.request`.
-Request: TypeAlias = ApprovalRequest
+#: Every kind of request this package ships, discriminated on ``kind``. Kinds registered at
+#: run time with :func:`hitl_slack.kinds.register` are accepted too: see
+#: :attr:`RequestState.request`.
+Request: TypeAlias = ApprovalRequest | QuestionRequest
 
 
 def _registered_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Validate a request with the model of its ``kind``, whichever kinds are registered."""
-    if type(value) is ApprovalRequest:
+    if type(value) is ApprovalRequest or type(value) is QuestionRequest:
         return handler(value)
     # Imported here, not at the top: the kinds in the registry are built on this module.
     from hitl_slack import kinds
@@ -130,8 +135,10 @@ class Decision(_Model):
     """The outcome of a request: what the waiting agent gets back.
 
     Attributes:
-        status: ``approved``, ``rejected``, ``expired`` or ``cancelled``.
-        payload: the final arguments (the edited ones if a human edited them).
+        status: ``approved``, ``rejected``, ``expired`` or ``cancelled``; a question's
+            ``answered`` (or ``rejected``: declined).
+        payload: the final arguments (the edited ones if a human edited them); a question's
+            answer is ``payload["answer"]`` (see :class:`hitl_slack.answers.Answer`).
         edited: whether a human changed the payload.
         reason: the reviewer's (or canceller's) rationale, if any.
         decided_by: Slack user ids; empty when a policy, the clock or the agent decided.
@@ -139,7 +146,9 @@ class Decision(_Model):
 
     v: Literal[1] = 1
     request_id: str
-    status: Literal[Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED]
+    status: Literal[
+        Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED, Status.ANSWERED
+    ]
     payload: dict[str, Any] = Field(default_factory=dict)
     edited: bool = False
     reason: Annotated[str | None, Field(max_length=3000)] = None
@@ -223,6 +232,7 @@ AuditEventType = Literal[
     "approved",
     "rejected",
     "edited",
+    "answered",
     "expired",
     "cancelled",
     "escalated",

@@ -1,11 +1,12 @@
-"""What an agent asks: the fields every kind of request shares, and the approval request.
+"""What an agent asks: the fields every kind of request shares, and the approval and question.
 
 Pure: no Redis, no Slack. A request is stored as JSON in Redis and read back by the agent client,
 the bot and the CLI. Every request carries a ``kind`` that says how it is decided; the kinds are
 registered in :mod:`hitl_slack.kinds` (what a decision means, what the audit and the data set
-record) and :mod:`hitl_slack.slack.kinds` (how Slack shows it). :class:`ApprovalRequest` is the
-only kind today; a further kind is a subclass of :class:`RequestBase` with its own ``kind`` tag
-and fields. :mod:`hitl_slack.models` re-exports every public name here.
+record) and :mod:`hitl_slack.slack.kinds` (how Slack shows it). :class:`ApprovalRequest` and
+:class:`QuestionRequest` are the kinds shipped; a further kind is a subclass of
+:class:`RequestBase` with its own ``kind`` tag and fields. :mod:`hitl_slack.models` re-exports
+every public name here.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from hitl_slack.errors import InvalidRequest
+from hitl_slack.forms import MAX_OPTIONS, Form, Option
 from hitl_slack.jsonvalues import canonical_json, check_json
 
 __all__ = [
@@ -27,8 +29,10 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_SUMMARY_CHARS",
     "MAX_TIMEOUT_SECONDS",
+    "QUESTION_ACTION",
     "ApprovalRequest",
     "FrozenModel",
+    "QuestionRequest",
     "RequestBase",
     "Risk",
     "Text",
@@ -213,3 +217,54 @@ class ApprovalRequest(RequestBase):
     """
 
     kind: Literal["approval"] = "approval"
+
+
+#: The ``action`` of every question: routes match questions by ``kind``, never by action.
+QUESTION_ACTION: Final = "question"
+
+
+class QuestionRequest(RequestBase):
+    """A question for a human: the ``summary`` is the question; it is answered, or declined.
+
+    The answer is free text (no ``options``, no ``form``), one of ``options`` (several with
+    ``multiple``), or a filled-in ``form`` (:class:`~hitl_slack.forms.Form`). ``payload`` is
+    context shown with the question, never edited.
+    """
+
+    kind: Literal["question"] = "question"
+    action: Literal["question"] = QUESTION_ACTION
+    options: Annotated[tuple[Option, ...], Field(max_length=MAX_OPTIONS)] = ()
+    multiple: Annotated[bool, Strict()] = False
+    form: Form | None = None
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_from_strings(cls, options: Any) -> Any:
+        """Plain strings are options whose label is their value."""
+        if isinstance(options, str):
+            raise ValueError(  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+                "must be a list of options, not one string"
+            )
+        if isinstance(options, list | tuple):
+            return tuple({"value": o, "label": o} if isinstance(o, str) else o for o in options)
+        return options
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> QuestionRequest:
+        if self.form is not None and self.options:
+            raise ValueError("give options or a form, not both")
+        if self.multiple and not self.options:
+            raise ValueError("multiple=True needs options")
+        values = [o.value for o in self.options]
+        if len(set(values)) != len(values):
+            raise ValueError("options must be distinct")
+        return self
+
+    @property
+    def shape(self) -> Literal["text", "choice", "choices", "form"]:
+        """How it is answered: free text, one option, several options, or a form."""
+        if self.form is not None:
+            return "form"
+        if self.options:
+            return "choices" if self.multiple else "choice"
+        return "text"

@@ -45,7 +45,7 @@ from pydantic_core import ErrorDetails
 
 from hitl_slack.authz import is_user_id, is_usergroup_id
 from hitl_slack.errors import ConfigError
-from hitl_slack.models import ApprovalRequest, Risk
+from hitl_slack.models import RequestBase, Risk
 
 __all__ = [
     "NO_CHANNEL",
@@ -133,16 +133,23 @@ class _Config(BaseModel):
 class RouteMatch(_Config):
     """What a request must look like for a route to apply; a key left out fits anything."""
 
+    kind: Globs | None = None
     action: Globs | None = None
     agent: Globs | None = None
     risk: Risks | None = None
     tags: Globs | None = None
 
-    def matches(self, request: ApprovalRequest) -> bool:
-        """Whether every given key fits ``request`` (an empty match fits every request)."""
+    def matches(self, request: RequestBase) -> bool:
+        """Whether every given key fits ``request`` (an empty match fits every request).
+
+        ``action`` globs fit approvals only: a question's action is always ``question``, so
+        questions are routed by ``kind`` (or by agent, risk and tags).
+        """
         agents = (request.agent,) if request.agent is not None else ()
+        acts = (request.action,) if request.kind == "approval" else ()
         return (
-            _fits(self.action, (request.action,))
+            _fits(self.kind, (request.kind,))
+            and _fits(self.action, acts)
             and _fits(self.agent, agents)
             and (self.risk is None or request.risk in self.risk)
             and _fits(self.tags, request.tags)

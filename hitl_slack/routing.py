@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from hitl_slack.authz import is_user_id, is_usergroup_id
 from hitl_slack.errors import ConfigError
-from hitl_slack.models import ApprovalRequest
+from hitl_slack.models import RequestBase
 from hitl_slack.policy import Policy
 from hitl_slack.routesfile import (
     NO_CHANNEL,
@@ -72,9 +72,7 @@ class Routed:
     note: str | None = None
 
 
-def _chosen_route(
-    config: RoutesConfig, request: ApprovalRequest
-) -> tuple[Route | None, str | None]:
+def _chosen_route(config: RoutesConfig, request: RequestBase) -> tuple[Route | None, str | None]:
     """The route an explicit ``route=`` picks, if the operator lets agents pick it, and a note."""
     if request.route is None:
         return None, None
@@ -87,7 +85,7 @@ def _chosen_route(
 
 
 def _channel(
-    request: ApprovalRequest, route: Route | None, defaults: Defaults, notes: list[str]
+    request: RequestBase, route: Route | None, defaults: Defaults, notes: list[str]
 ) -> str:
     home = (route.channel if route is not None else None) or defaults.channel
     if home is None:  # unreachable: RoutesConfig checks that every request has a channel
@@ -108,7 +106,7 @@ def _channel(
     return home
 
 
-def resolve(config: RoutesConfig, request: ApprovalRequest) -> Routed:
+def resolve(config: RoutesConfig, request: RequestBase) -> Routed:
     """Route ``request``: a selectable ``route=``, the first matching rule, the defaults.
 
     Args:

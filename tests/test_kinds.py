@@ -1,6 +1,6 @@
 """Request kinds: the registry, the approval kind, and a toy second kind added without edits.
 
-The toy ``question`` kind below is everything a new kind needs: a request model, a class with
+The toy ``survey`` kind below is everything a new kind needs: a request model, a class with
 the pure parts (:class:`hitl_slack.kinds.Kind`) and one with the Slack parts
 (:class:`hitl_slack.slack.kinds.SlackKind`), each registered once. It is then parsed, stored,
 rendered, edited and exported by the same entry points as an approval.
@@ -56,13 +56,13 @@ T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 class QuestionRequest(RequestBase):
     """A question with suggested answers; the human's answer is the decision's payload."""
 
-    kind: Literal["question"] = "question"
+    kind: Literal["survey"] = "survey"
     question: Annotated[str, Field(min_length=1, max_length=500)]
     options: tuple[str, ...] = ()
 
 
 class Question:
-    name = "question"
+    name = "survey"
     request = QuestionRequest
 
     def settle(
@@ -72,7 +72,7 @@ class Question:
 
     def audit_data(self, request: QuestionRequest) -> dict[str, Any]:
         return {
-            "kind": "question",
+            "kind": "survey",
             "summary": request.summary,
             "action": request.action,
             "agent": request.agent,
@@ -98,7 +98,7 @@ class Question:
 
 
 class QuestionFace:
-    name = "question"
+    name = "survey"
 
     def message(self, state: RequestState, *, note: str | None, now: datetime) -> layout.Message:
         request = state.request
@@ -150,8 +150,8 @@ def question() -> Iterator[None]:
     kinds.register(Question())
     slack_kinds.register(QuestionFace())
     yield
-    slack_kinds.unregister("question")
-    kinds.unregister("question")
+    slack_kinds.unregister("survey")
+    kinds.unregister("survey")
 
 
 def ask(**changes: Any) -> QuestionRequest:
@@ -186,7 +186,7 @@ def test_a_registered_kind_is_parsed_by_its_own_model(question: None):
     assert (type(parsed), parsed) == (QuestionRequest, ask())
     state = RequestState.model_validate({"request": json.loads(stored), "status": "pending"})
     assert state.request == ask()
-    assert kinds.names() == ("approval", "question")
+    assert kinds.names() == ("approval", "question", "survey")
 
 
 def test_a_registered_kind_is_stored_by_the_store_and_read_back_by_the_registry(
@@ -302,12 +302,12 @@ def test_a_state_holding_a_registered_kind_serialises_as_that_kind(question: Non
 
 
 def test_once_unregistered_a_kind_is_unknown_again(question: None):
-    kinds.unregister("question")
+    kinds.unregister("survey")
     with pytest.raises(
-        InvalidRequest, match="unknown request kind 'question' \\(known: 'approval'\\)"
+        InvalidRequest, match="unknown request kind 'survey' \\(known: 'approval', 'question'\\)"
     ):
         kinds.parse_request(ask().model_dump_json())
-    with pytest.raises(ValidationError, match="unknown request kind 'question'"):
+    with pytest.raises(ValidationError, match="unknown request kind 'survey'"):
         RequestState(request=ask(), status=Status.PENDING)
     kinds.register(Question())  # for the fixture's clean-up, as it expects
 
@@ -331,7 +331,10 @@ def test_stored_requests_of_any_version_parse_as_approvals():
 @pytest.mark.parametrize(
     ("stored", "message"),
     [
-        ('{"kind": "poll", "summary": "x"}', "unknown request kind 'poll' (known: 'approval')"),
+        (
+            '{"kind": "poll", "summary": "x"}',
+            "unknown request kind 'poll' (known: 'approval', 'question')",
+        ),
         ('{"kind": 3}', "request kind must be a string, not int"),
         ("[1, 2]", "invalid stored request: not a JSON object"),
         ("{", "invalid stored request: not JSON"),
@@ -370,11 +373,11 @@ def test_a_kind_must_carry_its_own_tag_and_a_free_name():
     with pytest.raises(ValueError, match="'approval' is already registered"):
         kinds.register(type("Other", (kinds.Approval,), {})())
     kinds.register(kinds.APPROVAL)  # the same kind again changes nothing
-    assert kinds.names() == ("approval",)
+    assert kinds.names() == ("approval", "question")
 
 
 def test_a_slack_face_needs_its_kind_registered_first():
-    with pytest.raises(InvalidRequest, match="unknown request kind 'question'"):
+    with pytest.raises(InvalidRequest, match="unknown request kind 'survey'"):
         slack_kinds.register(QuestionFace())
 
 
@@ -382,10 +385,10 @@ def test_a_kind_without_a_slack_face_says_so_instead_of_rendering_wrong():
     kinds.register(Question())
     try:
         state = RequestState(request=ask(), status=Status.PENDING)
-        with pytest.raises(InvalidRequest, match="of kind 'question', which this bot cannot show"):
+        with pytest.raises(InvalidRequest, match="of kind 'survey', which this bot cannot show"):
             blocks.approval_message(state)
     finally:
-        kinds.unregister("question")
+        kinds.unregister("survey")
 
 
 def test_a_row_of_a_kind_this_version_does_not_know_has_the_shared_columns():
@@ -476,4 +479,5 @@ def test_every_final_status_has_its_words_in_the_one_table():
         Status.REJECTED: ("❌", "Rejected", "rejected"),
         Status.EXPIRED: ("⌛", "Expired", "expired"),
         Status.CANCELLED: ("🚫", "Cancelled", "cancelled"),
+        Status.ANSWERED: ("💬", "Answered", "answered"),
     }

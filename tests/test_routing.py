@@ -501,7 +501,7 @@ def test_unknown_keys_are_errors_listing_the_allowed_keys() -> None:
         "  foo: unknown top-level key (allowed: defaults, routes)\n"
         "  defaults: chanel: unknown key (allowed: channel, channel_selectable, reject_reason, "
         "timeout)\n"
-        '  routes[0] "a": match.acton: unknown key (allowed: action, agent, risk, tags)\n'
+        '  routes[0] "a": match.acton: unknown key (allowed: action, agent, kind, risk, tags)\n'
         '  routes[0] "a": approver: unknown key '
         "(allowed: approvers, channel, channel_selectable, match, name, reject_reason, "
         "selectable, timeout)"

@@ -24,6 +24,7 @@ from hitl_slack.agent.base import (
     wait_flow,
 )
 from hitl_slack.agent.gate import RAISE, gate_async
+from hitl_slack.agent.questions import AsyncAsking
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.lifecycle.heartbeat import Heartbeat
 from hitl_slack.lifecycle.store import AsyncStore, async_redis
@@ -39,7 +40,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class AsyncHITLClient(ClientBase):
+class AsyncHITLClient(ClientBase, AsyncAsking):
     """The asyncio twin of :class:`HITLClient`: the same methods, as coroutines.
 
     All waits share one pub/sub connection, and commands use a bounded pool of
@@ -91,12 +92,16 @@ class AsyncHITLClient(ClientBase):
     ) -> AsyncTicket:
         """See :meth:`HITLClient.submit`."""
         state, _ = await self.store.create(build_request(summary, action, payload, **fields))
+        await self._after_submit()
+        return AsyncTicket(self, state.request.id)
+
+    async def _after_submit(self) -> None:
+        """See :meth:`HITLClient._after_submit`."""
         if self._check_for_bot():
             try:
                 self._warn_if_no_bot(await self.store.heartbeats())
             except StoreUnavailable:
                 log.debug("could not read bot heartbeats", exc_info=True)
-        return AsyncTicket(self, state.request.id)
 
     async def health(self) -> list[Heartbeat]:
         """See :meth:`HITLClient.health`."""

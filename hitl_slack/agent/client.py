@@ -36,6 +36,7 @@ from hitl_slack.agent.base import (
     wait_flow,
 )
 from hitl_slack.agent.gate import RAISE, gate_sync
+from hitl_slack.agent.questions import Asking
 from hitl_slack.agent.sync_hub import SyncDecisionHub
 from hitl_slack.errors import StoreUnavailable
 from hitl_slack.lifecycle.heartbeat import Heartbeat
@@ -52,7 +53,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class HITLClient(ClientBase):
+class HITLClient(ClientBase, Asking):
     """Blocking client for agents, scripts and CI jobs.
 
     Args:
@@ -152,12 +153,16 @@ class HITLClient(ClientBase):
         With an ``idempotency_key`` already used, returns a ticket for that existing request.
         """
         state, _ = self.store.create(build_request(summary, action, payload, **fields))
+        self._after_submit()
+        return Ticket(self, state.request.id)
+
+    def _after_submit(self) -> None:
+        """Warn (once) when no bot serves this prefix: the request would wait unseen."""
         if self._check_for_bot():
             try:
                 self._warn_if_no_bot(self.store.heartbeats())
             except StoreUnavailable:
                 log.debug("could not read bot heartbeats", exc_info=True)
-        return Ticket(self, state.request.id)
 
     def health(self) -> list[Heartbeat]:
         """The bot replicas serving this key prefix, newest beat first; empty if none has

@@ -211,5 +211,5 @@ def dataset_rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
         event = entry.event()
         if event.event == "created":
             created[event.request_id] = event.data
-        elif event.event in ("approved", "rejected", "expired", "cancelled"):
+        elif event.event in ("approved", "rejected", "expired", "cancelled", "answered"):
             yield kinds.dataset_row(created.pop(event.request_id, {}), event)

@@ -7,7 +7,8 @@ writes. How a kind shows in Slack (its message, decided message, modal and how a
 read) is registered under the same name in :mod:`hitl_slack.slack.kinds`, so this core never
 imports Slack code.
 
-Adding a kind, e.g. a question, is an addition:
+The kinds shipped are ``approval`` and ``question``. Adding a kind is an addition (as the
+question kind was):
 
 1. ``QuestionRequest(RequestBase)`` with ``kind: Literal["question"] = "question"`` and its
    fields, and a class with the :class:`Kind` methods, in ``hitl_slack/kinds/question.py``;
@@ -20,6 +21,7 @@ Adding a kind, e.g. a question, is an addition:
 from __future__ import annotations
 
 from hitl_slack.kinds.approval import APPROVAL, Approval
+from hitl_slack.kinds.question import QUESTION, Question
 from hitl_slack.kinds.registry import (
     DATASET_FIELDS,
     DEFAULT_KIND,
@@ -39,8 +41,10 @@ __all__ = [
     "APPROVAL",
     "DATASET_FIELDS",
     "DEFAULT_KIND",
+    "QUESTION",
     "Approval",
     "Kind",
+    "Question",
     "Settled",
     "dataset_row",
     "get",
@@ -53,3 +57,4 @@ __all__ = [
 ]
 
 register(APPROVAL)
+register(QUESTION)

@@ -16,7 +16,7 @@ from hitl_slack.lifecycle.commands import AUDIT_LUA, NOW_LUA, Command, Eval, Gen
 from hitl_slack.lifecycle.config import StoreConfig
 from hitl_slack.lifecycle.reading import get
 from hitl_slack.lifecycle.timers import Timer
-from hitl_slack.models import ApprovalRequest, AuditEvent, RequestState, Status, digest
+from hitl_slack.models import AuditEvent, Request, RequestState, Status, digest
 
 __all__ = ["CREATE", "create"]
 
@@ -74,7 +74,7 @@ class _DuplicateId:
     pass
 
 
-def _reply(req: ApprovalRequest, result: list[str]) -> _Created | _Existing | _DuplicateId:
+def _reply(req: Request, result: list[str]) -> _Created | _Existing | _DuplicateId:
     """What CREATE's reply means (every return code of the script)."""
     code = result[0]
     if code == "created":
@@ -90,7 +90,7 @@ def _reply(req: ApprovalRequest, result: list[str]) -> _Created | _Existing | _D
     raise ValueError(f"create: unexpected reply {result!r}")
 
 
-def _events(req: ApprovalRequest) -> list[AuditEvent]:
+def _events(req: Request) -> list[AuditEvent]:
     actor = f"agent:{req.agent}" if req.agent else "agent"
     args_digest = digest(req.payload)
     data = kinds.of(req).audit_data(req)
@@ -102,7 +102,7 @@ def _events(req: ApprovalRequest) -> list[AuditEvent]:
     ]
 
 
-def _step(cfg: StoreConfig, req: ApprovalRequest, request_json: str) -> Eval:
+def _step(cfg: StoreConfig, req: Request, request_json: str) -> Eval:
     k = cfg.keys
     idem_key = k.idempotency(req.idempotency_key) if req.idempotency_key else k.request(req.id)
     return Eval(
@@ -121,7 +121,7 @@ def _step(cfg: StoreConfig, req: ApprovalRequest, request_json: str) -> Eval:
     )
 
 
-def create(cfg: StoreConfig, req: ApprovalRequest) -> Gen[tuple[RequestState, bool]]:
+def create(cfg: StoreConfig, req: Request) -> Gen[tuple[RequestState, bool]]:
     """Store and queue a validated request; returns (state, created).
 
     With an idempotency key already in use, returns the existing request's state and False.

@@ -41,10 +41,10 @@ from hitl_slack.lifecycle.posting import Posted
 from hitl_slack.lifecycle.runner import run_async, run_sync
 from hitl_slack.lifecycle.timers import Timer
 from hitl_slack.models import (
-    ApprovalRequest,
     AuditEvent,
     Decision,
     MessageRef,
+    Request,
     RequestState,
     Status,
 )
@@ -88,7 +88,7 @@ class Store:
         """See :func:`hitl_slack.lifecycle.heartbeat.read`."""
         return run_sync(self.redis, heartbeat.read(self.config.keys))
 
-    def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
+    def create(self, request: Request) -> tuple[RequestState, bool]:
         """See :func:`hitl_slack.lifecycle.creation.create`."""
         return run_sync(self.redis, creation.create(self.config, request))
 
@@ -192,7 +192,7 @@ class AsyncStore:
         """See :func:`hitl_slack.lifecycle.heartbeat.read`."""
         return await run_async(self.redis, heartbeat.read(self.config.keys))
 
-    async def create(self, request: ApprovalRequest) -> tuple[RequestState, bool]:
+    async def create(self, request: Request) -> tuple[RequestState, bool]:
         """See :func:`hitl_slack.lifecycle.creation.create`."""
         return await run_async(self.redis, creation.create(self.config, request))
 

@@ -19,6 +19,7 @@ from hitl_slack.models import RequestBase, RequestState
 from hitl_slack.slack.approval import APPROVAL
 from hitl_slack.slack.editing import FormValues
 from hitl_slack.slack.layout import Message
+from hitl_slack.slack.question import QUESTION
 
 __all__ = ["FormValues", "SlackKind", "of", "register", "unregister"]
 
@@ -89,3 +90,4 @@ def of(request: RequestBase) -> SlackKind[Any]:
 
 
 register(APPROVAL)
+register(QUESTION)

@@ -107,7 +107,8 @@ def _fit(build: Callable[[int], Block], budget: int, limit: int = 3000) -> Block
 
 def _meta(state: RequestState, now: datetime | None) -> SectionBlock:
     request = state.request
-    fields = ["*Action*\n" + inline(request.action, 200)]
+    # A question's action is always "question": the header says what it is.
+    fields = ["*Action*\n" + inline(request.action, 200)] if request.kind != "question" else []
     if request.agent:
         fields.append(f"*Agent*\n{clip(request.agent, 200)}")
     deadline = date(state.effective_deadline, now)

@@ -39,6 +39,7 @@ from hitl_slack.decisions import (
     Permitted,
     Refused,
     Why,
+    screen_answer,
     screen_edit,
     screen_rejection,
     standing,
@@ -46,7 +47,8 @@ from hitl_slack.decisions import (
 from hitl_slack.errors import SlackError
 from hitl_slack.logs import bound, get_logger
 from hitl_slack.models import Decision, RequestState
-from hitl_slack.slack import blocks, listings, mrkdwn, payloads, views
+from hitl_slack.slack import blocks, listings, mrkdwn, payloads, question, views
+from hitl_slack.slack import kinds as faces
 from hitl_slack.slack.guard import RejectMalformed, Tell, failure_text, guarded, log_failure, teller
 from hitl_slack.slack.payloads import BadPayload, Click, Submission
 
@@ -192,6 +194,36 @@ async def _open(hitl: Deps, click: Click, button: str, tell: Tell, view: View) -
         )
 
 
+def _question_form(allowed: Permitted, meta: str) -> View:
+    return faces.of(allowed.state.request).modal(allowed.state.request, private_metadata=meta)
+
+
+async def answer(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
+    """A question's Answer: opens the answer modal (text, options or its form)."""
+    await ack()
+    with _about(body):
+        await _open_form(hitl, body, respond, "Answer", _question_form)
+
+
+async def option(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
+    """One of a question's option buttons: answers with that option at once.
+
+    The option is read from the stored question by the button's index, never from the
+    button's text.
+    """
+    await ack()
+    tell = teller(hitl.slack, body, respond)
+    with _about(body):
+        async with guarded("click", body, tell):
+            click = payloads.click(body)
+            found = question.OPTION_ACTION_RE.match(str(body["actions"][0].get("action_id")))
+            state = await hitl.decisions.read(click.request_id)
+            options = getattr(state.request, "options", ())
+            index = int(found.group(1)) if found else len(options)
+            value = options[index].value if index < len(options) else None
+            await _tell(tell, await hitl.decisions.answer(click.request_id, click.user, value))
+
+
 async def unknown_action(
     ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
 ) -> None:
@@ -289,6 +321,30 @@ async def edit_submitted(
             await _tell(tell, answer)
 
 
+async def answer_submitted(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """The answer modal's submit: answer the question (what does not fit, shown inline)."""
+    with _about(body):
+        read = await _read_form(ack, body, hitl)
+        if read is None:
+            return
+        form, state = read
+        given, errors = views.parse_edit_submission(state.request, form.values)
+        if errors and standing(state) is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        early = screen_answer(state, given.get("answer"))
+        if early is not None:
+            await _answer_form(ack, body, early, next(iter(form.values), None))
+            return
+        await ack()
+        tell = teller(hitl.slack, body, respond)
+        async with guarded("form", body, tell):
+            decided = await hitl.decisions.answer(form.request_id, form.user, given["answer"])
+            await _tell(tell, decided)
+
+
 async def unknown_view(ack: AsyncAck, view: dict[str, Any]) -> None:
     """A submitted modal no listener handles: the modal says so instead of an error."""
     log.warning("unknown_view", callback_id=view.get("callback_id"))
@@ -338,6 +394,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(blocks.ACTION_EDIT)(edit)
     app.view(views.VIEW_REJECT)(reject_submitted)
     app.view(views.VIEW_EDIT)(edit_submitted)
+    app.action(question.ACTION_ANSWER)(answer)
+    app.action(question.OPTION_ACTION_RE)(option)
+    app.view(question.VIEW_ANSWER)(answer_submitted)
     listings.register(app)
     # Last, so they only get what no listener above matched.
     app.action(re.compile(".*"))(unknown_action)

@@ -12,7 +12,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, SectionBlock
 from slack_sdk.models.views import View
 
-from hitl_slack.models import ApprovalRequest, RequestBase
+from hitl_slack.models import RequestBase
 from hitl_slack.slack import kinds
 from hitl_slack.slack.editing import INPUT_MAX, VIEW_EDIT, FormValues
 from hitl_slack.slack.mrkdwn import clip, md, plain, quote, truncate
@@ -81,15 +81,16 @@ def reject_modal(request: RequestBase, *, reason_required: bool, private_metadat
     return View(
         type="modal",
         callback_id=VIEW_REJECT,
-        title=plain("Reject request"),
-        submit=plain("Reject"),
+        # A question is declined by rejecting it: the same modal, in its words.
+        title=plain("Decline to answer" if request.kind == "question" else "Reject request"),
+        submit=plain("Decline" if request.kind == "question" else "Reject"),
         close=plain("Cancel"),
         private_metadata=private_metadata,
         blocks=[SectionBlock(text=md(quote(clip(request.summary, 2900)))), reason],
     )
 
 
-def edit_modal(request: ApprovalRequest, *, private_metadata: str) -> View:
+def edit_modal(request: RequestBase, *, private_metadata: str) -> View:
     """The modal to edit a request's arguments before approving them, drawn by its kind.
 
     For an approval (:func:`hitl_slack.slack.editing.edit_modal`): one input per top-level
@@ -111,7 +112,7 @@ def edit_modal(request: ApprovalRequest, *, private_metadata: str) -> View:
 
 
 def parse_edit_submission(
-    request: ApprovalRequest, values: FormValues
+    request: RequestBase, values: FormValues
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Read the edit modal's submission back into a payload, as the request's kind reads it.
 
