@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -366,6 +367,34 @@ def test_a_restarted_agent_finds_the_request_it_made_before_it_died(
     assert ledger.ran == [("refund_payment", {"customer": marker, "amount": 420})]
     assert result["messages"][-1].content == f"done: refunded 420 to {marker}"
     assert len(all_with(fake, marker)) == 1  # never asked twice
+
+
+def test_the_example_runs_against_the_bot(
+    bot: BotProcess, fake: FakeSlack, marker: str, tmp_path: Path
+):
+    example = Path(__file__).parents[1] / "examples" / "langgraph_refund.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HITL_", "REDIS_"))}
+    env |= {"REDIS_URL": bot.redis_url, "HITL_KEY_PREFIX": bot.prefix}
+    proc = subprocess.Popen(
+        [sys.executable, str(example), marker, "420"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        [msg] = messages_with(fake, marker, 1)
+        assert msg.channel == "C0FINANCE"
+        assert f"Refund $420 to {marker}" in msg.text
+        assert "the parcel never arrived" in block_text(msg.blocks)
+        edit(bot, fake, msg, [marker, "400"])
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.startswith("Done. The refund tool said: Note: a human reviewer replaced")
+    assert out.rstrip().endswith(f"refunded $400 to {marker}")
 
 
 class RefundState(TypedDict, total=False):

@@ -201,6 +201,11 @@ def _batched_plan(
 
 def _node_plan(interrupt: InterruptLike, thread: str, fields: dict[str, Any]) -> _Plan:
     value = interrupt.value
+    if not isinstance(value.get("summary"), str) or not isinstance(value.get("action"), str):
+        raise InterruptNotSupported(
+            f"interrupt {interrupt.id}: an approval without a summary and an action: "
+            f"{_shape(value)}"
+        )
     ask = Ask(
         summary=value["summary"],
         action=value["action"],
