@@ -448,6 +448,34 @@ def test_a_node_approval_survives_a_restart_with_one_slack_message(
     assert len(all_with(fake, marker)) == 1
 
 
+def test_a_node_that_asks_twice_posts_two_requests_not_three(
+    bot: BotProcess, fake: FakeSlack, hitl: HITLClient, marker: str
+):
+    class State(TypedDict, total=False):
+        done: list[str]
+
+    def node(state: State) -> State:
+        # LangGraph runs this node again from the top when it resumes: the first approval is
+        # then answered from the checkpoint, not asked again.
+        first = interrupt_for_approval(f"Stop {marker}-web", "stop_service", {"svc": "web"})
+        second = interrupt_for_approval(f"Stop {marker}-db", "stop_service", {"svc": "db"})
+        return {"done": [d.payload["svc"] for d in (first, second) if d.approved]}
+
+    builder = StateGraph(State)
+    builder.add_node("stop", node)
+    builder.add_edge(START, "stop")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    run = Run(lambda: run_with_approvals(graph, {}, hitl, config=config()))
+
+    [web] = messages_with(fake, f"{marker}-web", 1)
+    bot.send(block_actions_body(web, "hitl.approve", user_id="U0ANYONE"))
+    [db] = messages_with(fake, f"{marker}-db", 1)
+    bot.send(block_actions_body(db, "hitl.approve", user_id="U0ANYONE"))
+
+    assert run.join() == {"done": ["web", "db"]}
+    assert len(all_with(fake, marker)) == 2
+
+
 def test_resolve_interrupt_returns_a_decision_for_a_node(
     bot: BotProcess, fake: FakeSlack, hitl: HITLClient, marker: str
 ):
