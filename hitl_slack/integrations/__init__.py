@@ -1,0 +1,1 @@
+"""Adapters between agent frameworks and hitl-slack; each needs its extra."""
