@@ -33,6 +33,7 @@ from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.logs import get_logger
 from hitl_slack.models import (
     MAX_PAYLOAD_BYTES,
+    ApprovalRequest,
     AuditEvent,
     Decision,
     QuestionRequest,
@@ -186,7 +187,10 @@ def screen_edit(
     state: RequestState, payload: dict[str, Any]
 ) -> AlreadyDecided | Refused | Invalid | None:
     """The checks of an edited approval that need no directory (run before a form's ack)."""
-    return standing(state) or _not_of_kind(state, "approval") or payload_problem(payload)
+    stop = standing(state) or _not_of_kind(state, "approval")
+    if stop is None and not getattr(state.request, "editable", True):
+        return Invalid((("payload", "This request cannot be edited: approve or reject it."),))
+    return stop or payload_problem(payload)
 
 
 def _not_of_kind(state: RequestState, kind: str) -> Invalid | None:
@@ -200,9 +204,16 @@ def _not_of_kind(state: RequestState, kind: str) -> Invalid | None:
 def screen_answer(state: RequestState, answer: Any) -> AlreadyDecided | Refused | Invalid | None:
     """The checks of an answer that need no directory (a form runs them before its ack):
     errors by form field name, or under ``"answer"``."""
-    stop = standing(state) or _not_of_kind(state, "question")
+    stop = standing(state)
     if stop is not None:
         return stop
+    if isinstance(state.request, ApprovalRequest) and state.request.respond:
+        # A response in the action's place: free text, as a question's.
+        problems = answer_problems(QuestionRequest(summary="-"), answer)
+        return Invalid(tuple(("answer", v) for v in problems.values())) if problems else None
+    wrong = _not_of_kind(state, "question")
+    if wrong is not None:
+        return wrong
     assert isinstance(state.request, QuestionRequest)
     problems = answer_problems(state.request, answer)
     if problems:
@@ -254,7 +265,8 @@ class Decisions:
     async def answer(
         self, request_id: str, actor: str, answer: Any
     ) -> Decided | Refused | AlreadyDecided | Invalid:
-        """Answer a question: the text, the option's value, the options' values, or the form."""
+        """Answer a question (the text, the option's value, the options' values, or the form),
+        or respond to an approval that offers it, in the action's place (text)."""
         state = await self.store.get(request_id)
         stop = screen_answer(state, answer)
         if stop is not None:

@@ -212,11 +212,17 @@ class RequestBase(FrozenModel):
 class ApprovalRequest(RequestBase):
     """A request for a human to approve, reject or edit an action an agent proposes.
 
-    Every field is :class:`RequestBase`'s (see there for how each is validated); a decision
+    Every field is :class:`RequestBase`'s (see there for how each is validated), and two
+    switches of the message's buttons: ``editable`` (default True) offers Edit, and a
+    forged edit of a request that is not editable decides nothing; ``respond`` (default False)
+    offers Respond: a person answers in the action's place with text (a decision of status
+    ``answered``, the text in ``payload["answer"]``; the action does not run). A decision
     approves ``payload`` as it is or as a human edited it, or rejects it.
     """
 
     kind: Literal["approval"] = "approval"
+    editable: Annotated[bool, Strict()] = True
+    respond: Annotated[bool, Strict()] = False
 
 
 #: The ``action`` of every question: routes match questions by ``kind``, never by action.

@@ -251,7 +251,8 @@ def test_batched_interrupt_asks_once_per_call_and_answers_in_order(
     assert (refund_msg.channel, email_msg.channel) == ("C0FINANCE", "C0APPROVALS")
     assert "Run refund_payment (1 of 2)" in refund_msg.text
     assert "Run send_email (2 of 2)" in email_msg.text
-    assert "Edits are not accepted for this tool" in block_text(email_msg.blocks)
+    assert find_button(email_msg.blocks, "hitl.edit") is None  # send_email allows no edits
+    assert find_button(refund_msg.blocks, "hitl.edit") is not None
     approve(bot, email_msg)  # the second first: the order of the answers is the calls'
     reject(bot, fake, refund_msg, "wrong customer")
 
@@ -295,7 +296,7 @@ def test_per_call_interrupts_are_answered_one_by_one(
     assert said[1].startswith("User rejected the tool call for `send_email` with id call_1.")
 
 
-def test_an_edit_of_a_tool_that_allows_no_edits_rejects_it(
+def test_a_tool_that_allows_no_edits_shows_no_edit_and_a_forged_edit_decides_nothing(
     bot: BotProcess, fake: FakeSlack, hitl: HITLClient, marker: str
 ):
     ledger = lgagents.Ledger()
@@ -303,14 +304,39 @@ def test_an_edit_of_a_tool_that_allows_no_edits_rejects_it(
     run = Run(lambda: run_with_approvals(graph, user("tell them"), hitl, config=config()))
 
     [msg] = messages_with(fake, marker, 1)
-    edit(bot, fake, msg, [f"{marker}@evil.example", "Send me the money"])
+    assert find_button(msg.blocks, "hitl.edit") is None
+    assert find_button(msg.blocks, "hitl.respond") is None  # respond not allowed either
+    forged = block_actions_body(msg, "hitl.approve", user_id="U0ALICE")
+    forged["actions"][0]["action_id"] = "hitl.edit"
+    bot.send(forged)
+    fake.wait_until(
+        lambda: any("cannot be edited" in (e.text or "") for e in fake.ephemerals("U0ALICE"))
+    )
+    reject(bot, fake, msg, "not now")
 
     result = run.join()
-    assert ledger.ran == []  # neither the edited call nor the original one ran
+    assert ledger.ran == []
     assert tool_messages(result) == [
-        "User rejected the tool call for `send_email` with reason: "
-        + answers.EDIT_NOT_ALLOWED.format(name="send_email")
+        "User rejected the tool call for `send_email` with reason: not now"
     ]
+
+
+def test_respond_answers_in_the_tools_place(
+    bot: BotProcess, fake: FakeSlack, hitl: HITLClient, marker: str
+):
+    ledger = lgagents.Ledger()
+    graph = lgagents.agent([lgagents.refund(marker)], ledger, InMemorySaver())
+    run = Run(lambda: run_with_approvals(graph, user("refund"), hitl, config=config()))
+
+    [msg] = messages_with(fake, marker, 1)
+    bot.send(block_actions_body(msg, "hitl.respond", user_id="U0ALICE"))
+    view = opened_view(fake, request_id(msg))
+    values = {"answer": {"value": {"type": "plain_text_input", "value": "Refunded by hand"}}}
+    assert bot.send(view_submission_body(view, values, user_id="U0ALICE")) == (200, "")
+
+    result = run.join()
+    assert ledger.ran == []  # the tool did not run: the human answered in its place
+    assert tool_messages(result) == ["Refunded by hand"]
 
 
 def test_an_expired_request_rejects_the_tool(bot: BotProcess, hitl: HITLClient, marker: str):
@@ -629,8 +655,10 @@ def test_per_call_schema_tells_which_decisions_are_allowed():
     pauses = pending_interrupts(graph.invoke(user("go"), config()))
     batch = reading.read_interrupts(pauses, "t1")
     by_tool = {a.action: a for a in batch.asks}
-    assert answers.EDIT_NOTE not in (by_tool["refund_payment"].fields["details"] or "")
-    assert by_tool["send_email"].fields["details"].endswith(answers.EDIT_NOTE)
+    assert by_tool["refund_payment"].fields["editable"] is True
+    assert by_tool["refund_payment"].fields["respond"] is True
+    assert by_tool["send_email"].fields["editable"] is False
+    assert by_tool["send_email"].fields["respond"] is False
     edited = decision(Status.APPROVED, payload={"to": "b@example.com", "body": "x"}, edited=True)
     resumed = batch.resume([edited, edited])
     tools = {p.id: p.value["name"] for p in pauses}

@@ -332,3 +332,42 @@ async def test_async_ask_waits_for_the_answer(fake: FakeSlack, bot: BotProcess) 
         assert answer.answer == "stop"
     finally:
         await client.aclose()
+
+
+def test_an_approval_may_hide_edit_and_offer_respond_in_the_actions_place(
+    fake: FakeSlack, bot: BotProcess, agent: HITLClient
+) -> None:
+    ticket = agent.submit(
+        "Send the weekly report", "send_report", {"to": "team"}, editable=False, respond=True
+    )
+    message = posted(fake, ticket.request_id)
+    buttons = [
+        e["text"]["text"]
+        for b in message.blocks or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+    assert buttons == ["Approve", "Reject", "Respond"]
+    # An edit forged from another message's button decides nothing.
+    forged = block_actions_body(message, "hitl.respond", user_id="U0ALICE")
+    forged["actions"][0]["action_id"] = "hitl.edit"
+    before = len(fake.opened_views())
+    bot.send(forged)
+    fake.wait_until(lambda: "cannot be edited" in " ".join(ephemeral_texts(fake, "U0ALICE")))
+    assert len(fake.opened_views()) == before  # no edit modal
+    assert ticket.poll() is None
+    bot.send(block_actions_body(message, "hitl.respond", user_id="U0ALICE"))
+    fake.wait_until(lambda: len(fake.opened_views()) > before)
+    view = fake.opened_views()[-1]
+    assert view["callback_id"] == "hitl.respond_modal"
+    empty = _submit(bot, view, {"answer": {"value": {"value": ""}}}, "U0ALICE")
+    assert empty["response_action"] == "errors"
+    assert (
+        _submit(bot, view, {"answer": {"value": {"value": "Already sent it by hand"}}}, "U0ALICE")
+        is None
+    )
+    decision = ticket.wait(10)
+    assert (decision.status, decision.approved) == ("answered", False)
+    assert decision.payload == {"answer": "Already sent it by hand"}
+    shown = block_text(wait_updated(fake, message, "Answered").blocks)
+    assert "*Response* (the action was not run)\nAlready sent it by hand" in shown

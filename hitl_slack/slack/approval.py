@@ -13,7 +13,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, SectionBlock
 from slack_sdk.models.views import View
 
-from hitl_slack.models import OUTCOME_WORDS, ApprovalRequest, RequestState, canonical_json
+from hitl_slack.models import OUTCOME_WORDS, ApprovalRequest, RequestState, Status, canonical_json
 from hitl_slack.slack import editing
 from hitl_slack.slack.layout import Message, outcome_text, request_blocks
 from hitl_slack.slack.mrkdwn import clip, compact, md, plain, plural
@@ -22,6 +22,7 @@ __all__ = [
     "ACTION_APPROVE",
     "ACTION_EDIT",
     "ACTION_REJECT",
+    "ACTION_RESPOND",
     "APPROVAL",
     "MISSING",
     "Approval",
@@ -31,6 +32,8 @@ __all__ = [
 ACTION_APPROVE: Final = "hitl.approve"
 ACTION_REJECT: Final = "hitl.reject"
 ACTION_EDIT: Final = "hitl.edit"
+#: Respond: a person answers in the action's place (when the request offers it).
+ACTION_RESPOND: Final = "hitl.respond"
 
 
 class _Missing:
@@ -90,21 +93,22 @@ class Approval:
         Returns:
             The message; its buttons carry the request id as ``value``.
         """
-        request_id = state.request.id
-        actions = ActionsBlock(
-            elements=[
-                ButtonElement(
-                    text=plain("Approve"),
-                    action_id=ACTION_APPROVE,
-                    value=request_id,
-                    style="primary",
-                ),
-                ButtonElement(
-                    text=plain("Reject"), action_id=ACTION_REJECT, value=request_id, style="danger"
-                ),
-                ButtonElement(text=plain("Edit"), action_id=ACTION_EDIT, value=request_id),
-            ]
-        )
+        request = state.request
+        assert isinstance(request, ApprovalRequest)
+        rid = request.id
+        buttons = [
+            ButtonElement(
+                text=plain("Approve"), action_id=ACTION_APPROVE, value=rid, style="primary"
+            ),
+            ButtonElement(text=plain("Reject"), action_id=ACTION_REJECT, value=rid, style="danger"),
+        ]
+        if request.editable:
+            buttons.append(ButtonElement(text=plain("Edit"), action_id=ACTION_EDIT, value=rid))
+        if request.respond:
+            buttons.append(
+                ButtonElement(text=plain("Respond"), action_id=ACTION_RESPOND, value=rid)
+            )
+        actions = ActionsBlock(elements=buttons)
         payload = state.request.payload
         blocks = request_blocks(state, payload, [actions], note, now, "(see the Edit dialog)")
         return Message("Approval needed: " + clip(state.request.summary, 3000), blocks)
@@ -126,6 +130,11 @@ class Approval:
         if decision is None:
             raise ValueError(f"request {state.request.id} is not decided")
         tail: list[Block] = [SectionBlock(text=md(outcome_text(state)))]
+        if decision.status is Status.ANSWERED:  # responded in the action's place
+            text = str(decision.payload.get("answer", ""))
+            tail.append(
+                SectionBlock(text=md("*Response* (the action was not run)\n" + clip(text, 2900)))
+            )
         if decision.edited:
             changes = _changes_text(state.request.payload, decision.payload)
             tail.append(SectionBlock(text=md(changes)))

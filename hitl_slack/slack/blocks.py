@@ -17,6 +17,7 @@ from hitl_slack.slack.approval import (
     ACTION_APPROVE,
     ACTION_EDIT,
     ACTION_REJECT,
+    ACTION_RESPOND,
     MISSING,
     payload_changes,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ACTION_APPROVE",
     "ACTION_EDIT",
     "ACTION_REJECT",
+    "ACTION_RESPOND",
     "MESSAGE_BUDGET",
     "MISSING",
     "OUTCOME_WORDS",

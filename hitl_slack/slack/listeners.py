@@ -141,7 +141,9 @@ def _reject_form(allowed: Permitted, meta: str) -> View:
     )
 
 
-def _edit_form(allowed: Permitted, meta: str) -> View:
+def _edit_form(allowed: Permitted, meta: str) -> View | str:
+    if not getattr(allowed.state.request, "editable", True):  # a forged or stale Edit
+        return "This request cannot be edited, so nothing was decided: approve or reject it."
     return views.edit_modal(allowed.state.request, private_metadata=meta)
 
 
@@ -164,7 +166,7 @@ async def _open_form(
     body: dict[str, Any],
     respond: AsyncRespond,
     button: str,
-    build: Callable[[Permitted, str], View],
+    build: Callable[[Permitted, str], View | str],
 ) -> None:
     """After the ack of a button that opens a modal: check the clicker, then open it."""
     tell = teller(hitl.slack, body, respond)
@@ -175,6 +177,9 @@ async def _open_form(
             await tell(said(allowed))
             return
         view = build(allowed, payloads.metadata(click.request_id, click.channel))
+        if isinstance(view, str):  # no form for this request: why not
+            await tell(view)
+            return
         await _open(hitl, click, button, tell, view)
 
 
@@ -192,6 +197,19 @@ async def _open(hitl: Deps, click: Click, button: str, tell: Tell, view: View) -
             f"The {button} form could not be opened in time, so nothing was "
             f"decided. Click {button} again."
         )
+
+
+def _respond_form(allowed: Permitted, meta: str) -> View:
+    return views.respond_modal(allowed.state.request, private_metadata=meta)
+
+
+async def respond_clicked(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """Respond (an approval that offers it): opens the modal for the text."""
+    await ack()
+    with _about(body):
+        await _open_form(hitl, body, respond, "Respond", _respond_form)
 
 
 def _question_form(allowed: Permitted, meta: str) -> View:
@@ -345,6 +363,27 @@ async def answer_submitted(
             await _tell(tell, decided)
 
 
+async def respond_submitted(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """The respond modal's submit: the text, in the action's place (an empty one asked again)."""
+    with _about(body):
+        read = await _read_form(ack, body, hitl)
+        if read is None:
+            return
+        form, state = read
+        field = form.values.get(views.RESPOND_BLOCK, {}).get(views.RESPOND_ACTION, {})
+        text = field.get("value")
+        early = screen_answer(state, text)
+        if early is not None:
+            await _answer_form(ack, body, early, views.RESPOND_BLOCK)
+            return
+        await ack()
+        tell = teller(hitl.slack, body, respond)
+        async with guarded("form", body, tell):
+            await _tell(tell, await hitl.decisions.answer(form.request_id, form.user, text))
+
+
 async def unknown_view(ack: AsyncAck, view: dict[str, Any]) -> None:
     """A submitted modal no listener handles: the modal says so instead of an error."""
     log.warning("unknown_view", callback_id=view.get("callback_id"))
@@ -394,6 +433,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(blocks.ACTION_EDIT)(edit)
     app.view(views.VIEW_REJECT)(reject_submitted)
     app.view(views.VIEW_EDIT)(edit_submitted)
+    app.action(blocks.ACTION_RESPOND)(respond_clicked)
+    app.view(views.VIEW_RESPOND)(respond_submitted)
     app.action(question.ACTION_ANSWER)(answer)
     app.action(question.OPTION_ACTION_RE)(option)
     app.view(question.VIEW_ANSWER)(answer_submitted)

@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 VIEW_REJECT: Final = "hitl.reject_modal"
+VIEW_RESPOND: Final = "hitl.respond_modal"
+#: The respond modal's input (block and action ids).
+RESPOND_BLOCK: Final = "answer"
+RESPOND_ACTION: Final = "value"
 VIEW_NOTICE: Final = "hitl.notice_modal"
 REASON_BLOCK: Final = "reason"
 REASON_ACTION: Final = "reason_input"
@@ -129,6 +133,31 @@ def parse_edit_submission(
         InvalidRequest: the request's kind has no Slack face in this version.
     """
     return kinds.of(request).parse_submission(request, values)
+
+
+def respond_modal(request: RequestBase, *, private_metadata: str) -> View:
+    """The modal of Respond: a text the agent gets in place of running the action.
+
+    Returns:
+        A modal with callback id :data:`VIEW_RESPOND`.
+    """
+    text = InputBlock(
+        block_id=RESPOND_BLOCK,
+        label=plain("Response"),
+        element=PlainTextInputElement(
+            action_id=RESPOND_ACTION, multiline=True, max_length=INPUT_MAX
+        ),
+        hint=plain("The agent gets this text instead of running the action."),
+    )
+    return View(
+        type="modal",
+        callback_id=VIEW_RESPOND,
+        title=plain("Respond"),
+        submit=plain("Respond"),
+        close=plain("Cancel"),
+        private_metadata=private_metadata,
+        blocks=[SectionBlock(text=md(quote(clip(request.summary, 2900)))), text],
+    )
 
 
 def notice_modal(title: str, text: str) -> View:

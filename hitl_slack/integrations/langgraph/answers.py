@@ -1,10 +1,9 @@
 """How a Slack decision answers LangChain's ``HumanInTheLoopMiddleware``, and the request keys.
 
-Pure, no I/O. Fail closed: only an approval runs the tool, as the human left it; anything else
-is a ``reject`` the model reads (the human's reason, or why no one decided). ``respond`` (the
-human answers in the tool's place, and the model takes it as the tool's result) is never
-sent: the Slack message has no free-text answer, and a rejection's reason is a refusal, not a
-result.
+Pure, no I/O. Fail closed: only an approval runs the tool, as the human left it; a response
+(Respond, offered only for a tool that allows ``respond``) is passed on as ``respond`` with the
+human's text, the tool's result in its place; anything else is a ``reject`` the model reads
+(the human's reason, or why no one decided).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from hitl_slack.models import Decision, Status
 
 __all__ = [
     "CANCELLED",
-    "EDIT_NOTE",
     "EDIT_NOT_ALLOWED",
     "EXPIRED",
     "idempotency_key",
@@ -33,9 +31,6 @@ EDIT_NOT_ALLOWED: Final = (
 )
 EXPIRED: Final = "The approval request expired before anyone decided, so the tool was not run."
 CANCELLED: Final = "The approval request was cancelled{why}, so the tool was not run."
-#: Shown in Slack with the details of a tool that does not accept edits (Slack shows Edit on
-#: every request).
-EDIT_NOTE: Final = "Edits are not accepted for this tool: approving edited arguments rejects it."
 
 
 def tool_decision(
@@ -61,6 +56,8 @@ def tool_decision(
         args: the arguments the model proposed.
         allowed: the tool's ``allowed_decisions``.
     """
+    if decision.status is Status.ANSWERED and "respond" in allowed:
+        return {"type": "respond", "message": str(decision.payload.get("answer", ""))}
     if not decision.approved:
         message = _not_run(decision)
         return {"type": "reject"} if message is None else {"type": "reject", "message": message}

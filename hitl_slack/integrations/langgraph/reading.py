@@ -26,9 +26,8 @@ from typing import Any, Final, Protocol
 
 from hitl_slack.agent.base import build_request
 from hitl_slack.errors import HITLError, InvalidRequest
-from hitl_slack.integrations.langgraph.answers import EDIT_NOTE, idempotency_key, tool_decision
+from hitl_slack.integrations.langgraph.answers import idempotency_key, tool_decision
 from hitl_slack.models import Decision
-from hitl_slack.requests import MAX_DETAILS_CHARS
 
 __all__ = [
     "NODE_APPROVAL",
@@ -269,7 +268,14 @@ class _Call:
             action=self.name,
             payload=self.args,
             fields=fields
-            | {"details": self.details(fields.get("details")), "idempotency_key": key},
+            | {
+                "details": fields.get("details") or self.description,
+                "idempotency_key": key,
+                # The buttons the tool's allowed decisions call for: Edit only if edits are
+                # accepted, Respond (a text in the tool's place) only if respond is.
+                "editable": "edit" in self.allowed,
+                "respond": "respond" in self.allowed,
+            },
             answer=lambda d: tool_decision(d, self.name, self.args, self.allowed),
         )
 
@@ -278,17 +284,6 @@ class _Call:
             return summary(self.name, dict(self.args))
         text = summary or f"Run {self.name}"
         return f"{text} ({position[0]} of {position[1]})" if position else text
-
-    def details(self, given: str | None) -> str | None:
-        """The caller's details, else the middleware's description; and a note if the tool
-        does not accept edits (Slack shows Edit on every request)."""
-        text = given or self.description
-        if "edit" in self.allowed or not isinstance(text, str | None):
-            return text
-        room = MAX_DETAILS_CHARS - len(EDIT_NOTE) - 2
-        text = text or ""
-        text = text if len(text) <= room else text[: room - 1] + "…"
-        return f"{text}\n\n{EDIT_NOTE}" if text else EDIT_NOTE
 
 
 def _schema_decisions(schema: Any) -> frozenset[str]:
