@@ -63,6 +63,12 @@ def run_mcp(settings: McpSettings, *, http: bool = False) -> int:
     host, port = settings.hitl_mcp_host, settings.hitl_mcp_port
     sock = bind(host, port)
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}/mcp"
+    if host in ("0.0.0.0", "::") and not settings.hitl_mcp_allowed_hosts:  # noqa: S104
+        log.warning(
+            "mcp_loopback_hosts_only",
+            hint="requests must name a loopback host: set HITL_MCP_ALLOWED_HOSTS to the names "
+            "clients use (DNS-rebinding protection refuses others with 421)",
+        )
     log.info("mcp_ready", transport="streamable-http", url=url, **fields)
     anyio.run(serve_http, app, sock)
     return 0
