@@ -5,6 +5,8 @@ Usage::
     hitl-slack serve [--socket | --http] [--port N] [--host ADDR]
     hitl-slack dev [--port N] [--reset]
     hitl-slack up
+    hitl-slack mcp [--http [--host ADDR] [--port N]] [--agent NAME] [--tag TAG]... [--route NAME]
+                   [--min-risk RISK] [--requested-by WHO] [--hold SECONDS]
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
     hitl-slack audit verify [--expect-head HASH] [--allow-empty]
@@ -35,6 +37,7 @@ from hitl_slack.errors import ConfigError, StoreUnavailable
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.store import sync_redis
 from hitl_slack.logs import configure, get_logger
+from hitl_slack.mcp import command as mcp_command
 from hitl_slack.models import AuditEvent, lenient
 from hitl_slack.policy import Policy, legacy
 from hitl_slack.settings import Settings, load_settings
@@ -44,7 +47,11 @@ __all__ = ["EXIT_CODES", "main"]
 #: What each exit status means (printed by ``--help``).
 EXIT_CODES = (
     (0, "ok (serve: stopped by SIGTERM or SIGINT)"),
-    (2, "bad usage or configuration: a setting, a port, a refused Slack token, the routes file"),
+    (
+        2,
+        "bad usage or configuration: a setting, a port, a refused Slack token, the routes file, "
+        "mcp without the [mcp] extra or (--http) without HITL_MCP_TOKEN",
+    ),
     (3, "Redis unreachable"),
     (4, "no such request (audit show)"),
     (5, "an audit entry is not an audit event (audit show, export): run audit verify"),
@@ -183,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
         description="With Slack tokens in the environment or .env: hitl-slack serve. Without "
         "any: hitl-slack dev. Says which it chose.",
     )
+    mcp_command.add_parser(sub, port=port_number)
     _audit_parser(sub.add_parser("audit", help="read, export and verify the audit trail"))
     return parser
 
@@ -357,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hitl-slack`` command."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "mcp":
+            return mcp_command.run(args)
         settings = load_settings()
         configure(settings.log_level, settings.log_format)
         if args.command == "up":

@@ -1,0 +1,157 @@
+"""What the approval tools do, over the real :class:`~hitl_slack.AsyncHITLClient`.
+
+No MCP SDK here: :mod:`hitl_slack.mcp.server` adapts these to tools (arguments, the caller's
+scope, progress, the result's wire form). Every outcome is an
+:class:`~hitl_slack.mcp.results.ApprovalResult`; the errors this package raises become ``error``
+results naming what went wrong, never an approval (anything else is the SDK's error result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hitl_slack.agent.async_client import AsyncHITLClient
+from hitl_slack.errors import (
+    AlreadyDecided,
+    HITLError,
+    InvalidRequest,
+    RequestNotFound,
+    StoreUnavailable,
+)
+from hitl_slack.logs import get_logger
+from hitl_slack.mcp.hold import Report, hold
+from hitl_slack.mcp.results import ApprovalResult, decided, failed, pending
+from hitl_slack.mcp.trust import Identity, Scope
+from hitl_slack.models import RequestState
+
+__all__ = ["ApprovalTools", "Ask"]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A ``request_approval`` call's arguments: everything the model may choose."""
+
+    summary: str
+    action: str
+    arguments: dict[str, Any] | None = None
+    risk: str | None = None
+    details: str | None = None
+    timeout_s: float | None = None
+    idempotency_key: str | None = None
+
+
+class ApprovalTools:
+    """The tools' logic: file a request, hold for its decision, cancel it.
+
+    Args:
+        client: the agent client every request is filed and waited with.
+        identity: what the configuration fixes (agent, tags, route, the risk floor).
+        hold_s: seconds one call holds before it returns ``pending`` (``HITL_MCP_HOLD``).
+        default_timeout: a request's timeout when the call gives none (``HITL_MCP_TIMEOUT``).
+        max_timeout: the longest timeout a call may ask for (``HITL_MCP_MAX_TIMEOUT``).
+    """
+
+    def __init__(
+        self,
+        client: AsyncHITLClient,
+        identity: Identity,
+        *,
+        hold_s: float,
+        default_timeout: float,
+        max_timeout: float,
+    ) -> None:
+        self.client = client
+        self.identity = identity
+        self.hold_s = hold_s
+        self.default_timeout = default_timeout
+        self.max_timeout = max_timeout
+
+    async def request(self, scope: Scope, ask: Ask, report: Report) -> ApprovalResult:
+        """File an approval request (or re-attach to this scope's one with the same
+        idempotency key) and hold for its decision."""
+        timeout = min(ask.timeout_s or self.default_timeout, self.max_timeout)
+        fields = self.identity.fields(
+            risk=ask.risk, timeout=timeout, idempotency_key=scope.key(ask.idempotency_key)
+        )
+        try:
+            ticket = await self.client.submit(
+                ask.summary, ask.action, ask.arguments, details=ask.details, **fields
+            )
+        except InvalidRequest as exc:
+            return failed(f"the request was not filed: {_without_scope(str(exc), scope)}")
+        except StoreUnavailable as exc:
+            return failed(f"the request was not filed: Redis is unavailable ({exc})")
+        log.info("mcp_request_filed", request_id=ticket.request_id, action=ask.action)
+        return await self._hold(ticket.request_id, report)
+
+    async def await_decision(self, scope: Scope, request_id: str, report: Report) -> ApprovalResult:
+        """Hold again for a request this scope filed."""
+        found = await self._owned(scope, request_id)
+        if isinstance(found, ApprovalResult):
+            return found
+        if found.decision is not None:
+            return decided(found.decision)
+        return await self._hold(request_id, report)
+
+    async def cancel(self, scope: Scope, request_id: str, reason: str | None) -> ApprovalResult:
+        """Withdraw a pending request this scope filed."""
+        found = await self._owned(scope, request_id)
+        if isinstance(found, ApprovalResult):
+            return found
+        try:
+            decision = await self.client.cancel(request_id, reason=reason)
+        except AlreadyDecided as exc:
+            stands = exc.decision
+            who = f" by {', '.join(stands.decided_by)}" if stands.decided_by else ""
+            return failed(
+                f"request {request_id} was already {stands.status.value}{who}; nothing was "
+                "cancelled",
+                request_id,
+            )
+        except HITLError as exc:
+            return failed(f"could not cancel {request_id}: {exc}", request_id)
+        log.info("mcp_request_cancelled", request_id=request_id)
+        return decided(decision)
+
+    async def _owned(self, scope: Scope, request_id: str) -> RequestState | ApprovalResult:
+        """The request's state if this scope filed it; otherwise the same error as for an id
+        that does not exist (another caller's requests are not even confirmed to exist)."""
+        try:
+            state = await self.client.get(request_id)
+        except RequestNotFound:
+            state = None
+        except HITLError as exc:
+            return failed(f"could not read {request_id}: {exc}", request_id)
+        if state is None or not scope.owns(state.request):
+            where = "this MCP session" if scope.session else "this MCP server"
+            return failed(f"no request {request_id!r} was filed through {where}", request_id)
+        return state
+
+    async def _hold(self, request_id: str, report: Report) -> ApprovalResult:
+        try:
+            decision = await hold(self.client, request_id, self.hold_s, report)
+            if decision is None:
+                state = await self.client.get(request_id)
+                if state.decision is None:
+                    return pending(request_id, state.effective_deadline)
+                decision = state.decision
+        except RequestNotFound:
+            return failed(f"request {request_id} is gone (its retention ended, or Redis lost it)")
+        except StoreUnavailable as exc:
+            return failed(
+                f"Redis is unavailable ({exc}); the request stays open: call await_decision "
+                "again later",
+                request_id,
+            )
+        except HITLError as exc:
+            return failed(f"could not wait for {request_id}: {exc}", request_id)
+        log.info("mcp_decision_returned", request_id=request_id, status=decision.status.value)
+        return decided(decision)
+
+
+def _without_scope(message: str, scope: Scope) -> str:
+    """An error about the idempotency key names the caller's key, not the stored one."""
+    return message.replace(f"{scope.tag}:", "")
