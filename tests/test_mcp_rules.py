@@ -85,11 +85,25 @@ def test_an_approval_is_the_only_result_that_approves():
         ("rejected", False),
         ("expired", False),
         ("cancelled", False),
+        ("answered", False),  # an approval's Respond: a text in the action's place
         ("pending", False),
         ("error", False),
     ]
-    assert all("This is not an approval" in r.message for r in results[1:4] + results[5:])
-    assert "Do not act yet" in results[4].message
+    assert all("This is not an approval" in r.message for r in results[1:5] + results[6:])
+    assert "Do not act yet" in results[5].message
+    # A question's outcomes: only an answer carries one, and none approves anything.
+    asked = [decided(_decision(s), question=True) for s in Status if s is not Status.PENDING]
+    assert [(r.status, r.approved, r.answer) for r in asked] == [
+        ("error", False, None),  # a question is never approved: not an answer
+        ("declined", False, None),
+        ("expired", False, None),
+        ("cancelled", False, None),
+        ("answered", False, None),  # _decision's payload has no "answer"
+    ]
+    answered = decided(
+        Decision(request_id="q", status=Status.ANSWERED, payload={"answer": "eu"}), question=True
+    )
+    assert (answered.status, answered.answer) == ("answered", "eu")
 
 
 def test_the_text_of_an_edited_approval_gives_the_edited_arguments():

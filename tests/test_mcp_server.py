@@ -184,6 +184,7 @@ async def test_an_approval_made_while_the_call_holds_is_returned_at_once(
         "request_id": rid,
         "arguments": {"version": "1.2"},
         "edited": False,
+        "answer": None,
         "reason": None,
         "decided_by": ["U0ALICE"],
         "deadline": None,
@@ -258,6 +259,7 @@ async def test_a_call_holds_then_says_pending_and_await_decision_holds_again(
             "request_id": rid,
             "arguments": None,
             "edited": False,
+            "answer": None,
             "reason": None,
             "decided_by": [],
             "deadline": state.effective_deadline.isoformat().replace("+00:00", "Z"),
@@ -554,3 +556,81 @@ async def test_http_refuses_the_sessionless_protocol_revision(http_server: HttpS
         async with http_session(http_server.url, mode="2026-07-28") as client:
             await client.call_tool("await_decision", {"request_id": "req_x"})
     assert refused.group_contains(MCPError, match="scopes requests per MCP session")
+
+
+# --- ask_human ---------------------------------------------------------------------------------
+
+
+async def test_ask_human_options_are_answered_in_slack(bot: BotProcess, fake: FakeSlack):
+    question = unique("Which region should I deploy to?")
+    async with stdio(bot, HITL_MCP_HOLD="30") as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        assert "ask_human" in tools
+        task = asyncio.create_task(
+            call(client, "ask_human", question=question, options=["eu-west-1", "us-east-1"])
+        )
+        msg, rid = await asyncio.to_thread(message_for, fake, question)
+        bot.send(block_actions_body(msg, "hitl.answer.option:1", user_id="U0ALICE"))
+        result, text = await asyncio.wait_for(task, 10)
+    assert (result["status"], result["answer"], result["approved"]) == (
+        "answered",
+        "us-east-1",
+        False,
+    )
+    assert result["decided_by"] == ["U0ALICE"]
+    assert result["request_id"] == rid
+    assert text.splitlines()[-1] == 'Answer: "us-east-1"'
+
+
+async def test_ask_human_a_form_then_pending_then_await_decision(bot: BotProcess, fake: FakeSlack):
+    question = unique("Shipping details")
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 2},
+            "qty": {"type": "integer", "minimum": 1, "maximum": 10},
+        },
+        "required": ["name", "qty"],
+    }
+    async with stdio(bot) as client:
+        first, _ = await call(client, "ask_human", question=question, schema=schema)
+        assert first["status"] == "pending"
+        rid = first["request_id"]
+        msg, _ = await asyncio.to_thread(message_for, fake, question)
+        bot.send(block_actions_body(msg, "hitl.answer", user_id="U0ALICE"))
+        opened = await asyncio.to_thread(
+            fake.wait_for_call, "views.open", lambda c: rid in json.dumps(c.params)
+        )
+        values = {
+            "field:name": {"value": {"type": "plain_text_input", "value": "Ada"}},
+            "field:qty": {"value": {"type": "number_input", "value": "3"}},
+        }
+        view = opened.response["view"]
+        assert bot.send(view_submission_body(view, values, user_id="U0ALICE")) == (200, "")
+        done, _ = await call(client, "await_decision", request_id=rid)
+    assert (done["status"], done["answer"]) == ("answered", {"name": "Ada", "qty": 3})
+
+
+async def test_ask_human_declined_and_a_bad_schema_are_not_answers(
+    bot: BotProcess, fake: FakeSlack
+):
+    question = unique("What should the subject line say?")
+    async with stdio(bot, HITL_MCP_HOLD="30") as client:
+        bad, text = await call(
+            client,
+            "ask_human",
+            question="Where?",
+            schema={"type": "object", "properties": {"addr": {"type": "object"}}},
+        )
+        assert bad["status"] == "error"
+        assert "schema.addr" in text
+        task = asyncio.create_task(call(client, "ask_human", question=question))
+        msg, rid = await asyncio.to_thread(message_for, fake, question)
+        reject(bot, fake, msg, rid, "ask someone else")
+        result, text = await asyncio.wait_for(task, 10)
+    assert (result["status"], result["answer"], result["reason"]) == (
+        "declined",
+        None,
+        "ask someone else",
+    )
+    assert "There is no answer." in text

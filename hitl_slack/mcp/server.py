@@ -29,7 +29,7 @@ from hitl_slack.agent.async_client import AsyncHITLClient
 from hitl_slack.mcp.hold import Report
 from hitl_slack.mcp.results import ApprovalResult, failed, render
 from hitl_slack.mcp.settings import McpSettings
-from hitl_slack.mcp.tools import ApprovalTools, Ask
+from hitl_slack.mcp.tools import ApprovalTools, Ask, Question
 from hitl_slack.mcp.trust import MAX_KEY_CHARS, Identity, Scope
 from hitl_slack.models import MAX_DETAILS_CHARS, MAX_SUMMARY_CHARS
 
@@ -41,7 +41,8 @@ INSTRUCTIONS = (
     "are about to do; act only when the result's approved is true, and then with the result's "
     "arguments (a human may have edited them). When the status is pending, call await_decision "
     "with the request_id to keep waiting. Rejected, expired, cancelled and error are never an "
-    "approval: do not perform the action."
+    "approval: do not perform the action. To ask a human a question (free text, a choice, a "
+    "form), call ask_human; use its answer only when the status is answered."
 )
 
 #: The header that names the MCP session on streamable HTTP (handshake protocol revisions).
@@ -86,6 +87,11 @@ _DESCRIPTIONS = {
     "request_approval. Call it again while the status is pending; act only if approved is true.",
     "cancel_request": "Withdraw a pending request you filed (for example, when the action is no "
     "longer needed). A request already decided stays decided.",
+    "ask_human": "Ask a human in Slack a question and wait for the answer: free text (no "
+    "options), one of options, several (multiple=true), or a form (schema: a flat JSON Schema "
+    "object of string, number, integer, boolean and enum fields). Use the answer only when the "
+    "status is answered. If the status is pending, call await_decision with the request_id to "
+    "keep waiting. Never ask a question to get an approval: use request_approval for that.",
 }
 
 _NO_SESSION = (
@@ -126,9 +132,7 @@ def build_server(settings: McpSettings, *, http: bool = False) -> MCPServer[Appr
         "hitl-slack", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
     )
     _register(server, identity.agent, http=http)
-    # ask_human(question, options?, multiple?, schema?) goes here once the "questions" request
-    # kind is on main (issue 9): a QuestionResult tool over the same hold (hold.py) and scope
-    # (trust.py). Deliberately no stub: a tool the server lists is a tool a model will call.
+    _register_ask(server, identity.agent, http=http)
     return server
 
 
@@ -229,3 +233,44 @@ def _register(server: MCPServer[ApprovalTools], agent: str, *, http: bool) -> No
             return _as_tool_result(failed(_NO_SESSION, request_id))
         tools = ctx.request_context.lifespan_context
         return _as_tool_result(await tools.cancel(scope, request_id, reason))
+
+
+def _register_ask(server: MCPServer[ApprovalTools], agent: str, *, http: bool) -> None:
+    @server.tool(
+        title="Ask a human a question",
+        description=_DESCRIPTIONS["ask_human"],
+        annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False),
+    )
+    async def ask_human(
+        question: Annotated[
+            str, Field(min_length=1, max_length=MAX_SUMMARY_CHARS, description="what you ask")
+        ],
+        ctx: Ctx,
+        options: Annotated[
+            list[str] | None, Field(max_length=100, description="the choices, if any")
+        ] = None,
+        multiple: Annotated[bool, Field(description="several options may be chosen")] = False,
+        schema: Annotated[
+            dict[str, Any] | None,
+            Field(description="a form: a flat JSON Schema object (MCP elicitation's subset)"),
+        ] = None,
+        timeout_s: Annotated[
+            float | None,
+            Field(gt=0, description="seconds before the question expires (the server caps it)"),
+        ] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=MAX_KEY_CHARS,
+                description="the same key again re-attaches to the same question",
+            ),
+        ] = None,
+    ) -> Tool:
+        """Ask and hold for the answer (see ``_DESCRIPTIONS``)."""
+        scope = _scope(ctx, agent, http=http)
+        if scope is None:
+            return _as_tool_result(failed(_NO_SESSION))
+        q = Question(question, options, multiple, schema, timeout_s, idempotency_key)
+        tools = ctx.request_context.lifespan_context
+        return _as_tool_result(await tools.ask(scope, q, _reporter(ctx)))

@@ -25,7 +25,7 @@ from hitl_slack.mcp.results import ApprovalResult, decided, failed, pending
 from hitl_slack.mcp.trust import Identity, Scope
 from hitl_slack.models import RequestState
 
-__all__ = ["ApprovalTools", "Ask"]
+__all__ = ["ApprovalTools", "Ask", "Question"]
 
 log = get_logger(__name__)
 
@@ -39,6 +39,18 @@ class Ask:
     arguments: dict[str, Any] | None = None
     risk: str | None = None
     details: str | None = None
+    timeout_s: float | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """An ``ask_human`` call's arguments."""
+
+    question: str
+    options: list[str] | None = None
+    multiple: bool = False
+    schema: dict[str, Any] | None = None
     timeout_s: float | None = None
     idempotency_key: str | None = None
 
@@ -87,14 +99,33 @@ class ApprovalTools:
         log.info("mcp_request_filed", request_id=ticket.request_id, action=ask.action)
         return await self._hold(ticket.request_id, report)
 
+    async def ask(self, scope: Scope, q: Question, report: Report) -> ApprovalResult:
+        """File a question (or re-attach to this scope's one with the same idempotency key)
+        and hold for its answer."""
+        timeout = min(q.timeout_s or self.default_timeout, self.max_timeout)
+        fields = self.identity.fields(
+            risk=None, timeout=timeout, idempotency_key=scope.key(q.idempotency_key)
+        )
+        try:
+            ticket = await self.client.submit_question(
+                q.question, options=q.options, multiple=q.multiple, schema=q.schema, **fields
+            )
+        except InvalidRequest as exc:
+            return failed(f"the question was not asked: {_without_scope(str(exc), scope)}")
+        except StoreUnavailable as exc:
+            return failed(f"the question was not asked: Redis is unavailable ({exc})")
+        log.info("mcp_question_filed", request_id=ticket.request_id)
+        return await self._hold(ticket.request_id, report, question=True)
+
     async def await_decision(self, scope: Scope, request_id: str, report: Report) -> ApprovalResult:
-        """Hold again for a request this scope filed."""
+        """Hold again for a request (or question) this scope filed."""
         found = await self._owned(scope, request_id)
         if isinstance(found, ApprovalResult):
             return found
+        question = found.request.kind == "question"
         if found.decision is not None:
-            return decided(found.decision)
-        return await self._hold(request_id, report)
+            return decided(found.decision, question=question)
+        return await self._hold(request_id, report, question=question)
 
     async def cancel(self, scope: Scope, request_id: str, reason: str | None) -> ApprovalResult:
         """Withdraw a pending request this scope filed."""
@@ -114,7 +145,7 @@ class ApprovalTools:
         except HITLError as exc:
             return failed(f"could not cancel {request_id}: {exc}", request_id)
         log.info("mcp_request_cancelled", request_id=request_id)
-        return decided(decision)
+        return decided(decision, question=found.request.kind == "question")
 
     async def _owned(self, scope: Scope, request_id: str) -> RequestState | ApprovalResult:
         """The request's state if this scope filed it; otherwise the same error as for an id
@@ -130,7 +161,9 @@ class ApprovalTools:
             return failed(f"no request {request_id!r} was filed through {where}", request_id)
         return state
 
-    async def _hold(self, request_id: str, report: Report) -> ApprovalResult:
+    async def _hold(
+        self, request_id: str, report: Report, *, question: bool = False
+    ) -> ApprovalResult:
         try:
             decision = await hold(self.client, request_id, self.hold_s, report)
             if decision is None:
@@ -149,7 +182,7 @@ class ApprovalTools:
         except HITLError as exc:
             return failed(f"could not wait for {request_id}: {exc}", request_id)
         log.info("mcp_decision_returned", request_id=request_id, status=decision.status.value)
-        return decided(decision)
+        return decided(decision, question=question)
 
 
 def _without_scope(message: str, scope: Scope) -> str:
