@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +36,7 @@ from hitl_slack.integrations.openai_agents import (
 set_tracing_disabled(True)  # no trace export attempts (no API key, no network)
 
 fake, module_prefix, bot = bot_fixtures("openai-agents")
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 @pytest.fixture
@@ -223,3 +228,33 @@ async def test_resuming_something_that_is_not_a_checkpoint_says_so(aclient: Asyn
 def test_a_policy_with_an_unknown_risk_floor_is_refused():
     with pytest.raises(InvalidRequest, match="min_risk: must be 'low', 'medium'"):
         ApprovalPolicy(min_risk="severe")
+
+
+def test_the_example_killed_while_waiting_resumes_in_a_new_process(
+    bot: BotProcess, fake: FakeSlack, tmp_path: Path
+):
+    who = marker()
+    env = os.environ | {"REDIS_URL": bot.redis_url, "HITL_KEY_PREFIX": bot.prefix}
+
+    def example(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "openai_agents_refund.py"), *args],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = example(who, "420")
+    msg = message_with(fake, who, timeout=30)
+    assert (tmp_path / "refund-run.json").exists()  # the checkpoint, written before the wait
+    first.kill()  # kill -9 while it waits
+    first.communicate(timeout=10)
+    edit(bot, fake, msg, {"amount": "400"})  # decided while no process waits
+
+    second = example("--resume")
+    out, err = second.communicate(timeout=30)
+    assert (second.returncode, out) == (0, f"Done: refunded $400 to {who}\n"), err
+    assert len(messages_with(fake, who)) == 1
+    assert not (tmp_path / "refund-run.json").exists()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +45,7 @@ from hitl_slack.integrations.pydantic_ai import (
 )
 
 fake, module_prefix, bot = bot_fixtures("pydantic-ai")
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 @pytest.fixture
@@ -289,3 +294,26 @@ async def test_a_wrong_request_field_fails_before_the_model_is_asked(aclient: As
             refund_agent(model, []), "Refund", aclient, request_fields={"payload": {}}
         )
     assert model.requests == 0
+
+
+def test_the_example_refunds_once_a_human_approves(
+    bot: BotProcess, fake: FakeSlack, tmp_path: Path
+):
+    who = marker()
+    env = os.environ | {"REDIS_URL": bot.redis_url, "HITL_KEY_PREFIX": bot.prefix}
+    example = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "pydantic_ai_refund.py"), who, "420"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        msg = message_with(fake, who, timeout=30)
+        assert f"Refund $420 to {who}" in block_text(msg.blocks)
+        approve(bot, msg)
+        out, err = example.communicate(timeout=30)
+    finally:
+        example.kill()
+    assert (example.returncode, out) == (0, f"Done: refunded $420 to {who}\n"), err

@@ -1,49 +1,10 @@
-"""OpenAI Agents SDK: function tools whose calls a human approves, edits or rejects in Slack.
-
-Three pieces:
-
-* :class:`ApprovalPolicy` — usable as a function tool's ``needs_approval=``: decides per call
-  whether a human must approve (``when=``, ``min_risk=``) and says how the request reads
-  (``summary``, ``risk``, ``route``... each fixed or a function of the
-  :class:`~hitl_slack.integrations.common.ToolCall`).
-* :func:`require_approval` — a copy of a function tool that asks by such a policy and, once
-  approved, runs with the arguments as the human left them. ``RunState.approve`` cannot carry
-  edited arguments, so the copy's invoker swaps them in when the tool runs (validated by the
-  tool's own schema). A tool not wrapped this way cannot take an edit: an edited approval of it
-  is turned into a rejection (it never runs with the arguments the human changed), and its
-  Slack message says so.
-* :func:`run_with_approvals` / :func:`resume_with_approvals` — run an agent; each time the run
-  stops with ``result.interruptions``, every pending call becomes one Slack request (posted
-  together, then waited for), is approved with ``state.approve(item)`` or rejected with
-  ``state.reject(item, rejection_message=<the reviewer's reason>)`` — expiry and cancellation
-  reject too (fail closed) — and the run resumes. ``always_approve`` / ``always_reject`` are
-  never used: each call is its own decision.
-
-Surviving a restart: pass ``checkpoint=`` to get, before each wait, a JSON text holding the
-serialised ``RunState`` and this run's scope; store it. After a crash, in any process,
-:func:`resume_with_approvals` with the same agent and that text finds the same Slack requests
-(their idempotency key is ``openai-agents:<scope>:<tool call id>``) and their decisions, if
-made meanwhile, and continues.
-
-Example::
-
-    refund = require_approval(refund_payment, ApprovalPolicy(
-        when=lambda call: call.args["amount"] > 100,
-        summary=lambda call: f"Refund ${call.args['amount']} to {call.args['customer']}",
-        risk="high",
-    ))
-    agent = Agent(name="billing", tools=[refund])
-    async with AsyncHITLClient.from_env() as hitl:
-        result = await run_with_approvals(agent, "Refund ACME $420", hitl)
-
-Needs the ``[openai-agents]`` extra.
+"""The run side of the OpenAI Agents SDK adapter: resolve a run's interruptions in Slack,
+resume it, and keep a checkpoint to resume from after a restart. See
+:mod:`hitl_slack.integrations.openai_agents`.
 """
 
 from __future__ import annotations
 
-import contextvars
-import copy
-import dataclasses
 import inspect
 import json
 import uuid
@@ -51,16 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents import (
-    Agent,
-    FunctionTool,
-    RunContextWrapper,
-    Runner,
-    RunResult,
-    RunState,
-    ToolApprovalItem,
-)
-from agents.tool_context import ToolContext
+from agents import Agent, FunctionTool, Runner, RunResult, RunState, ToolApprovalItem
 
 from hitl_slack.agent.async_client import AsyncHITLClient
 from hitl_slack.errors import InvalidRequest
@@ -72,13 +24,14 @@ from hitl_slack.integrations.common import (
     denial_message,
     tool_approval,
 )
-from hitl_slack.models import Decision, Risk
+from hitl_slack.integrations.openai_agents.tools import EDITS, EditedArguments
+from hitl_slack.models import Decision
 
 __all__ = [
+    "EDIT_NOT_APPLIED",
     "FRAMEWORK",
-    "ApprovalPolicy",
-    "EditedArguments",
-    "require_approval",
+    "UNREADABLE",
+    "Checkpoint",
     "resume_with_approvals",
     "run_with_approvals",
 ]
@@ -94,88 +47,8 @@ EDIT_NOT_APPLIED = (
 UNREADABLE = "The tool call's arguments are not a JSON object, so it was not run."
 _NO_EDIT_NOTE = "Edits cannot be applied to this tool: an edited approval will not run it."
 
-#: Tool call id -> the arguments a human edited, for the tools of the run being resumed.
-_EDITS: contextvars.ContextVar[dict[str, dict[str, Any]]] = contextvars.ContextVar("hitl_edits")
-
 #: Called with the checkpoint text before a round's wait (its result awaited if awaitable).
 Checkpoint = Callable[[str], object]
-
-
-def _risk_rank(value: str) -> int:
-    return list(Risk).index(Risk(value))
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy(ToolApproval):
-    """A ``needs_approval`` policy for a function tool, and how its requests read.
-
-    A call needs a human when ``when(call)`` is true (default: always) and its risk is at
-    least ``min_risk`` (default: any). The other fields are those of
-    :class:`~hitl_slack.integrations.common.ToolApproval`. ``tool_name`` is set by
-    :func:`require_approval`; used directly as ``needs_approval=``, the policy's callables see
-    an empty ``call.name`` (the SDK does not tell a policy which tool it guards).
-
-    Raises:
-        InvalidRequest: ``min_risk`` is not ``low``, ``medium``, ``high`` or ``critical``.
-    """
-
-    when: Callable[[ToolCall], bool] | None = None
-    min_risk: str | None = None
-    tool_name: str = ""
-
-    def __post_init__(self) -> None:
-        if self.min_risk is not None and self.min_risk not in set(Risk):
-            msg = "must be 'low', 'medium', 'high' or 'critical'"
-            raise InvalidRequest(f"invalid approval policy: min_risk: {msg}", [("min_risk", msg)])
-
-    def needs_human(self, call: ToolCall) -> bool:
-        """Whether ``call`` must be approved by a human before it runs."""
-        if self.when is not None and not self.when(call):
-            return False
-        if self.min_risk is None:
-            return True
-        risk = self.risk(call) if callable(self.risk) else self.risk
-        return _risk_rank(risk) >= _risk_rank(self.min_risk)
-
-    async def __call__(
-        self, context: RunContextWrapper[Any], arguments: dict[str, Any], call_id: str
-    ) -> bool:
-        """The SDK's ``needs_approval`` signature."""
-        return self.needs_human(ToolCall(call_id, self.tool_name, arguments))
-
-
-class EditedArguments:
-    """A function tool's invoker that runs it with the arguments a human edited, if any.
-
-    Set by :func:`require_approval`; the edited arguments come from the decisions
-    :func:`run_with_approvals` applied to the run it resumes.
-    """
-
-    def __init__(self, invoke: Callable[[ToolContext[Any], str], Any]) -> None:
-        self._invoke = invoke
-
-    async def __call__(self, context: ToolContext[Any], arguments: str) -> Any:
-        """Invoke the tool, with the edited arguments in place of the model's."""
-        edited = _EDITS.get({}).get(context.tool_call_id)
-        result = self._invoke(context, arguments if edited is None else json.dumps(edited))
-        return await result if inspect.isawaitable(result) else result
-
-
-def require_approval(tool: FunctionTool, policy: ApprovalPolicy | None = None) -> FunctionTool:
-    """A copy of ``tool`` that asks a human by ``policy`` and can run with edited arguments.
-
-    Args:
-        tool: a function tool (``@function_tool``).
-        policy: when to ask and how; default: the tool's own ``needs_approval`` if it is an
-            :class:`ApprovalPolicy`, else :class:`ApprovalPolicy()` (every call).
-    """
-    if policy is None:
-        own = tool.needs_approval
-        policy = own if isinstance(own, ApprovalPolicy) else ApprovalPolicy()
-    gated = copy.copy(tool)
-    gated.needs_approval = dataclasses.replace(policy, tool_name=tool.name)
-    gated.on_invoke_tool = EditedArguments(tool.on_invoke_tool)
-    return gated
 
 
 def _function_tool(item: ToolApprovalItem) -> FunctionTool | None:
@@ -280,11 +153,11 @@ class _Run:
             stored = self.checkpoint(_checkpoint_text(self.scope, state))
             if inspect.isawaitable(stored):
                 await stored
-        token = _EDITS.set(await _decide(state, self.client, self.scope, self.default))
+        token = EDITS.set(await _decide(state, self.client, self.scope, self.default))
         try:
             return await Runner.run(self.agent, state, **self.run_kwargs)
         finally:
-            _EDITS.reset(token)
+            EDITS.reset(token)
 
     async def finish(self, result: RunResult) -> RunResult:
         """Resolve interruptions until the run ends without any."""
