@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from approver import approve, bot_fixtures, edit, marker, message_with, messages_with, reject
 from conftest import REDIS_URL
 from fakeslack import FakeSlack, block_text
@@ -317,3 +318,19 @@ def test_the_example_refunds_once_a_human_approves(
     finally:
         example.kill()
     assert (example.returncode, out) == (0, f"Done: refunded $420 to {who}\n"), err
+
+
+async def test_one_call_that_cannot_be_shown_leaves_no_request_of_its_batch_waiting(
+    bot: BotProcess, hitl: AsyncHITLClient
+):
+    who, ran = marker(), []
+    agent = refund_agent(RefundModel((who, 10), (who, 2**70)), ran)  # 2**70: not 64-bit JSON
+    with pytest.raises(InvalidRequest, match="payload: has an integer that does not fit"):
+        await run_with_approvals(agent, "Refund", hitl)
+    r = redis.Redis.from_url(bot.redis_url, decode_responses=True)
+    try:
+        stored = [r.hget(key, "request") or "" for key in r.scan_iter(f"{bot.prefix}:req:*")]
+    finally:
+        r.close()
+    assert [s for s in stored if who in s] == []
+    assert ran == []

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hitl_slack.agent.base import build_request
 from hitl_slack.errors import InvalidRequest
 from hitl_slack.models import Decision, Status, normalize_tags
 
@@ -139,13 +140,25 @@ def denial_message(decision: Decision) -> str:
     raise ValueError(f"an approval is not a denial: {decision.request_id}")
 
 
+def _checked(requests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every request validated before any is written: one bad call leaves none waiting."""
+    checked = list(requests)
+    for request in checked:
+        build_request(**request)
+    return checked
+
+
 async def ask_all(client: AsyncHITLClient, requests: Sequence[dict[str, Any]]) -> list[Decision]:
-    """Submit every request, then wait for all of them: the decisions, in order."""
-    tickets = [await client.submit(**request) for request in requests]
+    """Submit every request, then wait for all of them: the decisions, in order.
+
+    Raises:
+        InvalidRequest: a request is invalid (then none was submitted).
+    """
+    tickets = [await client.submit(**request) for request in _checked(requests)]
     return list(await asyncio.gather(*(ticket.wait() for ticket in tickets)))
 
 
 def ask_all_sync(client: HITLClient, requests: Iterable[dict[str, Any]]) -> list[Decision]:
     """:func:`ask_all` for the blocking client (each wait is for a request already posted)."""
-    tickets = [client.submit(**request) for request in requests]
+    tickets = [client.submit(**request) for request in _checked(requests)]
     return [ticket.wait() for ticket in tickets]
