@@ -146,9 +146,24 @@ class AsyncHITLClient(ClientBase, AsyncAsking):
         timeout: float = 300,
         agent: str | None = None,
         on_denied: Any = RAISE,
+        details: str | Callable[..., str] | None = None,
+        exclude: Iterable[str] = (),
+        idempotency_key: str | Callable[..., str] | None = None,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """See :meth:`HITLClient.require_approval`; gates async functions."""
-        gate = checked_gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
+        gate = checked_gate(
+            route=route,
+            channel=channel,
+            summary=summary,
+            risk=risk,
+            tags=tags,
+            timeout=timeout,
+            agent=agent,
+            on_denied=on_denied,
+            details=details,
+            exclude=exclude,
+            idempotency_key=idempotency_key,
+        )
 
         def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return cast(Callable[P, Awaitable[R]], gate_async(self.request_approval, fn, gate))

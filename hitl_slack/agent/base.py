@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from hitl_slack.agent.gate import Gate
 from hitl_slack.agent.settings import AgentSettings, load
 from hitl_slack.agent.waiting import EXPIRY_SLACK
-from hitl_slack.errors import ConfigError, WaitTimeout
+from hitl_slack.errors import ConfigError, InvalidRequest, WaitTimeout
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.config import DEFAULT_RETENTION, StoreConfig
 from hitl_slack.lifecycle.heartbeat import BEAT_INTERVAL, BEAT_TTL, Heartbeat, NoBotWarning
@@ -70,28 +70,50 @@ def build_request(
         raise validation_message(exc, "approval request") from None
 
 
-def checked_gate(
-    route: str | None,
-    channel: str | None,
-    summary: str | Callable[..., str] | None,
-    risk: str,
-    tags: Iterable[str],
-    timeout: float,
-    agent: str | None,
-    on_denied: Any,
-) -> Gate:
-    """A gate whose fixed arguments are checked now: a bad one fails at decoration time."""
-    gate = Gate(route, channel, summary, risk, normalize_tags(tags), timeout, agent, on_denied)
+def _names(value: Any, field: str) -> tuple[str, ...]:
+    """A bare string is one name; otherwise an iterable of strings."""
+    items = (value,) if isinstance(value, str) else value
+    try:
+        names = tuple(items)
+    except TypeError:
+        names = (items,)
+    wrong = [n for n in names if not isinstance(n, str) or not n]
+    if wrong:
+        msg = f"must be a parameter name or a list of them, not {wrong[0]!r}"
+        raise InvalidRequest(f"invalid approval request: {field}: {msg}", [(field, msg)])
+    return names
+
+
+def _text_or_function(value: Any, field: str) -> None:
+    if value is not None and not isinstance(value, str) and not callable(value):
+        msg = f"must be a string or a function of the call's arguments, not {type(value).__name__}"
+        raise InvalidRequest(f"invalid approval request: {field}: {msg}", [(field, msg)])
+
+
+def checked_gate(**options: Any) -> Gate:
+    """A :class:`Gate` whose fixed arguments are checked now: a bad one fails at decoration
+    time, naming it. ``options`` are the decorator's keyword arguments.
+
+    Raises:
+        InvalidRequest: an argument is invalid.
+    """
+    options["tags"] = normalize_tags(options.get("tags", ()))
+    options["exclude"] = _names(options.get("exclude", ()), "exclude")
+    for field in ("summary", "details", "idempotency_key"):
+        _text_or_function(options.get(field), field)
+    gate = Gate(**options)
+    fixed = {f: v for f in ("details", "idempotency_key") if isinstance(v := options.get(f), str)}
     build_request(
-        "check",
+        gate.summary if isinstance(gate.summary, str) else "check",
         "check",
         {},
-        route=route,
-        channel=channel,
-        risk=risk,
+        route=gate.route,
+        channel=gate.channel,
+        risk=gate.risk,
         tags=gate.tags,
-        timeout=timeout,
-        agent=agent,
+        timeout=gate.timeout,
+        agent=gate.agent,
+        **fixed,
     )
     return gate
 

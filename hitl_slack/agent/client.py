@@ -239,6 +239,9 @@ class HITLClient(ClientBase, Asking):
         timeout: float = 300,
         agent: str | None = None,
         on_denied: Any = RAISE,
+        details: str | Callable[..., str] | None = None,
+        exclude: Iterable[str] = (),
+        idempotency_key: str | Callable[..., str] | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Gate a function (sync or async): each call becomes a request.
 
@@ -248,11 +251,47 @@ class HITLClient(ClientBase, Asking):
         An async function is gated without blocking the event loop's thread. ``tags`` may be
         one string (one tag). The fixed arguments are validated here.
 
+        Arguments named in ``exclude`` (one name or several) and arguments annotated with an
+        agent framework's context type (PydanticAI's ``RunContext``, the OpenAI Agents SDK's
+        ``RunContextWrapper`` / ``ToolContext``, LangChain's ``RunnableConfig``, LangGraph's
+        ``ToolRuntime``...: see :mod:`hitl_slack.agent.passthrough`) are passed to the function
+        untouched and left out of the payload; the message's details name them. Every other
+        argument must be plain JSON, or the call raises :class:`InvalidRequest`.
+
+        ``summary``, ``details`` and ``idempotency_key`` are strings, or functions called with
+        the same arguments as the gated function (defaults applied) that return one. With an
+        ``idempotency_key``, a re-run of the same call finds the same request (and its
+        decision, if one was made).
+
         Raises:
-            InvalidRequest: ``route``, ``channel``, ``risk``, ``tags``, ``timeout`` or
-                ``agent`` is invalid (at decoration time, naming it).
+            InvalidRequest: ``route``, ``channel``, ``risk``, ``tags``, ``timeout``,
+                ``agent``, ``details``, ``exclude`` or ``idempotency_key`` is invalid (at
+                decoration time, naming it); at call time, an argument that must be shown is
+                not plain JSON, or a ``summary`` / ``details`` / ``idempotency_key`` function
+                does not take the function's arguments.
+
+        Example::
+
+            @agent.tool
+            @hitl.require_approval(
+                idempotency_key=lambda ctx, customer, amount: f"refund:{ctx.tool_call_id}",
+                summary=lambda ctx, customer, amount: f"Refund ${amount} to {customer}",
+            )
+            def refund_payment(ctx: RunContext[Deps], customer: str, amount: int) -> str: ...
         """
-        gate = checked_gate(route, channel, summary, risk, tags, timeout, agent, on_denied)
+        gate = checked_gate(
+            route=route,
+            channel=channel,
+            summary=summary,
+            risk=risk,
+            tags=tags,
+            timeout=timeout,
+            agent=agent,
+            on_denied=on_denied,
+            details=details,
+            exclude=exclude,
+            idempotency_key=idempotency_key,
+        )
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             return cast(Callable[P, R], gate_sync(self.request_approval, fn, gate))
