@@ -20,13 +20,12 @@ from agents import Agent, FunctionTool, RunContextWrapper, function_tool, set_tr
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
 from approver import approve, bot_fixtures, edit, marker, message_with, messages_with, reject
 from conftest import REDIS_URL
-from fakeslack import FakeSlack, block_text
+from fakeslack import FakeSlack, block_actions_body, block_text, find_button
 from harness import BotProcess
 
 from hitl_slack import AsyncHITLClient, InvalidRequest
 from hitl_slack.integrations.common import ToolCall
 from hitl_slack.integrations.openai_agents import (
-    EDIT_NOT_APPLIED,
     ApprovalPolicy,
     require_approval,
     resume_with_approvals,
@@ -117,7 +116,7 @@ async def test_edited_call_runs_the_tool_with_the_edited_arguments(
     agent = billing_agent(refund_model(who, 420), require_approval(refund_tool(ran), POLICY))
     run = asyncio.create_task(run_with_approvals(agent, "Refund ACME", hitl))
     msg = await asyncio.to_thread(message_with, fake, who)
-    assert "Edits cannot be applied" not in block_text(msg.blocks)
+    assert find_button(msg.blocks, "hitl.edit") is not None
     await asyncio.to_thread(edit, bot, fake, msg, {"amount": "400"})
 
     result = await asyncio.wait_for(run, 15)
@@ -141,7 +140,7 @@ async def test_rejected_call_does_not_run_and_the_model_is_told_the_reason(
     )
 
 
-async def test_a_tool_that_cannot_take_edits_says_so_and_an_edit_does_not_run_it(
+async def test_a_tool_that_cannot_take_edits_offers_no_edit_and_a_forged_one_decides_nothing(
     bot: BotProcess, fake: FakeSlack, hitl: AsyncHITLClient
 ):
     who, ran = marker(), []
@@ -150,12 +149,19 @@ async def test_a_tool_that_cannot_take_edits_says_so_and_an_edit_does_not_run_it
         run_with_approvals(billing_agent(refund_model(who, 420), plain), "Refund", hitl)
     )
     msg = await asyncio.to_thread(message_with, fake, who)
-    assert "Edits cannot be applied to this tool" in block_text(msg.blocks)
-    await asyncio.to_thread(edit, bot, fake, msg, {"amount": "400"})
+    assert find_button(msg.blocks, "hitl.edit") is None
+    forged = block_actions_body(msg, "hitl.approve", user_id="U0ALICE")
+    forged["actions"][0]["action_id"] = "hitl.edit"
+    await asyncio.to_thread(bot.send, forged)
+    await fake.async_wait_until(
+        lambda: any("cannot be edited" in (e.text or "") for e in fake.ephemerals("U0ALICE"))
+    )
+    assert not run.done()
+    await asyncio.to_thread(reject, bot, fake, msg, "no")
 
     result = await asyncio.wait_for(run, 15)
-    assert ran == []  # never with the arguments the human changed, nor with the old ones
-    assert result.final_output == EDIT_NOT_APPLIED
+    assert ran == []  # never with arguments the human changed, nor without a decision
+    assert result.final_output == "A human reviewer rejected this tool call: no."
 
 
 async def test_the_policy_asks_only_about_the_calls_it_selects(

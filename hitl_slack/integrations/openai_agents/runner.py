@@ -45,7 +45,6 @@ EDIT_NOT_APPLIED = (
     "take, so it was not run."
 )
 UNREADABLE = "The tool call's arguments are not a JSON object, so it was not run."
-_NO_EDIT_NOTE = "Edits cannot be applied to this tool: an edited approval will not run it."
 
 #: Called with the checkpoint text before a round's wait (its result awaited if awaitable).
 Checkpoint = Callable[[str], object]
@@ -94,9 +93,9 @@ class _Pending:
         """The Slack request for this call (no idempotency key for a call without an id)."""
         key = call_key(FRAMEWORK, self.call.call_id, scope) if self.call.call_id else None
         request = self.approval.request(self.call, key)
-        if not self.editable:
-            details = request.get("details")
-            request["details"] = f"{details}\n\n{_NO_EDIT_NOTE}" if details else _NO_EDIT_NOTE
+        # Edit is offered only where an edit can be applied (a require_approval() tool);
+        # elsewhere the button is hidden and a forged edit decides nothing.
+        request["editable"] = self.editable
         return request
 
 
