@@ -32,7 +32,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ElicitResult
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from hitl_slack import AsyncHITLClient, Status
@@ -90,15 +90,18 @@ def server_env(bot: BotProcess, **extra: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def stdio(
-    bot: BotProcess, errlog: TextIO | None = None, **extra: str
+    bot: BotProcess, errlog: TextIO | None = None, elicit: Any = None, **extra: str
 ) -> AsyncIterator[Client]:
-    """An MCP client session over stdio with a fresh ``hitl-slack mcp`` process."""
+    """An MCP client session over stdio with a fresh ``hitl-slack mcp`` process (``elicit``:
+    the client's elicitation callback; the client then offers elicitation)."""
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "hitl_slack.cli", "mcp"], env=server_env(bot, **extra)
     )
     with contextlib.ExitStack() as stack:
         log = errlog or stack.enter_context(tempfile.TemporaryFile("w+"))
-        async with Client(stdio_client(params, errlog=log)) as client:
+        # Elicitation needs a back-channel: the handshake protocol (as Claude Code speaks it).
+        options = {"elicitation_callback": elicit, "mode": "legacy"} if elicit else {}
+        async with Client(stdio_client(params, errlog=log), **options) as client:
             yield client
 
 
@@ -634,3 +637,75 @@ async def test_ask_human_declined_and_a_bad_schema_are_not_answers(
         "ask someone else",
     )
     assert "There is no answer." in text
+
+
+def _answering(content: dict[str, Any] | None, action: str = "accept", delay: float = 0) -> Any:
+    """An elicitation callback: the client's user answers ``content`` after ``delay`` s."""
+    asked: list[Any] = []
+
+    async def callback(context: Any, params: Any) -> ElicitResult:
+        asked.append(params)
+        await asyncio.sleep(delay)
+        return ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    callback.asked = asked  # type: ignore[attr-defined]
+    return callback
+
+
+async def test_ask_human_in_client_mode_asks_the_person_at_the_keyboard(
+    bot: BotProcess, fake: FakeSlack, agent: AsyncHITLClient
+):
+    question = unique("Which region?")
+    elicit = _answering({"answer": "us-east-1"})
+    async with stdio(bot, elicit=elicit, HITL_MCP_ASK="client") as client:
+        result, _ = await call(
+            client, "ask_human", question=question, options=["eu-west-1", "us-east-1"]
+        )
+    assert (result["status"], result["answer"]) == ("answered", "us-east-1")
+    assert elicit.asked[0].message == question
+    schema = elicit.asked[0].requested_schema
+    assert [c["const"] for c in schema["properties"]["answer"]["oneOf"]] == [
+        "eu-west-1",
+        "us-east-1",
+    ]
+    state = await agent.get(result["request_id"])  # filed for the trail, decided by the answer
+    assert state.decision is not None
+    assert state.decision.reason == "answered in the MCP client (elicitation)"
+    # No one is asked in Slack: if the bot shows the question, it shows it answered.
+    await asyncio.sleep(0.5)
+    assert not any(m.live and question in (m.text or "") for m in fake.messages())
+
+
+async def test_ask_human_in_both_modes_the_first_answer_wins(bot: BotProcess, fake: FakeSlack):
+    slow = unique("Proceed with the migration?")
+    never = _answering({"answer": "no"}, delay=60)  # the person at the keyboard is away
+    async with stdio(bot, elicit=never, HITL_MCP_ASK="both", HITL_MCP_HOLD="30") as client:
+        task = asyncio.create_task(call(client, "ask_human", question=slow, options=["yes", "no"]))
+        msg, _ = await asyncio.to_thread(message_for, fake, slow)
+        bot.send(block_actions_body(msg, "hitl.answer.option:0", user_id="U0ALICE"))
+        result, _ = await asyncio.wait_for(task, 10)
+    assert (result["status"], result["answer"], result["decided_by"]) == (
+        "answered",
+        "yes",
+        ["U0ALICE"],
+    )
+
+    quick = unique("Proceed with the cleanup?")
+    at_once = _answering({"answer": "no"})
+    async with stdio(bot, elicit=at_once, HITL_MCP_ASK="both", HITL_MCP_HOLD="30") as client:
+        result, _ = await call(client, "ask_human", question=quick, options=["yes", "no"])
+        msg, _ = await asyncio.to_thread(message_for, fake, quick)
+        shown = await asyncio.to_thread(wait_updated, fake, msg, "Answered")
+    assert (result["status"], result["answer"], result["decided_by"]) == ("answered", "no", [])
+    assert not shown.live  # the Slack copy is closed: answered in the client
+    text = block_text(shown.blocks)
+    assert "*Answered* outside Slack" in text
+    assert "answered in the MCP client" in text
+
+
+async def test_client_mode_without_elicitation_asks_in_slack(bot: BotProcess, fake: FakeSlack):
+    question = unique("Subject line?")
+    async with stdio(bot, HITL_MCP_ASK="client") as client:  # this client offers no elicitation
+        first, _ = await call(client, "ask_human", question=question)
+    assert first["status"] == "pending"
+    await asyncio.to_thread(message_for, fake, question)  # asked in Slack instead

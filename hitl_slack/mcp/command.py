@@ -56,6 +56,12 @@ def add_parser(sub: argparse._SubParsersAction[Any], *, port: Callable[[str], in
     mcp.add_argument("--route", help="the route of every request (a selectable one)")
     mcp.add_argument("--min-risk", choices=[r.value for r in Risk], help="the lowest risk")
     mcp.add_argument("--hold", type=float, help="seconds one tool call waits, then pending")
+    mcp.add_argument(
+        "--ask",
+        choices=["slack", "client", "both"],
+        help="who answers ask_human (default $HITL_MCP_ASK or slack): Slack, the MCP "
+        "client's user through elicitation, or both, the first answer winning",
+    )
 
 
 def sdk_missing() -> bool:
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         hitl_mcp_route=args.route,
         hitl_mcp_min_risk=args.min_risk,
         hitl_mcp_hold=args.hold,
+        hitl_mcp_ask=args.ask,
         hitl_mcp_host=args.host,
         hitl_mcp_port=args.port,
     )

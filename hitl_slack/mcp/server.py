@@ -20,12 +20,19 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    ClientCapabilities,
+    ElicitationCapability,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from hitl_slack import __version__
 from hitl_slack.agent.async_client import AsyncHITLClient
+from hitl_slack.mcp.elicit import Elicit, Elicited
 from hitl_slack.mcp.hold import Report
 from hitl_slack.mcp.results import ApprovalResult, failed, render
 from hitl_slack.mcp.settings import McpSettings
@@ -124,6 +131,7 @@ def build_server(settings: McpSettings, *, http: bool = False) -> MCPServer[Appr
                 hold_s=settings.hitl_mcp_hold,
                 default_timeout=settings.hitl_mcp_timeout,
                 max_timeout=settings.hitl_mcp_max_timeout,
+                ask_mode=settings.hitl_mcp_ask,
             )
         finally:
             await client.aclose()
@@ -273,4 +281,24 @@ def _register_ask(server: MCPServer[ApprovalTools], agent: str, *, http: bool) -
             return _as_tool_result(failed(_NO_SESSION))
         q = Question(question, options, multiple, schema, timeout_s, idempotency_key)
         tools = ctx.request_context.lifespan_context
-        return _as_tool_result(await tools.ask(scope, q, _reporter(ctx)))
+        elicit = _elicitor(ctx) if tools.ask_mode != "slack" else None
+        return _as_tool_result(await tools.ask(scope, q, _reporter(ctx), elicit))
+
+
+def _elicitor(ctx: Ctx) -> Elicit | None:
+    """Ask the client's own user (``elicitation/create``), if the client offers elicitation
+    over a back-channel (the handshake protocol revisions). On 2026-07-28 and later the server
+    cannot send requests of its own (elicitation rides the tool call's input_required rounds,
+    which this server does not use yet): the question is asked in Slack."""
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return None
+    session = ctx.request_context.session
+    wanted = ClientCapabilities(elicitation=ElicitationCapability())
+    if not session.check_client_capability(wanted):
+        return None
+
+    async def elicit(message: str, schema: dict[str, Any]) -> Elicited:
+        result = await session.elicit_form(message, schema, related_request_id=ctx.request_id)
+        return result.action, result.content
+
+    return elicit

@@ -47,6 +47,11 @@ class McpSettings(AgentSettings):
     hitl_mcp_hold: float = Field(50.0, gt=0, le=3600, description="seconds one tool call holds")
     hitl_mcp_timeout: float = Field(300.0, gt=0, le=MAX_TIMEOUT_SECONDS)
     hitl_mcp_max_timeout: float = Field(86_400.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    hitl_mcp_ask: Literal["slack", "client", "both"] = Field(
+        "slack",
+        description="who answers ask_human: slack (default), the MCP client's user "
+        "(elicitation, where the client offers it), or both (the first answer wins)",
+    )
     hitl_mcp_token: SecretStr | None = None
     hitl_mcp_host: str = "127.0.0.1"
     hitl_mcp_port: int = Field(8765, ge=1, le=65535)

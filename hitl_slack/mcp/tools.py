@@ -8,10 +8,12 @@ results naming what went wrong, never an approval (anything else is the SDK's er
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from hitl_slack.agent.async_client import AsyncHITLClient
+from hitl_slack.agent.questions import build_question
 from hitl_slack.errors import (
     AlreadyDecided,
     HITLError,
@@ -20,10 +22,11 @@ from hitl_slack.errors import (
     StoreUnavailable,
 )
 from hitl_slack.logs import get_logger
+from hitl_slack.mcp.elicit import ANSWERED_IN_CLIENT, Elicit, answer_from, schema_for
 from hitl_slack.mcp.hold import Report, hold
 from hitl_slack.mcp.results import ApprovalResult, decided, failed, pending
 from hitl_slack.mcp.trust import Identity, Scope
-from hitl_slack.models import RequestState
+from hitl_slack.models import QuestionRequest, RequestState, Status
 
 __all__ = ["ApprovalTools", "Ask", "Question"]
 
@@ -74,8 +77,10 @@ class ApprovalTools:
         hold_s: float,
         default_timeout: float,
         max_timeout: float,
+        ask_mode: str = "slack",
     ) -> None:
         self.client = client
+        self.ask_mode = ask_mode
         self.identity = identity
         self.hold_s = hold_s
         self.default_timeout = default_timeout
@@ -99,9 +104,15 @@ class ApprovalTools:
         log.info("mcp_request_filed", request_id=ticket.request_id, action=ask.action)
         return await self._hold(ticket.request_id, report)
 
-    async def ask(self, scope: Scope, q: Question, report: Report) -> ApprovalResult:
+    async def ask(
+        self, scope: Scope, q: Question, report: Report, elicit: Elicit | None = None
+    ) -> ApprovalResult:
         """File a question (or re-attach to this scope's one with the same idempotency key)
-        and hold for its answer."""
+        and hold for its answer: in Slack, or (``ask_mode`` client / both, ``elicit`` given:
+        the client offers elicitation) from the MCP client's user, the first answer winning.
+        Either way the question and its answer are in Redis and the trail."""
+        if elicit is not None and self.ask_mode == "client":
+            return await self._ask_client(scope, q, elicit)
         timeout = min(q.timeout_s or self.default_timeout, self.max_timeout)
         fields = self.identity.fields(
             risk=None, timeout=timeout, idempotency_key=scope.key(q.idempotency_key)
@@ -115,7 +126,79 @@ class ApprovalTools:
         except StoreUnavailable as exc:
             return failed(f"the question was not asked: Redis is unavailable ({exc})")
         log.info("mcp_question_filed", request_id=ticket.request_id)
+        if elicit is not None and self.ask_mode == "both":
+            return await self._race(ticket.request_id, q, report, elicit)
         return await self._hold(ticket.request_id, report, question=True)
+
+    async def _ask_client(self, scope: Scope, q: Question, elicit: Elicit) -> ApprovalResult:
+        """Only the client's user is asked; the question is filed once answered (for the
+        trail), decided by that answer at once."""
+        try:
+            request = build_question(
+                q.question, options=q.options, multiple=q.multiple, schema=q.schema
+            )
+        except InvalidRequest as exc:
+            return failed(f"the question was not asked: {exc}")
+        try:
+            action, content = await elicit(q.question, schema_for(request, q.schema))
+        except Exception as exc:  # the client failed to ask: say so, never an answer
+            log.warning("mcp_elicitation_failed", error=type(exc).__name__)
+            return failed(f"the MCP client could not ask its user ({type(exc).__name__})")
+        fields = self.identity.fields(
+            risk=None, timeout=self.default_timeout, idempotency_key=scope.key(q.idempotency_key)
+        )
+        ticket = await self.client.submit_question(
+            q.question, options=q.options, multiple=q.multiple, schema=q.schema, **fields
+        )
+        return await self._settle_elicited(ticket.request_id, request, action, content)
+
+    async def _race(
+        self, request_id: str, q: Question, report: Report, elicit: Elicit
+    ) -> ApprovalResult:
+        """Slack and the client's user, at once; the first answer wins. A decline in the
+        client is not an answer: Slack may still answer."""
+        state = await self.client.get(request_id)
+        if state.decision is not None:
+            return decided(state.decision, question=True)
+        assert isinstance(state.request, QuestionRequest)
+        asking = asyncio.create_task(elicit(q.question, schema_for(state.request, q.schema)))
+        holding = asyncio.create_task(self._hold(request_id, report, question=True))
+        try:
+            done, _ = await asyncio.wait({asking, holding}, return_when=asyncio.FIRST_COMPLETED)
+            if asking in done and not asking.exception():
+                action, content = asking.result()
+                if action == "accept":
+                    holding.cancel()
+                    return await self._settle_elicited(request_id, state.request, action, content)
+            return await holding
+        finally:
+            for task in (asking, holding):
+                task.cancel()
+            await asyncio.gather(asking, holding, return_exceptions=True)
+
+    async def _settle_elicited(
+        self, request_id: str, request: QuestionRequest, action: str, content: Any
+    ) -> ApprovalResult:
+        """Record the client's answer as the question's decision (unless one stands)."""
+        answer, fits = answer_from(request, content)
+        if action == "accept" and fits:
+            status, payload, reason = Status.ANSWERED, {"answer": answer}, ANSWERED_IN_CLIENT
+        elif action == "accept":
+            status, payload, reason = Status.CANCELLED, None, "the client's answer did not fit"
+        elif action == "decline":
+            status, payload, reason = Status.REJECTED, None, "declined in the MCP client"
+        else:
+            status, payload, reason = Status.CANCELLED, None, "dismissed in the MCP client"
+        try:
+            decision = await self.client.store.decide(
+                request_id, status, payload=payload, reason=reason, actor="mcp-client"
+            )
+        except AlreadyDecided as exc:
+            decision = exc.decision
+        except HITLError as exc:
+            return failed(f"could not record the answer to {request_id}: {exc}", request_id)
+        log.info("mcp_question_elicited", request_id=request_id, status=decision.status.value)
+        return decided(decision, question=True)
 
     async def await_decision(self, scope: Scope, request_id: str, report: Report) -> ApprovalResult:
         """Hold again for a request (or question) this scope filed."""

@@ -248,6 +248,8 @@ def outcome_text(state: RequestState) -> str:
         who = " (no decision before the deadline)"
     elif decision.decided_by:
         who = " by " + ", ".join(user(u) for u in decision.decided_by[:10])
+    elif decision.status is Status.ANSWERED:  # e.g. by the MCP client's user: the reason says
+        who = " outside Slack"
     else:
         who = "" if decision.status is Status.CANCELLED else " automatically"
     text = f"{emoji} *{word}*{who} · {date(decision.decided_at)}"
