@@ -430,6 +430,8 @@ def test_an_approval_request_keeps_its_fields_in_the_order_it_always_stored():
         "timeout",
         "idempotency_key",
         "created_at",
+        "editable",  # added after, at the end: the fields before keep their order
+        "respond",
     ]
     request = ApprovalRequest(
         id="req_1", summary="S", action="a", payload={"b": 1, "a": 2}, created_at=T0
@@ -437,7 +439,8 @@ def test_an_approval_request_keeps_its_fields_in_the_order_it_always_stored():
     assert request.model_dump_json() == (
         '{"v":1,"kind":"approval","id":"req_1","summary":"S","action":"a","payload":{"b":1,"a":2},'
         '"details":null,"agent":null,"risk":"medium","tags":[],"route":null,"channel":null,'
-        '"timeout":300.0,"idempotency_key":null,"created_at":"2025-01-02T03:04:05Z"}'
+        '"timeout":300.0,"idempotency_key":null,"created_at":"2025-01-02T03:04:05Z",'
+        '"editable":true,"respond":false}'
     )
 
 
