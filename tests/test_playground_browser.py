@@ -217,3 +217,24 @@ def test_unread_marks_slash_command_and_home_tab(page: Any, dev: DevProcess) -> 
     expect(home).to_contain_text("Deploy api v2")  # Alice may decide it: anyone in #deploys
     expect(home).to_contain_text("Refund C-3")
     assert request_id
+
+
+def test_ask_a_question_and_answer_it_with_an_option_button(
+    page: Any, dev: DevProcess, tmp_path: Path
+) -> None:
+    expect = playwright.expect
+    form = page.get_by_test_id("question-form")
+    form.locator("[name=question]").fill("Which region should I deploy to?")
+    form.locator("[name=options]").fill("eu-west-1, us-east-1")
+    page.get_by_test_id("send-question").click()
+    entry = page.get_by_test_id("agent-request").first
+    expect(entry).to_have_attribute("data-status", "waiting")
+    request_id = entry.get_attribute("data-request-id")
+    message = _message(page, str(request_id))
+    expect(message).to_contain_text("Choose one of: eu-west-1, us-east-1.")
+    _button(message, "hitl.answer.option:1").click()
+    expect(entry).to_have_attribute("data-status", "answered")
+    expect(entry.get_by_test_id("agent-answer")).to_have_text("answer: us-east-1")
+    expect(message).to_contain_text("Answered")
+    expect(message.locator("button[data-action-id]")).to_have_count(0)
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "playground-question.png"))

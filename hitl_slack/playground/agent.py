@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from hitl_slack.agent.async_client import AsyncHITLClient
 from hitl_slack.errors import HITLError
 from hitl_slack.logs import get_logger
-from hitl_slack.models import Decision
+from hitl_slack.models import Decision, Status
 
-__all__ = ["AgentPanel", "RequestForm", "Sent"]
+__all__ = ["AgentPanel", "QuestionForm", "RequestForm", "Sent"]
 
 log = get_logger(__name__)
 
@@ -44,6 +44,21 @@ class RequestForm(BaseModel):
     details: str | None = None
 
 
+class QuestionForm(BaseModel):
+    """The page's "ask a question" form (checked by the client, like any agent's question)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    options: list[str] = []
+    multiple: bool = False
+    timeout: float = 600
+
+    def as_request(self) -> RequestForm:
+        """How the panel lists it: the question as its summary, its action ``question``."""
+        return RequestForm(summary=self.question, action="question", timeout=self.timeout)
+
+
 @dataclass
 class Sent:
     """One test request and what its agent has received so far."""
@@ -60,7 +75,11 @@ class Sent:
     def status(self) -> str:
         if self.error is not None:
             return "error"
-        return "waiting" if self.decision is None else str(self.decision.status)
+        if self.decision is None:
+            return "waiting"
+        if self.form.action == "question" and self.decision.status is Status.REJECTED:
+            return "declined"  # a question is declined, not rejected
+        return str(self.decision.status)
 
     def as_json(self) -> dict[str, Any]:
         d = self.decision
@@ -72,6 +91,9 @@ class Sent:
             "status": self.status,
             "submitted_at": self.submitted_at,
             "decision": None if d is None else d.model_dump(mode="json"),
+            "answer": d.payload.get("answer")
+            if d is not None and d.status is Status.ANSWERED
+            else None,
             "latency_ms": self.latency_ms,
             "error": self.error,
         }
@@ -112,7 +134,24 @@ class AgentPanel:
             timeout=form.timeout,
             details=form.details or None,
         )
-        sent = Sent(ticket.request_id, form)
+        return self._track(Sent(ticket.request_id, form))
+
+    async def ask(self, form: QuestionForm) -> str:
+        """Ask ``form``'s question as an agent would and start waiting for its answer.
+
+        Raises:
+            InvalidRequest: the client refused it (the message says which field and why).
+            StoreUnavailable: Redis did not answer.
+        """
+        ticket = await self.client.submit_question(
+            form.question,
+            options=[o.strip() for o in form.options if o.strip()] or None,
+            multiple=form.multiple,
+            timeout=form.timeout,
+        )
+        return self._track(Sent(ticket.request_id, form.as_request()))
+
+    def _track(self, sent: Sent) -> str:
         self._sent = [*self._sent, sent][-KEPT:]
         task = asyncio.create_task(self._wait(sent), name=f"agent-wait-{sent.request_id}")
         self._waits.add(task)

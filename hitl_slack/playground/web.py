@@ -28,7 +28,7 @@ from hitl_slack.keys import Keys
 from hitl_slack.localslack.records import JSON, PostedMessage
 from hitl_slack.localslack.server import LocalSlack
 from hitl_slack.playground import workspace
-from hitl_slack.playground.agent import AgentPanel, RequestForm
+from hitl_slack.playground.agent import AgentPanel, QuestionForm, RequestForm
 from hitl_slack.playground.explain import explain
 from hitl_slack.playground.interactions import Interactions, Unknown
 
@@ -294,6 +294,19 @@ class _Api:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"request_id": request_id})
 
+    async def send_question(self, request: web.Request) -> web.Response:
+        """A test question from the form, asked with the real client."""
+        try:
+            form = QuestionForm.model_validate(await _body(request))
+            request_id = await self.page.agent.ask(form)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "form"
+            return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
+        except HITLError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"request_id": request_id})
+
     async def explain(self, request: web.Request) -> web.Response:
         request_id = request.match_info["request_id"]
         found = await asyncio.to_thread(explain, self.page.redis_url, self.page.keys, request_id)
@@ -316,6 +329,7 @@ def add_page_routes(app: web.Application, page: Page, port: int) -> None:
         ("POST", "/play/command", api.command),
         ("POST", "/play/home", api.home),
         ("POST", "/play/request", api.send_request),
+        ("POST", "/play/question", api.send_question),
         ("GET", "/play/explain/{request_id}", api.explain),
         ("GET", "/archives/{channel}/{message}", api.permalink),
     ]

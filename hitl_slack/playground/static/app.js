@@ -104,6 +104,7 @@ const api = {
   command: (body) => api.post("/play/command", body),
   home: (body) => api.post("/play/home", body),
   request: (body) => api.post("/play/request", body),
+  question: (body) => api.post("/play/question", body),
 };
 
 /* ──────────────────────────────── state ──────────────────────────────── */
@@ -1474,7 +1475,7 @@ function setupComposer() {
 }
 
 /* agent panel */
-const STATUS_TEXT = { waiting: "waiting", approved: "approved", rejected: "rejected", expired: "expired", cancelled: "cancelled", error: "error" };
+const STATUS_TEXT = { waiting: "waiting", approved: "approved", rejected: "rejected", answered: "answered", declined: "declined", expired: "expired", cancelled: "cancelled", error: "error" };
 
 function renderAgent() {
   const list = $("agent-list");
@@ -1513,6 +1514,10 @@ function agentEntry(a) {
     if (dec.edited) line.appendChild(h("span", { class: "badge-edited", text: "edited" }));
     if (line.childNodes.length) el.appendChild(line);
     if (dec.reason) el.appendChild(h("div", { class: "ar-reason", "data-testid": "agent-reason", text: dec.reason }));
+    if (a.answer !== undefined && a.answer !== null) {
+      const shown = typeof a.answer === "string" ? a.answer : JSON.stringify(a.answer);
+      el.appendChild(h("div", { class: "ar-answer", "data-testid": "agent-answer", text: `answer: ${shown}` }));
+    }
     if (dec.payload !== undefined && dec.payload !== null) {
       const json = JSON.stringify(dec.payload);
       const pre = h("pre", { class: "ar-payload", "data-testid": "agent-payload", text: json });
@@ -1694,6 +1699,30 @@ function setupRequestForm() {
   });
 }
 
+function setupQuestionForm() {
+  const form = $("question-form"), err = $("question-error"), btn = $("send-question");
+  const field = (n) => form.elements.namedItem(n);
+  form.addEventListener("input", () => { err.textContent = ""; });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const question = field("question").value.trim();
+    if (!question) { err.textContent = "question: must not be empty"; return; }
+    const options = field("options").value.split(",").map((o) => o.trim()).filter(Boolean);
+    const body = { question, options, multiple: field("multiple").checked };
+    btn.disabled = true;
+    try {
+      const r = await api.question(body);
+      if (r.error) err.textContent = String(r.error);
+      else if (r.request_id) { S.follow = { id: r.request_id, switched: false }; selectRequest(r.request_id); }
+    } catch (e) {
+      err.textContent = `not sent: ${e.message}`;
+    } finally {
+      btn.disabled = false;
+      refresh();
+    }
+  });
+}
+
 /* toasts, connection, boot errors */
 function toast(message, kind) {
   const el = h("div", { class: `toast ${kind || "error"}`, "data-testid": "toast", role: "status", text: message });
@@ -1751,6 +1780,7 @@ function boot() {
   $("tab-home").addEventListener("click", showHome);
   setupComposer();
   setupRequestForm();
+  setupQuestionForm();
   renderExplain();
   document.addEventListener("click", closeMenu);
   document.addEventListener("keydown", (ev) => {
