@@ -1,0 +1,224 @@
+"""The gateway process: an MCP server on stdio in front of the wrapped MCP server.
+
+``hitl-slack mcp-gateway --routes-file gates.toml -- <command...>`` spawns the wrapped server
+(``<command...>``, on stdio), connects to it as a client, and serves its own MCP client on
+stdio with the wrapped server's tools exactly as listed (names, titles, descriptions, input and
+output schemas, annotations: the listing is forwarded, page by page, every time it is asked
+for). Each ``tools/call``:
+
+* no gate fits, or an allow rule (``hold = false``): forwarded at once, progress relayed;
+* a gate fits: held (:class:`~hitl_slack.mcpgateway.holds.Holds`). While held, progress
+  notifications go to the client every :data:`PROGRESS_EVERY` seconds if it sent a progress
+  token. Approved: forwarded with the arguments as approved (edited, if someone edited them:
+  the result then says so). Otherwise a tool error (``isError``) with the reason, and the
+  wrapped server never sees the call. A cancellation by the client cancels the Slack request.
+
+Elicitations from the wrapped server are asked in Slack (:mod:`hitl_slack.mcpgateway.elicit`).
+When the client disconnects, requests still pending are cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+
+from hitl_slack import __version__
+from hitl_slack.agent.async_client import AsyncHITLClient
+from hitl_slack.logs import get_logger
+from hitl_slack.mcpgateway.elicit import Elicitations
+from hitl_slack.mcpgateway.holds import Forward, Holds, Identity, Outcome
+from hitl_slack.mcpgateway.rules import GatesConfig
+from hitl_slack.mcpgateway.settings import GatewaySettings, upstream_environment
+
+__all__ = ["PROGRESS_EVERY", "Gateway", "UpstreamFailed", "run_gateway"]
+
+log = get_logger(__name__)
+
+#: Seconds between progress notifications while a call is held.
+PROGRESS_EVERY: Final = 10.0
+#: Seconds the wrapped server has to answer ``initialize``.
+HANDSHAKE_TIMEOUT: Final = 30.0
+_NAME: Final = "hitl-slack-mcp-gateway"
+
+
+class UpstreamFailed(Exception):
+    """The wrapped server could not be started or did not complete the MCP handshake."""
+
+
+def _error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+def _edited_note(outcome: Forward) -> types.TextContent:
+    who = ", ".join(outcome.decision.decided_by) or "a reviewer"
+    arguments = json.dumps(outcome.arguments, ensure_ascii=False, sort_keys=True)
+    return types.TextContent(
+        type="text",
+        text=f"[hitl-slack] {who} edited the arguments in Slack before approving; the call was "
+        f"made with: {arguments}",
+    )
+
+
+@dataclass
+class Gateway:
+    """The handlers of the gateway's MCP server, over one session with the wrapped server."""
+
+    upstream: ClientSession
+    gates: GatesConfig
+    holds: Holds
+
+    def server(self, instructions: str | None = None) -> Server[Any]:
+        """The low-level MCP server that serves the gateway's client."""
+        return Server(
+            _NAME,
+            version=__version__,
+            instructions=instructions,
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+        )
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        """The wrapped server's listing (this page of it), unchanged."""
+        cursor = params.cursor if params is not None else None
+        result = await self.upstream.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
+        return types.ListToolsResult(tools=result.tools, next_cursor=result.next_cursor)
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        """Forward the call, or hold it for approval first (see the module's docstring)."""
+        tool, arguments = params.name, dict(params.arguments or {})
+        gate = self.gates.gate_for(tool, arguments)
+        if gate is None or not gate.hold:
+            log.info("call_passed", tool=tool, gate=gate.name if gate else None)
+            return await self._forward(ctx, tool, params.arguments)
+        outcome = await self._held(ctx, tool, arguments, gate)
+        if not isinstance(outcome, Forward):
+            return _error(outcome.text)
+        result = await self._forward(ctx, tool, outcome.arguments)
+        if outcome.decision.edited:
+            result = result.model_copy(update={"content": [*result.content, _edited_note(outcome)]})
+        return result
+
+    async def _held(
+        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any], gate: Any
+    ) -> Outcome:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_report_waiting, ctx, "Waiting for approval in Slack")
+            outcome = await self.holds.decide(tool, arguments, gate)
+            tasks.cancel_scope.cancel()
+        return outcome
+
+    async def _forward(
+        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any] | None
+    ) -> types.CallToolResult:
+        """The wrapped server's result, as it is (no output validation: the client does it)."""
+
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(progress, total, message)
+
+        request = types.CallToolRequest(
+            params=types.CallToolRequestParams(name=tool, arguments=arguments)
+        )
+        return await self.upstream.send_request(
+            request, types.CallToolResult, progress_callback=relay
+        )
+
+
+async def _report_waiting(ctx: ServerRequestContext[Any], message: str) -> None:
+    """Progress notifications while a call is held (a no-op without a progress token)."""
+    started = time.monotonic()
+    while True:
+        await ctx.session.report_progress(round(time.monotonic() - started, 1), None, message)
+        await anyio.sleep(PROGRESS_EVERY)
+
+
+async def _list_every_tool(upstream: ClientSession) -> list[str]:
+    names: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):  # a listing that never ends cannot hang the start
+        page = await upstream.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
+        names += [tool.name for tool in page.tools]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return names
+
+
+async def _warn_unmatched(upstream: ClientSession, gates: GatesConfig) -> None:
+    try:
+        names = await _list_every_tool(upstream)
+    except MCPError as exc:
+        log.warning("upstream_tools_unlisted", error=str(exc))
+        return
+    for gate, glob in gates.unmatched_globs(names):
+        log.warning("gate_matches_no_tool", gate=gate, glob=glob, tools=len(names))
+
+
+async def run_gateway(
+    settings: GatewaySettings, gates: GatesConfig, command: Sequence[str]
+) -> None:
+    """Serve the gateway on stdio until the client disconnects.
+
+    Raises:
+        UpstreamFailed: the wrapped server could not be started, or its handshake failed.
+    """
+    params = StdioServerParameters(
+        command=command[0], args=list(command[1:]), env=upstream_environment()
+    )
+    async with AsyncExitStack() as stack:
+        hitl = await stack.enter_async_context(AsyncHITLClient(**settings.client_options()))
+        elicitations = Elicitations(hitl, timeout=gates.defaults.timeout)
+        try:
+            read, write = await stack.enter_async_context(stdio_client(params))
+        except OSError as exc:
+            raise UpstreamFailed(f"cannot start {command[0]!r}: {exc.strerror or exc}") from None
+        session = ClientSession(
+            read,
+            write,
+            elicitation_callback=elicitations,
+            client_info=types.Implementation(name=_NAME, version=__version__),
+        )
+        upstream = await stack.enter_async_context(session)
+        init = await _handshake(upstream)
+        identity = Identity(
+            agent=settings.hitl_mcp_agent or init.server_info.name,
+            server=init.server_info.name,
+            tags=settings.tags,
+            route=settings.hitl_mcp_route,
+        )
+        elicitations.identity = identity
+        holds = Holds(hitl, gates, identity, hold=settings.hitl_mcp_hold)
+        log.info("gateway_ready", upstream=identity.server, session=holds.session)
+        await _warn_unmatched(upstream, gates)
+        server = Gateway(upstream, gates, holds).server(init.instructions)
+        try:
+            async with stdio_server() as (client_read, client_write):
+                await server.run(client_read, client_write, server.create_initialization_options())
+        finally:
+            await holds.close("the MCP client disconnected")
+
+
+async def _handshake(upstream: ClientSession) -> types.InitializeResult:
+    try:
+        with anyio.fail_after(HANDSHAKE_TIMEOUT):
+            return await upstream.initialize()
+    except (MCPError, TimeoutError, RuntimeError) as exc:
+        raise UpstreamFailed(
+            f"the wrapped server did not complete the MCP handshake: {exc or type(exc).__name__}"
+        ) from None
