@@ -79,5 +79,11 @@ async def wide_form(ctx: Context) -> str:
     return f"elicitation {result.action}"
 
 
+@server.tool()
+def crash() -> str:
+    """Exit the server at once (the gateway must notice)."""
+    os._exit(3)
+
+
 if __name__ == "__main__":
     server.run("stdio")

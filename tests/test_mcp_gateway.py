@@ -28,6 +28,7 @@ from fakeslack import FakeSlack, PostedMessage, block_actions_body, block_text, 
 from harness import BotProcess, posted, wait_updated
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
+from mcp.shared.exceptions import MCPError
 
 from hitl_slack import HITLClient, Status
 from hitl_slack.cli import MCP_INSTALL
@@ -195,6 +196,7 @@ async def test_the_tools_are_the_wrapped_servers_unchanged(
         "pay",
         "confirm_delete",
         "wide_form",
+        "crash",
     ]
     pay = next(t for t in listed.tools if t.name == "pay")
     assert pay.input_schema["properties"]["amount"]["exclusiveMinimum"] == 0
@@ -402,6 +404,38 @@ async def test_a_request_still_pending_when_the_client_leaves_is_cancelled(
     decision = agent.get(_request_id(message)).decision
     assert decision is not None
     assert decision.reason == "the MCP client disconnected"
+
+
+async def test_arguments_too_large_to_ask_about_are_refused_and_not_forwarded(
+    bot: BotProcess, upstream: Upstream
+) -> None:
+    async with connect(bot, upstream) as gateway:
+        result = await gateway.call_tool("write_file", {"path": "/big", "text": "x" * 70_000})
+    assert result.is_error
+    assert _text(result).startswith("Not made: the call could not be sent for approval: ")
+    assert "payload: is 70025 bytes as JSON; the limit is 65536" in _text(result)
+    assert upstream.calls() == []
+
+
+async def test_when_the_wrapped_server_exits_held_requests_are_cancelled_and_the_gateway_exits(
+    bot: BotProcess, fake: FakeSlack, upstream: Upstream, agent: HITLClient
+) -> None:
+    async with connect(bot, upstream) as gateway:
+        held = asyncio.create_task(
+            gateway.call_tool("write_file", {"path": "/srv/crash.txt", "text": "x"})
+        )
+        message = await in_thread(lambda: _message_with(fake, "Write /srv/crash.txt"))
+        with pytest.raises(MCPError):
+            await gateway.call_tool("crash", {})
+        with pytest.raises(MCPError):
+            await held
+    await in_thread(lambda: wait_updated(fake, message, "Cancelled"))
+    decision = agent.get(_request_id(message)).decision
+    assert decision is not None
+    assert decision.reason == "the wrapped MCP server exited"
+    log = upstream.path.with_name("gateway.log").read_text()
+    assert "hitl-slack mcp-gateway: the wrapped MCP server exited" in log.splitlines()
+    assert upstream.calls() == []
 
 
 def _run_gateway(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -130,6 +130,9 @@ class Holds:
     identity: Identity
     hold: float
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    #: Why held calls are being abandoned, once the session is ending (else: the client
+    #: cancelled the call).
+    closing: str | None = None
     _generations: dict[str, int] = field(default_factory=dict)
     _used: set[str] = field(default_factory=set)
     _open: set[str] = field(default_factory=set)
@@ -221,7 +224,7 @@ class Holds:
         self._open.discard(request_id)
         self._next(base, generation)
         with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
-            await self._cancel(request_id, "the MCP client cancelled the call")
+            await self._cancel(request_id, self.closing or "the MCP client cancelled the call")
 
     async def _cancel(self, request_id: str, reason: str) -> None:
         try:

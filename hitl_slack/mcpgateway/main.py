@@ -15,8 +15,8 @@ import anyio
 from hitl_slack.agent.settings import load
 from hitl_slack.errors import ConfigError
 from hitl_slack.logs import configure, get_logger
-from hitl_slack.mcpgateway.proxy import UpstreamFailed, run_gateway
 from hitl_slack.mcpgateway.rules import load_gates
+from hitl_slack.mcpgateway.serve import UpstreamFailed, run_gateway
 from hitl_slack.mcpgateway.settings import GatewaySettings
 
 __all__ = ["main"]

@@ -1,8 +1,7 @@
-"""The gateway process: an MCP server on stdio in front of the wrapped MCP server.
+"""The gateway's MCP server: the wrapped server's tools, each call held or forwarded.
 
-``hitl-slack mcp-gateway --routes-file gates.toml -- <command...>`` spawns the wrapped server
-(``<command...>``, on stdio), connects to it as a client, and serves its own MCP client on
-stdio with the wrapped server's tools exactly as listed (names, titles, descriptions, input and
+:class:`Gateway` serves the gateway's client (:mod:`hitl_slack.mcpgateway.serve` runs it on
+stdio) with the wrapped server's tools exactly as listed (names, titles, descriptions, input and
 output schemas, annotations: the listing is forwarded, page by page, every time it is asked
 for). Each ``tools/call``:
 
@@ -14,48 +13,34 @@ for). Each ``tools/call``:
   wrapped server never sees the call. A cancellation by the client cancels the Slack request.
 
 Elicitations from the wrapped server are asked in Slack (:mod:`hitl_slack.mcpgateway.elicit`).
-When the client disconnects, requests still pending are cancelled.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
 from mcp import types
 from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from mcp.server.stdio import stdio_server
-from mcp.shared.exceptions import MCPError
 
 from hitl_slack import __version__
-from hitl_slack.agent.async_client import AsyncHITLClient
 from hitl_slack.logs import get_logger
-from hitl_slack.mcpgateway.elicit import Elicitations
-from hitl_slack.mcpgateway.holds import Forward, Holds, Identity, Outcome
+from hitl_slack.mcpgateway.holds import Forward, Holds, Outcome
 from hitl_slack.mcpgateway.rules import GatesConfig
-from hitl_slack.mcpgateway.settings import GatewaySettings, upstream_environment
 
-__all__ = ["PROGRESS_EVERY", "Gateway", "UpstreamFailed", "run_gateway"]
+__all__ = ["NAME", "PROGRESS_EVERY", "Gateway"]
 
 log = get_logger(__name__)
 
 #: Seconds between progress notifications while a call is held.
 PROGRESS_EVERY: Final = 10.0
-#: Seconds the wrapped server has to answer ``initialize``.
-HANDSHAKE_TIMEOUT: Final = 30.0
-_NAME: Final = "hitl-slack-mcp-gateway"
-
-
-class UpstreamFailed(Exception):
-    """The wrapped server could not be started or did not complete the MCP handshake."""
+#: The gateway's name, as server (towards its client) and as client (towards the wrapped one).
+NAME: Final = "hitl-slack-mcp-gateway"
 
 
 def _error(text: str) -> types.CallToolResult:
@@ -83,7 +68,7 @@ class Gateway:
     def server(self, instructions: str | None = None) -> Server[Any]:
         """The low-level MCP server that serves the gateway's client."""
         return Server(
-            _NAME,
+            NAME,
             version=__version__,
             instructions=instructions,
             on_list_tools=self.list_tools,
@@ -146,79 +131,3 @@ async def _report_waiting(ctx: ServerRequestContext[Any], message: str) -> None:
     while True:
         await ctx.session.report_progress(round(time.monotonic() - started, 1), None, message)
         await anyio.sleep(PROGRESS_EVERY)
-
-
-async def _list_every_tool(upstream: ClientSession) -> list[str]:
-    names: list[str] = []
-    cursor: str | None = None
-    for _ in range(100):  # a listing that never ends cannot hang the start
-        page = await upstream.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
-        names += [tool.name for tool in page.tools]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return names
-
-
-async def _warn_unmatched(upstream: ClientSession, gates: GatesConfig) -> None:
-    try:
-        names = await _list_every_tool(upstream)
-    except MCPError as exc:
-        log.warning("upstream_tools_unlisted", error=str(exc))
-        return
-    for gate, glob in gates.unmatched_globs(names):
-        log.warning("gate_matches_no_tool", gate=gate, glob=glob, tools=len(names))
-
-
-async def run_gateway(
-    settings: GatewaySettings, gates: GatesConfig, command: Sequence[str]
-) -> None:
-    """Serve the gateway on stdio until the client disconnects.
-
-    Raises:
-        UpstreamFailed: the wrapped server could not be started, or its handshake failed.
-    """
-    params = StdioServerParameters(
-        command=command[0], args=list(command[1:]), env=upstream_environment()
-    )
-    async with AsyncExitStack() as stack:
-        hitl = await stack.enter_async_context(AsyncHITLClient(**settings.client_options()))
-        elicitations = Elicitations(hitl, timeout=gates.defaults.timeout)
-        try:
-            read, write = await stack.enter_async_context(stdio_client(params))
-        except OSError as exc:
-            raise UpstreamFailed(f"cannot start {command[0]!r}: {exc.strerror or exc}") from None
-        session = ClientSession(
-            read,
-            write,
-            elicitation_callback=elicitations,
-            client_info=types.Implementation(name=_NAME, version=__version__),
-        )
-        upstream = await stack.enter_async_context(session)
-        init = await _handshake(upstream)
-        identity = Identity(
-            agent=settings.hitl_mcp_agent or init.server_info.name,
-            server=init.server_info.name,
-            tags=settings.tags,
-            route=settings.hitl_mcp_route,
-        )
-        elicitations.identity = identity
-        holds = Holds(hitl, gates, identity, hold=settings.hitl_mcp_hold)
-        log.info("gateway_ready", upstream=identity.server, session=holds.session)
-        await _warn_unmatched(upstream, gates)
-        server = Gateway(upstream, gates, holds).server(init.instructions)
-        try:
-            async with stdio_server() as (client_read, client_write):
-                await server.run(client_read, client_write, server.create_initialization_options())
-        finally:
-            await holds.close("the MCP client disconnected")
-
-
-async def _handshake(upstream: ClientSession) -> types.InitializeResult:
-    try:
-        with anyio.fail_after(HANDSHAKE_TIMEOUT):
-            return await upstream.initialize()
-    except (MCPError, TimeoutError, RuntimeError) as exc:
-        raise UpstreamFailed(
-            f"the wrapped server did not complete the MCP handshake: {exc or type(exc).__name__}"
-        ) from None

@@ -229,14 +229,15 @@ def _label(index: int, raw: object) -> str:
 
 
 def _describe(err: ErrorDetails, table: str) -> str:
-    loc = err["loc"]
+    loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad key is named by the key itself
     path = ".".join(str(p) for p in loc)
     if err["type"] == "missing":
         return f"{path}: required"
     if err["type"] == "extra_forbidden":
         where = "condition" if len(loc) == 3 and loc[0] == "when" else table
         return f"{path}: unknown key (allowed: {', '.join(_KEYS[where])})"
-    return f"{path or 'rule'}: {err['msg'].removeprefix('Value error, ')}"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{path}: {message}" if path else message
 
 
 def _validate(model: type[_Config], raw: object, label: str, problems: list[str]) -> Any:
@@ -259,15 +260,16 @@ def _gates(raw: object, problems: list[str]) -> list[Gate]:
     seen: dict[str, int] = {}
     for i, entry in enumerate(raw):
         gate = _validate(Gate, entry, _label(i, entry), problems)
-        if gate is None:
-            continue
-        if gate.name in seen:
-            first = seen[gate.name]
+        if gate is not None:
+            gates.append(gate)
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name.strip() in seen:
             problems.append(
-                f"{_label(i, entry)}: name: duplicate gate name (already used by gates[{first}])"
+                f"{_label(i, entry)}: name: duplicate gate name (already used by "
+                f"gates[{seen[name.strip()]}])"
             )
-        seen.setdefault(gate.name, i)
-        gates.append(gate)
+        elif isinstance(name, str):
+            seen[name.strip()] = i
     return gates
 
 
