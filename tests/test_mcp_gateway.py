@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,11 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
 from mcp.shared.exceptions import MCPError
 
-from hitl_slack import HITLClient, Status
+from hitl_slack import Answer, Decision, HITLClient, Status
+from hitl_slack.answers import answer_of
 from hitl_slack.cli import MCP_INSTALL
 from hitl_slack.keys import Keys
+from hitl_slack.mcpgateway.elicit import ACCEPT, result_of
 
 UPSTREAM = str(Path(__file__).with_name("mcp_upstream.py"))
 
@@ -321,6 +324,43 @@ async def test_an_elicitation_of_the_wrapped_server_is_answered_in_slack(
         {"path": "/tmp/old", "action": "accept"},
         {"path": "/tmp/new", "action": "decline"},
     ]
+
+
+async def test_a_question_is_cancelled_when_the_call_that_asked_it_is(
+    bot: BotProcess, fake: FakeSlack, upstream: Upstream, agent: HITLClient
+) -> None:
+    async with connect(bot, upstream) as gateway:
+        call = asyncio.create_task(gateway.call_tool("confirm_delete", {"path": "/tmp/gone"}))
+        message = await in_thread(lambda: _message_with(fake, "Delete /tmp/gone?"))
+        call.cancel()
+        await in_thread(lambda: wait_updated(fake, message, "Cancelled"))
+    decision = agent.get(_request_id(message)).decision
+    assert decision is not None
+    assert (decision.status, decision.reason) == (
+        Status.CANCELLED,
+        "the MCP server stopped waiting",
+    )
+    assert upstream.calls("confirm_delete") == []
+
+
+def _answer(status: Status, payload: dict[str, Any] | None = None) -> Answer[Any]:
+    decision = Decision(
+        request_id="req_1", status=status, payload=payload or {}, decided_at=datetime.now(UTC)
+    )
+    return answer_of(decision)
+
+
+def test_each_answer_maps_to_its_elicitation_result() -> None:
+    form = {"answer": {"confirm": True, "note": None, "n": 3}}
+    assert result_of(_answer(Status.ANSWERED, form)) == mcp_types.ElicitResult(
+        action="accept", content={"confirm": True, "n": 3}
+    )
+    assert result_of(_answer(Status.ANSWERED, {"answer": ACCEPT})) == mcp_types.ElicitResult(
+        action="accept", content={}
+    )
+    assert result_of(_answer(Status.REJECTED)).action == "decline"
+    assert result_of(_answer(Status.EXPIRED)).action == "cancel"
+    assert result_of(_answer(Status.CANCELLED)).action == "cancel"
 
 
 async def test_an_elicitation_slack_cannot_show_is_declined_at_once(

@@ -16,9 +16,9 @@ from hitl_slack.mcpgateway.rules import (
     GatesConfig,
     load_gates,
     parse_gates,
-    render_summary,
 )
 from hitl_slack.mcpgateway.settings import GatewaySettings, upstream_environment
+from hitl_slack.mcpgateway.summaries import render_summary
 from hitl_slack.models import Decision, Risk, Status
 
 

@@ -31,7 +31,7 @@ from mcp.server.lowlevel.server import Server
 from hitl_slack import __version__
 from hitl_slack.logs import get_logger
 from hitl_slack.mcpgateway.holds import Forward, Holds, Outcome
-from hitl_slack.mcpgateway.rules import GatesConfig
+from hitl_slack.mcpgateway.rules import Gate, GatesConfig
 
 __all__ = ["NAME", "PROGRESS_EVERY", "Gateway"]
 
@@ -101,7 +101,7 @@ class Gateway:
         return result
 
     async def _held(
-        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any], gate: Any
+        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any], gate: Gate
     ) -> Outcome:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_report_waiting, ctx, "Waiting for approval in Slack")

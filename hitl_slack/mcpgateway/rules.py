@@ -28,7 +28,6 @@ through. With no rules file at all, every call is held (:data:`HOLD_EVERYTHING`)
 
 from __future__ import annotations
 
-import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
@@ -47,70 +46,19 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from hitl_slack.errors import ConfigError
-from hitl_slack.jsonvalues import canonical_json
-from hitl_slack.mcpgateway.predicates import ABSENT, OPERATORS, Condition, lookup
+from hitl_slack.mcpgateway.predicates import OPERATORS, Condition, lookup
+from hitl_slack.mcpgateway.summaries import DEFAULT_SUMMARY, check_template, render_summary
 from hitl_slack.models import Risk
-from hitl_slack.requests import MAX_SUMMARY_CHARS
 from hitl_slack.routesfile import parse_duration
 
 __all__ = [
-    "DEFAULT_SUMMARY",
     "HOLD_EVERYTHING",
     "Gate",
     "GateDefaults",
     "GatesConfig",
     "load_gates",
     "parse_gates",
-    "render_summary",
 ]
-
-DEFAULT_SUMMARY: Final = "Call {tool}"
-_VALUE_CHARS = 200  # longest text one placeholder contributes to a summary
-_Formatter = string.Formatter()
-
-
-def _summary_template(template: str) -> str:
-    """Check a summary template: literal text and ``{tool}`` / ``{<argument path>}`` fields."""
-    try:
-        parts = list(_Formatter.parse(template))
-    except ValueError as exc:
-        raise ValueError(f"not a valid template ({exc}; write {{{{ for a literal brace)") from None
-    for _, field, spec, conversion in parts:
-        if field is None:
-            continue
-        if not field or field.isdigit() or "[" in field:
-            raise ValueError(
-                f"placeholder {{{field}}} must name {{tool}} or an argument, e.g. {{amount}}"
-            )
-        if spec or conversion:
-            raise ValueError(f"placeholder {{{field}}}: no conversions or format specs")
-    if not template.strip():
-        raise ValueError("must not be empty")
-    return template
-
-
-def _show(value: Any) -> str:
-    text = value if isinstance(value, str) else canonical_json(value)
-    text = " ".join(text.split())
-    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 1] + "…"
-
-
-def render_summary(template: str, tool: str, arguments: Mapping[str, Any]) -> str:
-    """The request's summary: ``template`` with ``{tool}`` and argument values filled in.
-
-    Values are shown as text (strings as they are, others as JSON), each cut at 200 characters;
-    a missing argument shows ``?``; the whole is cut to the summary limit (500).
-    """
-    out: list[str] = []
-    for literal, field, _, _ in _Formatter.parse(template):
-        out.append(literal)
-        if field == "tool":
-            out.append(tool)
-        elif field is not None:
-            value = lookup(arguments, field)
-            out.append("?" if value is ABSENT else _show(value))
-    text = " ".join("".join(out).split()) or f"Call {tool}"
-    return text if len(text) <= MAX_SUMMARY_CHARS else text[: MAX_SUMMARY_CHARS - 1] + "…"
 
 
 def _listed(value: object) -> object:
@@ -128,7 +76,7 @@ def _path(value: str) -> str:
 
 Globs = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listed)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-Summary = Annotated[str, Field(max_length=1000), AfterValidator(_summary_template)]
+Summary = Annotated[str, Field(max_length=1000), AfterValidator(check_template)]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 When = dict[Annotated[str, AfterValidator(_path)], Condition]
 
