@@ -80,6 +80,14 @@ async def wide_form(ctx: Context) -> str:
 
 
 @server.tool()
+async def count(n: int, ctx: Context) -> str:
+    """Count to ``n``, reporting progress at each step."""
+    for i in range(n):
+        await ctx.report_progress(i + 1, n, f"step {i + 1}")
+    return f"counted to {n}"
+
+
+@server.tool()
 def crash() -> str:
     """Exit the server at once (the gateway must notice)."""
     os._exit(3)

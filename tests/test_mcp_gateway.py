@@ -199,6 +199,7 @@ async def test_the_tools_are_the_wrapped_servers_unchanged(
         "pay",
         "confirm_delete",
         "wide_form",
+        "count",
         "crash",
     ]
     pay = next(t for t in listed.tools if t.name == "pay")
@@ -266,12 +267,20 @@ async def test_an_ungated_call_passes_straight_through_without_a_slack_message(
     queue = Keys(bot.prefix).queue
     queued = agent.store.redis.xlen(queue)
     posts = len(fake.calls("chat.postMessage"))
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
     async with connect(bot, upstream) as gateway:
         result = await gateway.call_tool("read_file", {"path": "/srv/readme"})
+        counted = await gateway.call_tool("count", {"n": 2}, progress_callback=on_progress)
     assert (result.is_error, result.structured_content) == (
         False,
         {"result": "contents of /srv/readme"},
     )
+    assert _text(counted) == "counted to 2"
+    assert progress == [(1, 2, "step 1"), (2, 2, "step 2")]  # relayed as they came
     assert upstream.calls("read_file") == [{"path": "/srv/readme"}]
     assert agent.store.redis.xlen(queue) == queued
     assert len(fake.calls("chat.postMessage")) == posts

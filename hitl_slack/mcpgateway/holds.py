@@ -196,9 +196,14 @@ class Holds:
         except WaitTimeout:
             self._open.add(request_id)
             return Pending(request_id)
-        except (StoreUnavailable, RequestNotFound) as exc:
+        except StoreUnavailable:
+            return Refuse(
+                "Not made yet: the approval service became unreachable while the call was held. "
+                "Retry the same call later: it finds its request again."
+            )
+        except RequestNotFound:
             self._next(base, generation)
-            return Refuse(f"Not made: the approval request could not be followed ({exc}).")
+            return Refuse("Not made: the approval request was lost; retrying the call asks again.")
         except anyio.get_cancelled_exc_class():
             await self._abandon(request_id, base, generation)
             raise

@@ -88,46 +88,60 @@ class Gateway:
     ) -> types.CallToolResult:
         """Forward the call, or hold it for approval first (see the module's docstring)."""
         tool, arguments = params.name, dict(params.arguments or {})
+        progress = _Progress(ctx)
         gate = self.gates.gate_for(tool, arguments)
         if gate is None or not gate.hold:
             log.info("call_passed", tool=tool, gate=gate.name if gate else None)
-            return await self._forward(ctx, tool, params.arguments)
-        outcome = await self._held(ctx, tool, arguments, gate)
+            return await self._forward(progress, tool, params.arguments)
+        outcome = await self._held(progress, tool, arguments, gate)
         if not isinstance(outcome, Forward):
             return _error(outcome.text)
-        result = await self._forward(ctx, tool, outcome.arguments)
+        result = await self._forward(progress, tool, outcome.arguments)
         if outcome.decision.edited:
             result = result.model_copy(update={"content": [*result.content, _edited_note(outcome)]})
         return result
 
     async def _held(
-        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any], gate: Gate
+        self, progress: _Progress, tool: str, arguments: dict[str, Any], gate: Gate
     ) -> Outcome:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_report_waiting, ctx, "Waiting for approval in Slack")
+            tasks.start_soon(progress.waiting, "Waiting for approval in Slack")
             outcome = await self.holds.decide(tool, arguments, gate)
             tasks.cancel_scope.cancel()
         return outcome
 
     async def _forward(
-        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any] | None
+        self, progress: _Progress, tool: str, arguments: dict[str, Any] | None
     ) -> types.CallToolResult:
         """The wrapped server's result, as it is (no output validation: the client does it)."""
-
-        async def relay(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)
-
         request = types.CallToolRequest(
             params=types.CallToolRequestParams(name=tool, arguments=arguments)
         )
         return await self.upstream.send_request(
-            request, types.CallToolResult, progress_callback=relay
+            request, types.CallToolResult, progress_callback=progress.relay
         )
 
 
-async def _report_waiting(ctx: ServerRequestContext[Any], message: str) -> None:
-    """Progress notifications while a call is held (a no-op without a progress token)."""
-    started = time.monotonic()
-    while True:
-        await ctx.session.report_progress(round(time.monotonic() - started, 1), None, message)
-        await anyio.sleep(PROGRESS_EVERY)
+@dataclass
+class _Progress:
+    """A call's progress notifications (none unless the client sent a progress token).
+
+    Progress must increase with each notification of a call: the wrapped server's, relayed
+    after a hold, are counted on from the hold's last one.
+    """
+
+    ctx: ServerRequestContext[Any]
+    base: float = 0.0
+
+    async def waiting(self, message: str) -> None:
+        """Every :data:`PROGRESS_EVERY` seconds while held: the seconds held so far."""
+        started = time.monotonic()
+        while True:
+            self.base = round(time.monotonic() - started, 1) + 1
+            await self.ctx.session.report_progress(self.base - 1, None, message)
+            await anyio.sleep(PROGRESS_EVERY)
+
+    async def relay(self, progress: float, total: float | None, message: str | None) -> None:
+        """The wrapped server's progress notification, passed on."""
+        shifted = None if total is None else total + self.base
+        await self.ctx.session.report_progress(progress + self.base, shifted, message)
