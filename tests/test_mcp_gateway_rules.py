@@ -304,7 +304,7 @@ def test_the_wrapped_server_gets_the_environment_less_the_gateways_own():
         "HITL_KEY_PREFIX": "p",
         "LOG_LEVEL": "DEBUG",
     }
-    assert upstream_environment(env) == {"PATH": "/bin", "GITHUB_TOKEN": "t"}
+    assert upstream_environment(env) == {"PATH": "/bin", "GITHUB_TOKEN": "t", "LOG_LEVEL": "DEBUG"}
 
 
 def test_tags_are_a_comma_separated_list():

@@ -72,16 +72,16 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 
 #: The gateway's own variables: the wrapped server has no business with them (the Redis URL
-#: may carry a password).
-_OWN = ("REDIS_URL", "HITL_", "LOG_LEVEL", "LOG_FORMAT")
+#: may carry a password). LOG_LEVEL and LOG_FORMAT are too common a spelling to take away.
+_OWN = ("REDIS_URL", "HITL_")
 
 
 def upstream_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The wrapped server's environment: the gateway's, less the gateway's own variables.
 
     An MCP client gives the gateway the environment its server entry sets (an API token for
-    the wrapped server, say); the wrapped server gets all of it except ``REDIS_URL``,
-    ``HITL_*``, ``LOG_LEVEL`` and ``LOG_FORMAT``.
+    the wrapped server, say); the wrapped server gets all of it except ``REDIS_URL`` and
+    ``HITL_*``.
     """
     source = os.environ if environ is None else environ
     return {k: v for k, v in source.items() if not k.startswith(_OWN)}
