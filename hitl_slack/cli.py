@@ -222,7 +222,7 @@ def _mcp_gateway(args: argparse.Namespace) -> int:
     try:
         from hitl_slack.mcpgateway.main import main as gateway_main
     except ModuleNotFoundError as exc:
-        if exc.name is None or exc.name.split(".")[0] != "mcp":
+        if exc.name is None or exc.name.split(".")[0] not in ("mcp", "mcp_types"):
             raise
         print(MCP_INSTALL, file=sys.stderr)
         return 2
