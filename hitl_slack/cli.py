@@ -10,6 +10,7 @@ Usage::
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
     hitl-slack audit verify [--expect-head HASH] [--allow-empty]
+    hitl-slack mcp-gateway [--routes-file GATES.toml] -- COMMAND [ARG...]
 
 Exit codes: see :data:`EXIT_CODES`; ``audit verify`` has its own (its ``--help``).
 """
@@ -192,7 +193,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     mcp_command.add_parser(sub, port=port_number)
     _audit_parser(sub.add_parser("audit", help="read, export and verify the audit trail"))
+    _mcp_gateway_parser(sub)
     return parser
+
+
+MCP_INSTALL = "hitl-slack mcp-gateway needs the MCP SDK: pip install 'hitl-slack[mcp]'"
+
+
+def _mcp_gateway_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    gateway = sub.add_parser(
+        "mcp-gateway",
+        help="an MCP server in front of another one, holding gated tool calls for Slack approval",
+        description="Spawn the MCP server COMMAND (stdio) and serve its tools, unchanged, on "
+        "stdio; hold every call a gate rule fits until it is approved in Slack (rejected, "
+        "expired or cancelled: a tool error, the call is not made). Without a rules file every "
+        "call is held. Elicitations of the wrapped server are asked in Slack. Environment: "
+        "REDIS_URL, HITL_KEY_PREFIX, HITL_MCP_HOLD (seconds a call is held before the client "
+        "is told to retry, default 50), HITL_MCP_AGENT, HITL_MCP_TAGS, HITL_MCP_ROUTE.",
+        epilog="exit codes: 0 the client disconnected; 1 the wrapped server failed to start or "
+        "to complete the MCP handshake; 2 bad usage, settings or rules file, or no MCP SDK",
+    )
+    gateway.add_argument(
+        "--routes-file",
+        "--gates-file",
+        dest="gates_file",
+        metavar="GATES.toml",
+        help="the gate rules (TOML): which calls are held, and how they are asked",
+    )
+    gateway.add_argument(
+        "upstream", nargs="+", metavar="COMMAND", help="the wrapped MCP server, after --"
+    )
+
+
+def _mcp_gateway(args: argparse.Namespace) -> int:
+    """``mcp-gateway``: exit 2 with how to install the SDK when ``mcp`` is missing."""
+    try:
+        from hitl_slack.mcpgateway.main import main as gateway_main
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in ("mcp", "mcp_types"):
+            raise
+        print(MCP_INSTALL, file=sys.stderr)
+        return 2
+    return gateway_main(args.gates_file, args.upstream)
 
 
 def _audit_parser(aud: argparse.ArgumentParser) -> None:
@@ -364,6 +406,8 @@ def _dev(settings: Settings, port: int, *, reset: bool = False) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hitl-slack`` command."""
     args = _parser().parse_args(argv)
+    if args.command == "mcp-gateway":  # an agent-side process: no bot settings
+        return _mcp_gateway(args)
     try:
         if args.command == "mcp":
             return mcp_command.run(args)
