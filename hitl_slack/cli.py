@@ -6,7 +6,8 @@ Usage::
     hitl-slack dev [--port N] [--reset]
     hitl-slack up
     hitl-slack mcp [--http [--host ADDR] [--port N]] [--agent NAME] [--tag TAG]... [--route NAME]
-                   [--min-risk RISK] [--requested-by WHO] [--hold SECONDS]
+                   [--min-risk RISK] [--requested-by WHO] [--hold SECONDS] [--ask MODE]
+    hitl-slack mcp-gateway [--routes-file GATES.toml] -- COMMAND [ARG...]
     hitl-slack audit show REQUEST_ID
     hitl-slack audit export [--since ISO] [--format jsonl|csv] [--dataset]
     hitl-slack audit verify [--expect-head HASH] [--allow-empty]
