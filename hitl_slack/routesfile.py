@@ -111,15 +111,16 @@ def _approver_id(value: str) -> str:
     return value
 
 
-def _listed(value: object) -> object:
+def listed(value: object) -> object:
+    """One string, or a non-empty list of them, as a tuple (a key that takes either)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not items:
         raise ValueError("must be a string or a non-empty list of strings")
     return tuple(items)
 
 
-Globs = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listed)]
-Risks = Annotated[tuple[Risk, ...], BeforeValidator(_listed)]
+Globs = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(listed)]
+Risks = Annotated[tuple[Risk, ...], BeforeValidator(listed)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 ChannelId = Annotated[str, AfterValidator(_channel_id)]
 ApproverId = Annotated[str, AfterValidator(_approver_id)]

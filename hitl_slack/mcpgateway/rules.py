@@ -49,7 +49,7 @@ from hitl_slack.errors import ConfigError
 from hitl_slack.mcpgateway.predicates import OPERATORS, Condition, lookup
 from hitl_slack.mcpgateway.summaries import DEFAULT_SUMMARY, check_template, render_summary
 from hitl_slack.models import Risk
-from hitl_slack.routesfile import parse_duration
+from hitl_slack.routesfile import Duration, Globs, listed
 
 __all__ = [
     "HOLD_EVERYTHING",
@@ -61,21 +61,12 @@ __all__ = [
 ]
 
 
-def _listed(value: object) -> object:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not items:
-        raise ValueError("must be a string or a non-empty list of strings")
-    return tuple(items)
-
-
 def _path(value: str) -> str:
     if not value or any(not part for part in value.split(".")):
         raise ValueError(f"{value!r} is not an argument name or a dotted path (to.iban)")
     return value
 
 
-Globs = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_listed)]
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 Summary = Annotated[str, Field(max_length=1000), AfterValidator(check_template)]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 When = dict[Annotated[str, AfterValidator(_path)], Condition]
@@ -104,7 +95,7 @@ class Gate(_Config):
     timeout: Duration | None = None
     summary: Summary | None = None
     route: Annotated[str | None, Field(min_length=1, max_length=100)] = None
-    tags: Annotated[tuple[Tag, ...], BeforeValidator(_listed), Field(max_length=20)] = ()
+    tags: Annotated[tuple[Tag, ...], BeforeValidator(listed), Field(max_length=20)] = ()
 
     @model_validator(mode="after")
     def _allow_rule_sets_no_request_field(self) -> Gate:

@@ -18,10 +18,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hitl_slack.errors import HITLError
 from hitl_slack.keys import Keys
@@ -204,6 +204,24 @@ def _user(value: Any) -> str:
     return str(value)
 
 
+F = TypeVar("F", bound=BaseModel)
+
+
+async def _filed(
+    request: web.Request, form: type[F], file: Callable[[F], Awaitable[str]]
+) -> web.Response:
+    """Read a form of the page and file it: its request id, or what is wrong (the field)."""
+    try:
+        request_id = await file(form.model_validate(await _body(request)))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "form"
+        return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
+    except HITLError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"request_id": request_id})
+
+
 class _Api:
     """The page's routes: each reads or drives the :class:`Page`."""
 
@@ -283,29 +301,11 @@ class _Api:
 
     async def send_request(self, request: web.Request) -> web.Response:
         """A test request from the form, submitted with the real client."""
-        try:
-            form = RequestForm.model_validate(await _body(request))
-            request_id = await self.page.agent.submit(form)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "form"
-            return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
-        except HITLError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response({"request_id": request_id})
+        return await _filed(request, RequestForm, self.page.agent.submit)
 
     async def send_question(self, request: web.Request) -> web.Response:
         """A test question from the form, asked with the real client."""
-        try:
-            form = QuestionForm.model_validate(await _body(request))
-            request_id = await self.page.agent.ask(form)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "form"
-            return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
-        except HITLError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response({"request_id": request_id})
+        return await _filed(request, QuestionForm, self.page.agent.ask)
 
     async def explain(self, request: web.Request) -> web.Response:
         request_id = request.match_info["request_id"]

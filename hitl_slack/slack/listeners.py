@@ -295,6 +295,21 @@ async def _answer_form(
         await ack(response_action="update", view=views.notice_modal(title, said(answer)))
 
 
+async def _record(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    hitl: Deps,
+    act: Callable[[], Awaitable[Answer]],
+) -> None:
+    """After a form's checks: ack (the modal closes), then record the act and tell the person
+    what was not recorded (a failure after the ack is told, never silent)."""
+    await ack()
+    tell = teller(hitl.slack, body, respond)
+    async with guarded("form", body, tell):
+        await _tell(tell, await act())
+
+
 async def reject_submitted(
     ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
 ) -> None:
@@ -309,10 +324,13 @@ async def reject_submitted(
         if early is not None:
             await _answer_form(ack, body, early, views.REASON_BLOCK)
             return
-        await ack()
-        tell = teller(hitl.slack, body, respond)
-        async with guarded("form", body, tell):
-            await _tell(tell, await hitl.decisions.reject(form.request_id, form.user, reason))
+        await _record(
+            ack,
+            body,
+            respond,
+            hitl,
+            lambda: hitl.decisions.reject(form.request_id, form.user, reason),
+        )
 
 
 async def edit_submitted(
@@ -332,11 +350,11 @@ async def edit_submitted(
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        await ack()
-        tell = teller(hitl.slack, body, respond)
-        async with guarded("form", body, tell):
-            answer = await hitl.decisions.approve_edited(form.request_id, form.user, payload)
-            await _tell(tell, answer)
+
+        def decided() -> Awaitable[Answer]:
+            return hitl.decisions.approve_edited(form.request_id, form.user, payload)
+
+        await _record(ack, body, respond, hitl, decided)
 
 
 async def answer_submitted(
@@ -356,11 +374,11 @@ async def answer_submitted(
         if early is not None:
             await _answer_form(ack, body, early, next(iter(form.values), None))
             return
-        await ack()
-        tell = teller(hitl.slack, body, respond)
-        async with guarded("form", body, tell):
-            decided = await hitl.decisions.answer(form.request_id, form.user, given["answer"])
-            await _tell(tell, decided)
+
+        def decided() -> Awaitable[Answer]:
+            return hitl.decisions.answer(form.request_id, form.user, given["answer"])
+
+        await _record(ack, body, respond, hitl, decided)
 
 
 async def respond_submitted(
@@ -378,10 +396,13 @@ async def respond_submitted(
         if early is not None:
             await _answer_form(ack, body, early, views.RESPOND_BLOCK)
             return
-        await ack()
-        tell = teller(hitl.slack, body, respond)
-        async with guarded("form", body, tell):
-            await _tell(tell, await hitl.decisions.answer(form.request_id, form.user, text))
+        await _record(
+            ack,
+            body,
+            respond,
+            hitl,
+            lambda: hitl.decisions.answer(form.request_id, form.user, text),
+        )
 
 
 async def unknown_view(ack: AsyncAck, view: dict[str, Any]) -> None:
