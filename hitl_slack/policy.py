@@ -23,8 +23,66 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_slack.jsonvalues import digest
+from hitl_slack.requests import Risk
 
-__all__ = ["Policy", "deadline", "legacy"]
+__all__ = [
+    "OFF",
+    "Level",
+    "Notify",
+    "Offset",
+    "OnTimeout",
+    "Policy",
+    "at_or_above",
+    "deadline",
+    "legacy",
+]
+
+OnTimeout = Literal["expire", "reject", "approve"]
+Notify = Literal["channel", "dm"]
+#: How a risk threshold is switched off in the routes file (``typed_confirm = "off"``).
+OFF = "off"
+_RISK_ORDER = (Risk.LOW, Risk.MEDIUM, Risk.HIGH, Risk.CRITICAL)
+
+
+def at_or_above(risk: Risk, threshold: Risk | None) -> bool:
+    """Whether ``risk`` reaches ``threshold`` (None: the threshold is off)."""
+    return threshold is not None and _RISK_ORDER.index(risk) >= _RISK_ORDER.index(threshold)
+
+
+class _Part(BaseModel):
+    # Read back leniently: a newer writer's extra keys are dropped, not refused.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Offset(_Part):
+    """When a reminder fires: ``after`` seconds from posting, or a ``share`` of the time from
+    posting to the deadline (0.8 for ``"80%"``)."""
+
+    after: Annotated[float | None, Field(gt=0)] = None
+    share: Annotated[float | None, Field(gt=0, lt=1)] = None
+
+    def due(self, posted_ms: int, deadline_ms: int) -> int | None:
+        """When it fires (epoch ms), or None when that is not before the deadline."""
+        if self.after is not None:
+            due = posted_ms + round(self.after * 1000)
+        else:
+            due = posted_ms + round((self.share or 0) * (deadline_ms - posted_ms))
+        return due if due < deadline_ms else None
+
+    def label(self) -> str:
+        """As written in the routes file: ``"10m"``-like seconds, or ``"80%"``."""
+        if self.share is not None:
+            return f"{self.share * 100:g}%"
+        return f"{self.after:g}s"
+
+
+class Level(_Part):
+    """One escalation level: ``after`` seconds since posting with no decision, who joins the
+    approvers, and the channel the request is also posted in (None: the same message)."""
+
+    after: Annotated[float, Field(gt=0)]
+    channel: str | None = None
+    approvers: tuple[str, ...] = ()
 
 
 class Policy(BaseModel):
@@ -37,6 +95,16 @@ class Policy(BaseModel):
             message (the channel decides who may click).
         reject_reason_required: whether a rejection must give a reason.
         timeout_cap: the longest wait the route allows, in seconds; ``None`` for no cap.
+        requested_by: the Slack user the agent acts for, as the bot resolved it when posting.
+        quorum: distinct approvers whose approval of the same arguments approves.
+        veto: whether one approver's rejection rejects at once (else rejections are votes).
+        self_approval: whether ``requested_by`` may approve.
+        reminders: when to remind the approvers who have not voted.
+        escalate: the escalation levels, in order.
+        on_timeout: what the deadline decides.
+        notify: where the request appears: the channel, and/or each approver's DM.
+        confirm: the lowest risk whose Approve asks "are you sure?" (None: never).
+        typed_confirm: the lowest risk whose approval needs a typed value (None: never).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +115,33 @@ class Policy(BaseModel):
     approvers: tuple[str, ...] = ()
     reject_reason_required: bool = False
     timeout_cap: Annotated[float | None, Field(gt=0)] = None
+    requested_by: str | None = None
+    quorum: Annotated[int, Field(ge=1)] = 1
+    veto: bool = True
+    self_approval: bool = False
+    reminders: tuple[Offset, ...] = ()
+    escalate: tuple[Level, ...] = ()
+    on_timeout: OnTimeout = "expire"
+    notify: tuple[Notify, ...] = ("channel",)
+    confirm: Risk | None = Risk.HIGH
+    typed_confirm: Risk | None = None
+
+    @property
+    def counts_votes(self) -> bool:
+        """Whether a click is a vote (a quorum, or rejections without veto), not a decision."""
+        return self.quorum > 1 or not self.veto
+
+    def approvers_at(self, level: int) -> tuple[str, ...]:
+        """Who may decide once ``level`` escalation levels were reached (earlier ones keep
+        their right); empty means anyone who sees the message."""
+        if not self.approvers:
+            return ()
+        more = (a for step in self.escalate[:level] for a in step.approvers)
+        return tuple(dict.fromkeys((*self.approvers, *more)))
+
+    def may_approve(self, actor: str) -> bool:
+        """False for the person the agent acts for, unless ``self_approval`` allows it."""
+        return self.self_approval or self.requested_by is None or actor != self.requested_by
 
     def digest(self) -> str:
         """sha256 of the canonical JSON: what each decision's audit entry names it by."""
