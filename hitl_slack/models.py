@@ -70,6 +70,7 @@ __all__ = [
     "RequestState",
     "Risk",
     "Status",
+    "Vote",
     "canonical_json",
     "check_json",
     "digest",
@@ -131,6 +132,26 @@ def _registered_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     return kinds.validate(value)
 
 
+class Vote(_Model):
+    """One approver's vote on a request decided by several (a quorum, or no veto).
+
+    Attributes:
+        who: the Slack user id.
+        what: ``approve`` or ``reject``.
+        at: when it was cast.
+        args_digest: the digest of the arguments the vote is for (:func:`digest`): an edit
+            changes them, and votes for other arguments no longer count.
+        reason: a rejection's reason.
+    """
+
+    v: Literal[1] = 1
+    who: str
+    what: Literal["approve", "reject"]
+    at: datetime = Field(default_factory=utcnow)
+    args_digest: str
+    reason: Annotated[str | None, Field(max_length=3000)] = None
+
+
 class Decision(_Model):
     """The outcome of a request: what the waiting agent gets back.
 
@@ -142,6 +163,9 @@ class Decision(_Model):
         edited: whether a human changed the payload.
         reason: the reviewer's (or canceller's) rationale, if any.
         decided_by: Slack user ids; empty when a policy, the clock or the agent decided.
+            Under a quorum, every approver whose vote counted, in the order they voted.
+        votes: under a quorum (or without veto), the votes that counted for the arguments
+            decided, in order.
     """
 
     v: Literal[1] = 1
@@ -154,6 +178,7 @@ class Decision(_Model):
     reason: Annotated[str | None, Field(max_length=3000)] = None
     decided_by: tuple[str, ...] = ()
     decided_at: datetime = Field(default_factory=utcnow)
+    votes: tuple[Vote, ...] = ()
 
     @property
     def approved(self) -> bool:
@@ -189,6 +214,14 @@ class RequestState(_Model):
         created: when it was created, by Redis' clock; for requests written by agents older
             than this field, the deadline less the timeout (exact until a policy capped it).
         policy: the policy snapshot it is decided by, once the bot routed and posted it.
+        votes: the votes cast so far (a quorum, or no veto), in order, whatever arguments
+            they were for.
+        proposed: the arguments as an approver edited them while votes are still needed
+            (None: the request's own); votes count for these.
+        level: the escalation levels reached (0: none).
+        reminded: the reminders sent (0: none).
+        copies: the other messages that show the request (escalation channels, DMs); each
+            decides the same request and is updated with the decision.
     """
 
     request: SerializeAsAny[Annotated[Request, WrapValidator(_registered_kind)]]
@@ -198,6 +231,42 @@ class RequestState(_Model):
     deadline: datetime | None = None
     created: datetime | None = None
     policy: Policy | None = None
+    votes: tuple[Vote, ...] = ()
+    proposed: dict[str, Any] | None = None
+    level: int = 0
+    reminded: int = 0
+    copies: tuple[MessageRef, ...] = ()
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The arguments being decided: as edited while votes are needed, else the request's."""
+        return self.proposed if self.proposed is not None else self.request.payload
+
+    @property
+    def args_digest(self) -> str:
+        """The digest of :attr:`arguments`: what a vote must be for to count."""
+        return digest(self.arguments)
+
+    def counted(self) -> tuple[Vote, ...]:
+        """The votes that count: the first of each person, for the current arguments."""
+        current, seen, kept = self.args_digest, set[str](), []
+        for vote in self.votes:
+            if vote.args_digest == current and vote.who not in seen:
+                seen.add(vote.who)
+                kept.append(vote)
+        return tuple(kept)
+
+    def approvals(self) -> tuple[Vote, ...]:
+        """The counted approvals, in order."""
+        return tuple(v for v in self.counted() if v.what == "approve")
+
+    def rejections(self) -> tuple[Vote, ...]:
+        """The counted rejections, in order."""
+        return tuple(v for v in self.counted() if v.what == "reject")
+
+    def messages(self) -> tuple[MessageRef, ...]:
+        """Every message showing the request: the recorded one first, then the copies."""
+        return ((self.message,) if self.message is not None else ()) + self.copies
 
     @property
     def effective_deadline(self) -> datetime:
@@ -235,6 +304,7 @@ AuditEventType = Literal[
     "answered",
     "expired",
     "cancelled",
+    "voted",
     "escalated",
     "reminded",
     "unauthorized",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -50,6 +51,10 @@ MAX_DETAILS_CHARS = 20_000
 MAX_SUMMARY_CHARS = 500
 _ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _SLACK_CHANNEL_PATTERN = r"^[CGD][A-Z0-9]{2,30}$"
+#: A Slack user id, or an email address (checked loosely: Slack's lookup is the judge).
+_REQUESTED_BY_PATTERN = (
+    r"(?:[UW][A-Z0-9]{2,30}|[^@\s<>|&]{1,64}@[^@\s<>|&]{1,190}\.[^@\s<>|&.]{1,63})"
+)
 
 
 class Risk(StrEnum):
@@ -149,6 +154,10 @@ class RequestBase(FrozenModel):
     timeout: Annotated[float, Strict()] = 300.0
     idempotency_key: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
     created_at: datetime = Field(default_factory=utcnow)
+    #: Whom the agent acts for: a Slack user id (``U0ALICE``) or an email the bot looks up
+    #: (``users.lookupByEmail``) when it posts. Shown on the message; with the route's
+    #: ``self_approval = false`` that person may not approve.
+    requested_by: Annotated[Text | None, Field(max_length=254)] = None
 
     @field_validator("payload", mode="before")
     @classmethod
@@ -198,6 +207,13 @@ class RequestBase(FrozenModel):
             raise ValueError(f"must be at most {MAX_TIMEOUT_SECONDS} seconds (7 days)")
         return timeout
 
+    @field_validator("requested_by", mode="after")
+    @classmethod
+    def _user_or_email(cls, value: str | None) -> str | None:
+        if value is not None and re.fullmatch(_REQUESTED_BY_PATTERN, value) is None:
+            raise ValueError("must be a Slack user id (e.g. U0123ABCD) or an email address")
+        return value
+
     @field_validator("created_at", mode="after")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
@@ -223,6 +239,16 @@ class ApprovalRequest(RequestBase):
     kind: Literal["approval"] = "approval"
     editable: Annotated[bool, Strict()] = True
     respond: Annotated[bool, Strict()] = False
+    #: What an approver types to approve when the route asks for a typed confirmation
+    #: (``typed_confirm``); without it, the action's name.
+    confirm_text: Annotated[
+        Text | None, Field(min_length=1, max_length=100, pattern=r"^[^\n\r`<>]+$")
+    ] = None
+
+    @property
+    def confirmation(self) -> str:
+        """The value an approver types to confirm: ``confirm_text``, else the action."""
+        return self.confirm_text or self.action
 
 
 #: The ``action`` of every question: routes match questions by ``kind``, never by action.

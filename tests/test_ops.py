@@ -165,7 +165,8 @@ def test_decide_ok_removes_timer_and_pending_and_audits_with_the_policy_digest()
     [step] = d.evals()
     assert step.keys[:4] == (K.request("req_1"), K.timers, K.pending, K.deadlines)
     assert (step.args[3], step.args[5], step.args[6]) == ("decide", "1", "expire:req_1")
-    events = bodies(step, 7)
+    assert step.args[7] == ""  # a click: no check of the policy stored
+    events = bodies(step, 8)
     assert [(e["event"], e["actor"], e["policy_digest"]) for e in events] == [
         ("edited", "slack:U1", POLICY.digest()),
         ("approved", "slack:U1", POLICY.digest()),
@@ -176,7 +177,7 @@ def test_decide_ok_removes_timer_and_pending_and_audits_with_the_policy_digest()
 def test_decide_audits_each_status_as_its_event(status: Status):
     d = Driver(fields(), ["ok"])
     d.run(transition.decide(CFG, "req_1", status, reason="no", actor="agent"))
-    [event] = bodies(d.evals()[0], 7)
+    [event] = bodies(d.evals()[0], 8)
     assert (event["event"], event["reason"], "policy_digest" in event) == (
         status.value,
         "no",
@@ -274,7 +275,8 @@ def test_expire_ok_audits_with_the_policy_digest():
     d = Driver(fields(policy=POLICY.model_dump_json()), ["ok"])
     decision = d.run(transition.expire(CFG, "req_1"))
     assert (decision.status, decision.reason) == (Status.EXPIRED, "no decision before the deadline")
-    [event] = bodies(d.evals()[0], 7)
+    assert d.evals()[0].args[7] == "1"  # the expiry is judged by the policy it saw
+    [event] = bodies(d.evals()[0], 8)
     assert (event["event"], event["actor"], event["policy_digest"]) == (
         "expired",
         "clock",
@@ -340,7 +342,8 @@ def test_mark_posted_ok_moves_the_timer_and_the_pending_entry_with_the_deadline(
     [step] = d.evals()
     assert step.keys == (K.request("req_1"), K.audit, K.timers, K.pending)
     assert (step.args[2], step.args[3], step.args[4]) == ("req_1", DEADLINE_MS, "expire:req_1")
-    assert bodies(step, 5)[0]["policy_digest"] == POLICY.digest()
+    assert step.args[5] == "[]"  # the policy has no reminders or escalation: no more timers
+    assert bodies(step, 6)[0]["policy_digest"] == POLICY.digest()
 
 
 def test_mark_posted_exists_returns_the_message_in_force():

@@ -13,25 +13,33 @@ from __future__ import annotations
 from hitl_slack.lifecycle.auditing import AUDIT_APPEND, SEAL
 from hitl_slack.lifecycle.commands import LuaScript
 from hitl_slack.lifecycle.creation import CREATE
+from hitl_slack.lifecycle.followup import ADD_COPY, ADVANCE, MARK_ONCE
 from hitl_slack.lifecycle.listing import CACHE_PERMALINK
 from hitl_slack.lifecycle.posting import MARK_POSTED, READ_POSTING
 from hitl_slack.lifecycle.schedule import MIGRATE
 from hitl_slack.lifecycle.transition import TRANSITION
+from hitl_slack.lifecycle.voting import VOTE
 
 __all__ = [
+    "ADD_COPY",
+    "ADVANCE",
     "ALL",
     "AUDIT_APPEND",
     "CACHE_PERMALINK",
     "CREATE",
+    "MARK_ONCE",
     "MARK_POSTED",
     "MIGRATE",
     "READ_POSTING",
     "SEAL",
     "TRANSITION",
+    "VOTE",
     "LuaScript",
 ]
 
 ALL: tuple[LuaScript, ...] = (
+    ADD_COPY,
+    ADVANCE,
     AUDIT_APPEND,
     CACHE_PERMALINK,
     CREATE,
@@ -39,5 +47,7 @@ ALL: tuple[LuaScript, ...] = (
     MIGRATE,
     READ_POSTING,
     SEAL,
+    MARK_ONCE,
     TRANSITION,
+    VOTE,
 )

@@ -9,16 +9,25 @@ the policy.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from hitl_slack.errors import RequestNotFound
 from hitl_slack.lifecycle.auditing import audit_args
-from hitl_slack.lifecycle.commands import AUDIT_LUA, Eval, Gen, LuaScript, moment, to_ms
+from hitl_slack.lifecycle.commands import (
+    AUDIT_LUA,
+    NOW_LUA,
+    Eval,
+    Gen,
+    LuaScript,
+    moment,
+    to_ms,
+)
 from hitl_slack.lifecycle.config import StoreConfig
 from hitl_slack.lifecycle.reading import parse_state
-from hitl_slack.lifecycle.timers import Timer
+from hitl_slack.lifecycle.timers import ESCALATE, REMIND, Timer
 from hitl_slack.models import AuditEvent, MessageRef, RequestState, Status, lenient
 from hitl_slack.policy import Policy
 from hitl_slack.policy import deadline as policy_deadline
@@ -53,11 +62,15 @@ MARK_POSTED = LuaScript(
 -- ARGV[1] = message JSON       ARGV[2] = policy JSON       ARGV[3] = request id
 -- ARGV[4] = the policy's deadline (epoch ms)
 -- ARGV[5] = the request's expiry timer (member of the timers zset)
--- ARGV[6..] = audit entries (canonical JSON bodies)
+-- ARGV[6] = the policy's other timers (JSON [[member, "a", ms after posting] or
+--           [member, "s", share of the time from posting to the deadline]]); each is set
+--           only if due before the deadline (by Redis' clock: posting is now)
+-- ARGV[7..] = audit entries (canonical JSON bodies)
 -- returns {"ok", status, deadline ms in force} | {"not_found"}
 --       | {"exists", message JSON, status}
 """
     + AUDIT_LUA
+    + NOW_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
@@ -72,7 +85,15 @@ if status == 'pending' and wanted < deadline then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 end
-audit_all(KEYS[2], 6)
+if status == 'pending' then
+  local now = now_ms()
+  for _, t in ipairs(cjson.decode(ARGV[6])) do
+    local due = now + math.floor(t[3])
+    if t[2] == 's' then due = now + math.floor(t[3] * (deadline - now)) end
+    if due < deadline then redis.call('ZADD', KEYS[3], due, t[1]) end
+  end
+end
+audit_all(KEYS[2], 7)
 return {'ok', status, deadline}
 """,
 )
@@ -125,16 +146,43 @@ def _reply(request_id: str, message: MessageRef, result: list[Any]) -> Posted:
     raise ValueError(f"mark_posted: unexpected reply {result!r}")
 
 
+def policy_timers(request_id: str, policy: Policy, *, escalate_now: bool = False) -> str:
+    """The reminders' and escalation levels' timers of a request, for :data:`MARK_POSTED`.
+
+    Args:
+        escalate_now: the first escalation level is due at once (the quorum cannot be reached
+            by the approvers of the route alone).
+    """
+    timers: list[list[object]] = []
+    for n, offset in enumerate(policy.reminders, 1):
+        member = Timer(REMIND, request_id, n).member
+        if offset.share is not None:
+            timers.append([member, "s", offset.share])
+        else:
+            timers.append([member, "a", round((offset.after or 0) * 1000)])
+    for n, level in enumerate(policy.escalate, 1):
+        after = 0 if escalate_now and n == 1 else round(level.after * 1000)
+        timers.append([Timer(ESCALATE, request_id, n).member, "a", after])
+    return json.dumps(timers)
+
+
 def mark_posted(
-    cfg: StoreConfig, state: RequestState, message: MessageRef, policy: Policy, actor: str = "bot"
+    cfg: StoreConfig,
+    state: RequestState,
+    message: MessageRef,
+    policy: Policy,
+    actor: str = "bot",
+    *,
+    escalate_now: bool = False,
 ) -> Gen[Posted]:
     """Record where a request's message was posted and the policy it is decided by.
 
     In one atomic step: the message, the policy snapshot, its deadline (applied only if
     earlier than the one in force, by :func:`hitl_slack.policy.deadline`, moving the expiry
     timer and the pending index with it) and a ``posted`` audit entry carrying the policy.
-    The first record stands: a second one (another replica posted too) changes nothing and
-    returns the message in force.
+    The policy's reminder and escalation timers are set too (:func:`policy_timers`). The first
+    record stands: a second one (another replica posted too) changes nothing and returns the
+    message in force.
 
     Args:
         state: the request as read before posting (its creation time and timeout give the
@@ -162,6 +210,7 @@ def mark_posted(
             request_id,
             to_ms(policy_deadline(state.created_at, state.request.timeout, policy)),
             Timer.expire(request_id).member,
+            policy_timers(request_id, policy, escalate_now=escalate_now),
             *audit_args([event]),
         ),
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from pydantic import ValidationError
 
 from hitl_slack import kinds
@@ -13,6 +16,7 @@ from hitl_slack.models import (
     MessageRef,
     RequestState,
     Status,
+    Vote,
     lenient,
     validation_message,
 )
@@ -40,11 +44,29 @@ def parse_state(request_id: str, fields: dict[str, str]) -> RequestState:
             deadline=moment(fields.get("deadline")),
             created=moment(fields.get("created")),
             policy=_policy(fields, message),
+            **_votes_and_copies(fields),
         )
     except ValidationError as exc:
         raise validation_message(exc, f"stored request {request_id}") from None
     except (KeyError, ValueError) as exc:
         raise InvalidRequest(f"invalid stored request {request_id}: {exc!r}") from None
+
+
+def _votes_and_copies(fields: dict[str, str]) -> dict[str, Any]:
+    """What the steps of a request decided by several people and the clock wrote: its votes,
+    the arguments as edited while votes are needed, the levels reached and its copies."""
+    found: dict[str, Any] = {}
+    if fields.get("votes"):
+        found["votes"] = tuple(lenient(Vote, json.dumps(v)) for v in json.loads(fields["votes"]))
+    if fields.get("proposed"):
+        found["proposed"] = json.loads(fields["proposed"])
+    for name in ("level", "reminded"):
+        if fields.get(name):
+            found[name] = int(fields[name])
+    if fields.get("copies"):
+        copies = json.loads(fields["copies"])
+        found["copies"] = tuple(lenient(MessageRef, json.dumps(c)) for c in copies)
+    return found
 
 
 def _policy(fields: dict[str, str], message: MessageRef | None) -> Policy | None:

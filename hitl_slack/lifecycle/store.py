@@ -19,12 +19,14 @@ from hitl_slack.lifecycle import (
     auditing,
     creation,
     deadletters,
+    followup,
     heartbeat,
     listing,
     posting,
     reading,
     schedule,
     transition,
+    voting,
 )
 from hitl_slack.lifecycle.commands import Gen
 from hitl_slack.lifecycle.config import StoreConfig
@@ -36,10 +38,12 @@ from hitl_slack.lifecycle.connect import (
     sync_redis,
 )
 from hitl_slack.lifecycle.deadletters import DeadLetter
+from hitl_slack.lifecycle.followup import Step
 from hitl_slack.lifecycle.heartbeat import Heartbeat
 from hitl_slack.lifecycle.posting import Posted
 from hitl_slack.lifecycle.runner import run_async, run_sync
 from hitl_slack.lifecycle.timers import Timer
+from hitl_slack.lifecycle.voting import Tally
 from hitl_slack.models import (
     AuditEvent,
     Decision,
@@ -47,6 +51,7 @@ from hitl_slack.models import (
     Request,
     RequestState,
     Status,
+    Vote,
 )
 from hitl_slack.policy import Policy
 
@@ -109,6 +114,7 @@ class Store:
         reason: str | None = None,
         decided_by: tuple[str, ...] = (),
         actor: str | None = None,
+        votes: tuple[Vote, ...] = (),
     ) -> Decision:
         """See :func:`hitl_slack.lifecycle.transition.decide`."""
         return run_sync(
@@ -121,6 +127,7 @@ class Store:
                 reason=reason,
                 decided_by=decided_by,
                 actor=actor,
+                votes=votes,
             ),
         )
 
@@ -134,9 +141,46 @@ class Store:
         """See :func:`hitl_slack.lifecycle.posting.read_posting`."""
         return run_sync(self.redis, posting.read_posting(self.config, request_id, mark))
 
-    def mark_posted(self, state: RequestState, message: MessageRef, policy: Policy) -> Posted:
+    def mark_posted(
+        self,
+        state: RequestState,
+        message: MessageRef,
+        policy: Policy,
+        *,
+        escalate_now: bool = False,
+    ) -> Posted:
         """See :func:`hitl_slack.lifecycle.posting.mark_posted`."""
-        return run_sync(self.redis, posting.mark_posted(self.config, state, message, policy))
+        return run_sync(
+            self.redis,
+            posting.mark_posted(self.config, state, message, policy, escalate_now=escalate_now),
+        )
+
+    def vote(
+        self,
+        state: RequestState,
+        cast: Vote,
+        *,
+        seen: str | None,
+        payload: dict[str, Any] | None = None,
+        reject_at: int = 0,
+    ) -> Tally:
+        """See :func:`hitl_slack.lifecycle.voting.vote`."""
+        return run_sync(
+            self.redis,
+            voting.vote(self.config, state, cast, seen=seen, payload=payload, reject_at=reject_at),
+        )
+
+    def advance(self, request_id: str, step: Step, n: int, event: AuditEvent) -> str:
+        """See :func:`hitl_slack.lifecycle.followup.advance`."""
+        return run_sync(self.redis, followup.advance(self.config, request_id, step, n, event))
+
+    def add_copy(self, request_id: str, copy: MessageRef) -> int:
+        """See :func:`hitl_slack.lifecycle.followup.add_copy`."""
+        return run_sync(self.redis, followup.add_copy(self.config, request_id, copy))
+
+    def mark_once(self, request_id: str, flag: str) -> bool:
+        """See :func:`hitl_slack.lifecycle.followup.mark_once`."""
+        return run_sync(self.redis, followup.mark_once(self.config, request_id, flag))
 
     def audit(self, *events: AuditEvent) -> None:
         """See :func:`hitl_slack.lifecycle.auditing.audit`."""
@@ -215,6 +259,7 @@ class AsyncStore:
         reason: str | None = None,
         decided_by: tuple[str, ...] = (),
         actor: str | None = None,
+        votes: tuple[Vote, ...] = (),
     ) -> Decision:
         """See :func:`hitl_slack.lifecycle.transition.decide`."""
         return await run_async(
@@ -227,6 +272,7 @@ class AsyncStore:
                 reason=reason,
                 decided_by=decided_by,
                 actor=actor,
+                votes=votes,
             ),
         )
 
@@ -240,9 +286,48 @@ class AsyncStore:
         """See :func:`hitl_slack.lifecycle.posting.read_posting`."""
         return await run_async(self.redis, posting.read_posting(self.config, request_id, mark))
 
-    async def mark_posted(self, state: RequestState, message: MessageRef, policy: Policy) -> Posted:
+    async def mark_posted(
+        self,
+        state: RequestState,
+        message: MessageRef,
+        policy: Policy,
+        *,
+        escalate_now: bool = False,
+    ) -> Posted:
         """See :func:`hitl_slack.lifecycle.posting.mark_posted`."""
-        return await run_async(self.redis, posting.mark_posted(self.config, state, message, policy))
+        return await run_async(
+            self.redis,
+            posting.mark_posted(self.config, state, message, policy, escalate_now=escalate_now),
+        )
+
+    async def vote(
+        self,
+        state: RequestState,
+        cast: Vote,
+        *,
+        seen: str | None,
+        payload: dict[str, Any] | None = None,
+        reject_at: int = 0,
+    ) -> Tally:
+        """See :func:`hitl_slack.lifecycle.voting.vote`."""
+        return await run_async(
+            self.redis,
+            voting.vote(self.config, state, cast, seen=seen, payload=payload, reject_at=reject_at),
+        )
+
+    async def advance(self, request_id: str, step: Step, n: int, event: AuditEvent) -> str:
+        """See :func:`hitl_slack.lifecycle.followup.advance`."""
+        return await run_async(
+            self.redis, followup.advance(self.config, request_id, step, n, event)
+        )
+
+    async def add_copy(self, request_id: str, copy: MessageRef) -> int:
+        """See :func:`hitl_slack.lifecycle.followup.add_copy`."""
+        return await run_async(self.redis, followup.add_copy(self.config, request_id, copy))
+
+    async def mark_once(self, request_id: str, flag: str) -> bool:
+        """See :func:`hitl_slack.lifecycle.followup.mark_once`."""
+        return await run_async(self.redis, followup.mark_once(self.config, request_id, flag))
 
     async def audit(self, *events: AuditEvent) -> None:
         """See :func:`hitl_slack.lifecycle.auditing.audit`."""

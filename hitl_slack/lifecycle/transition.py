@@ -26,12 +26,25 @@ from hitl_slack.models import (
     AuditEventType,
     Decision,
     RequestState,
+    Risk,
     Status,
+    Vote,
     digest,
     lenient,
 )
 
-__all__ = ["TRANSITION", "NotDue", "current", "decide", "expire"]
+__all__ = [
+    "NO_DECISION",
+    "TRANSITION",
+    "NotDue",
+    "current",
+    "decide",
+    "expire",
+    "timeout_outcome",
+]
+
+#: The reason of a decision the deadline made.
+NO_DECISION = "no decision before the deadline"
 
 Mode = Literal["decide", "expire"]
 
@@ -47,9 +60,11 @@ TRANSITION = LuaScript(
 -- ARGV[6] = "1": announce now (outcome, publish) | "0": mark it unconfirmed; the caller
 --           announces it once WAIT confirms replicas have it (HITL_REDIS_MIN_REPLICAS)
 -- ARGV[7] = the request's expiry timer (member of the timers zset)
--- ARGV[8..] = audit entries (canonical JSON bodies)
+-- ARGV[8] = for an expiry: "1" | "0" whether the caller saw a policy stored (what the deadline
+--           decides is the policy's: it must not have been recorded since); "" = no check
+-- ARGV[9..] = audit entries (canonical JSON bodies)
 -- returns {"ok"} | {"not_found"} | {"decided", status, decision JSON, unconfirmed "1"|"0"}
---       | {"past_deadline", deadline ms} | {"not_due", deadline ms, now ms}
+--       | {"past_deadline", deadline ms} | {"not_due", deadline ms, now ms} | {"stale"}
 """
     + AUDIT_LUA
     + NOW_LUA
@@ -64,11 +79,14 @@ local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
 local now = now_ms()
 if ARGV[4] == 'expire' and now < deadline then return {'not_due', deadline, now} end
 if ARGV[4] == 'decide' and now >= deadline then return {'past_deadline', deadline} end
+if ARGV[8] ~= '' and tostring(redis.call('HEXISTS', KEYS[1], 'policy')) ~= ARGV[8] then
+  return {'stale'}
+end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decision', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[7])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-audit_all(KEYS[6], 8)
+audit_all(KEYS[6], 9)
 if ARGV[6] == '1' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[1], 'status', ARGV[2])
   redis.call('PUBLISH', KEYS[7], ARGV[3])
@@ -92,6 +110,10 @@ class _PastDeadline(Exception):
     pass
 
 
+class _Stale(Exception):
+    """A policy was recorded between reading a request and expiring it: read it again."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Standing:
     """A decision already stands (``unconfirmed``: written, never confirmed by replicas)."""
@@ -113,12 +135,20 @@ def _reply(request_id: str, result: list[Any]) -> _Standing | None:
         raise NotDue(int(result[1]), int(result[2]))
     if code == "past_deadline":
         raise _PastDeadline
+    if code == "stale":
+        raise _Stale
     if code == "not_found":
         raise RequestNotFound(request_id)
     raise ValueError(f"transition: unexpected reply {result!r}")
 
 
-def _step(cfg: StoreConfig, decision: Decision, mode: Mode, events: list[AuditEvent]) -> Eval:
+def _step(
+    cfg: StoreConfig,
+    decision: Decision,
+    mode: Mode,
+    events: list[AuditEvent],
+    policy_seen: bool | None = None,
+) -> Eval:
     k = cfg.keys
     rid = decision.request_id
     return Eval(
@@ -140,15 +170,20 @@ def _step(cfg: StoreConfig, decision: Decision, mode: Mode, events: list[AuditEv
             cfg.queue_maxlen,
             "0" if cfg.min_replicas else "1",
             Timer.expire(rid).member,
+            "" if policy_seen is None else str(int(policy_seen)),
             *audit_args(events),
         ),
     )
 
 
 def _transition(
-    cfg: StoreConfig, decision: Decision, mode: Mode, events: list[AuditEvent]
+    cfg: StoreConfig,
+    decision: Decision,
+    mode: Mode,
+    events: list[AuditEvent],
+    policy_seen: bool | None = None,
 ) -> Gen[Decision]:
-    step = _step(cfg, decision, mode, events)
+    step = _step(cfg, decision, mode, events, policy_seen)
     if cfg.min_replicas:
         result, acked = yield from replicas.eval_and_wait(cfg, step)
         if result[0] == "ok":
@@ -191,11 +226,18 @@ def _decision_events(state: RequestState, decision: Decision, who: str) -> list[
             actor=who,
             args_digest=digest(final),
             reason=decision.reason,
-            data={"payload": final, "edited": decision.edited},
+            data={"payload": final, "edited": decision.edited} | _votes(decision),
             policy_digest=policy_digest,
         )
     )
     return events
+
+
+def _votes(decision: Decision) -> dict[str, Any]:
+    """The votes a decision counted, as its audit entry records them (none: nothing)."""
+    if not decision.votes:
+        return {}
+    return {"votes": [v.model_dump(mode="json", exclude={"v"}) for v in decision.votes]}
 
 
 def decide(
@@ -207,6 +249,7 @@ def decide(
     reason: str | None = None,
     decided_by: tuple[str, ...] = (),
     actor: str | None = None,
+    votes: tuple[Vote, ...] = (),
 ) -> Gen[Decision]:
     """Write a decision (approve, reject, cancel) through the one atomic step.
 
@@ -236,6 +279,7 @@ def decide(
         edited=edited,
         reason=reason,
         decided_by=decided_by,
+        votes=votes,
     )
     who = actor or (",".join(f"slack:{u}" for u in decided_by) or "agent")
     try:
@@ -247,36 +291,81 @@ def decide(
         raise AlreadyDecided(expired) from None
 
 
-def expire(cfg: StoreConfig, request_id: str) -> Gen[Decision]:
-    """Apply the deadline: the request becomes ``expired`` if still pending.
+def timeout_outcome(state: RequestState) -> tuple[Decision, AuditEvent]:
+    """What the deadline decides for a pending request: its stored policy's ``on_timeout``.
 
-    Returns the decision that stands (``expired``, or the one that won the race).
+    ``expire`` (and a request never posted: no policy yet) expires it; ``reject`` rejects it;
+    ``approve`` approves it, never for a critical request (that one expires). Votes already
+    enough (their decision lost with a crash before it was written) approve it.
+    """
+    rid, policy = state.request.id, state.policy
+    status: Status = Status.EXPIRED
+    reason: str | None = NO_DECISION
+    by: tuple[str, ...] = ()
+    votes: tuple[Vote, ...] = ()
+    if policy is not None and state.approvals() and len(state.approvals()) >= policy.quorum:
+        counted = state.approvals()[: policy.quorum]
+        status, reason, by, votes = Status.APPROVED, None, tuple(v.who for v in counted), counted
+    elif policy is not None and policy.on_timeout == "reject":
+        status = Status.REJECTED
+    elif (
+        policy is not None
+        and policy.on_timeout == "approve"
+        and state.request.risk is not Risk.CRITICAL  # never approved by the clock
+    ):
+        status = Status.APPROVED
+        reason = (
+            f"approved by policy: {NO_DECISION} (route {policy.route or '(defaults)'}: "
+            'on_timeout = "approve")'
+        )
+    # Approved: the arguments voted on (edited, perhaps); otherwise the request's own.
+    payload = state.arguments if status is Status.APPROVED else state.request.payload
+    decision = Decision(
+        request_id=rid,
+        status=status,  # type: ignore[arg-type]  # final: expired, rejected or approved
+        payload=payload,
+        edited=status is Status.APPROVED and payload != state.request.payload,
+        reason=reason,
+        decided_by=by,
+        votes=votes,
+    )
+    event = AuditEvent(
+        event=cast(AuditEventType, status.value),
+        request_id=rid,
+        actor="clock",
+        args_digest=digest(payload),
+        reason=reason,
+        data=_votes(decision) | ({"on_timeout": policy.on_timeout} if policy else {}),
+        policy_digest=_policy_digest(state),
+    )
+    return decision, event
+
+
+def expire(cfg: StoreConfig, request_id: str) -> Gen[Decision]:
+    """Apply the deadline: what the request's policy says it decides (:func:`timeout_outcome`),
+    if still pending, whoever runs it (the bot's scheduler, or an agent whose wait ended).
+
+    Returns the decision that stands (the deadline's, or the one that won the race).
 
     Raises:
         NotDue: the deadline has not passed by Redis' clock.
         RequestNotFound: no such request.
     """
-    state = yield from get(cfg, request_id)
-    if state.decision is not None:
-        return state.decision
-    decision = Decision(
-        request_id=request_id,
-        status=Status.EXPIRED,
-        payload=state.request.payload,
-        reason="no decision before the deadline",
-    )
-    event = AuditEvent(
-        event="expired",
-        request_id=request_id,
-        actor="clock",
-        args_digest=digest(state.request.payload),
-        reason=decision.reason,
-        policy_digest=_policy_digest(state),
-    )
-    try:
-        return (yield from _transition(cfg, decision, "expire", [event]))
-    except AlreadyDecided as exc:
-        return exc.decision
+    while True:
+        state = yield from get(cfg, request_id)
+        if state.decision is not None:
+            return state.decision
+        decision, event = timeout_outcome(state)
+        try:
+            return (
+                yield from _transition(
+                    cfg, decision, "expire", [event], policy_seen=state.policy is not None
+                )
+            )
+        except AlreadyDecided as exc:
+            return exc.decision
+        except _Stale:  # posted meanwhile: its policy decides
+            continue
 
 
 def current(cfg: StoreConfig, request_id: str, now: datetime) -> Gen[RequestState]:

@@ -30,9 +30,8 @@ from hitl_slack.errors import InvalidRequest, RequestNotFound, StoreUnavailable
 from hitl_slack.lifecycle.deadletters import DeadLetter
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.lifecycle.timers import EXPIRE, Timer
-from hitl_slack.lifecycle.transition import NotDue
+from hitl_slack.lifecycle.transition import NO_DECISION, NotDue
 from hitl_slack.logs import get_logger
-from hitl_slack.models import Status
 from hitl_slack.service.outage import Outage
 
 __all__ = ["BATCH", "MIGRATE_BATCH", "Scheduler", "TimerHandler"]
@@ -123,7 +122,7 @@ class Scheduler:
             return False
         # The step that decided removed the timer, unless an agent older than timers did.
         await self.store.drop_timer(timer)
-        return decision.status is Status.EXPIRED
+        return NO_DECISION in (decision.reason or "")
 
     async def _set_aside(
         self, timer: Timer, entry_id: str, error: str, fields: dict[str, Any]
