@@ -9,8 +9,11 @@ the live routes file), applies the decision through the store's atomic step, and
 to tell the person::
 
     Decided(decision)         the act was recorded
-    Refused(why)              nothing was recorded: not an approver, the approver groups could
-                              not be read, or the request is not posted (has no policy) yet
+    Voted(tally)              a vote was recorded; more are needed (a quorum, no veto)
+    Refused(why)              nothing was recorded: not an approver, the person the agent acts
+                              for approving, already voted on these arguments, the arguments
+                              changed since the voter saw them, the approver groups could not
+                              be read, or the request is not posted (has no policy) yet
     AlreadyDecided(decision)  another decision stands (the first one wins)
     NeedsReason()             a rejection without the reason its policy requires
     Invalid(errors)           edited arguments that cannot be stored
@@ -24,10 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from hitl_slack import authz, errors
-from hitl_slack.jsonvalues import canonical_json
+from hitl_slack import authz, errors, quorum
+from hitl_slack.jsonvalues import canonical_json, digest
 from hitl_slack.kinds.question import answer_problems
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.logs import get_logger
@@ -39,6 +42,7 @@ from hitl_slack.models import (
     QuestionRequest,
     RequestState,
     Status,
+    Vote,
 )
 from hitl_slack.policy import Policy
 
@@ -54,6 +58,7 @@ __all__ = [
     "NeedsReason",
     "Permitted",
     "Refused",
+    "Voted",
     "Why",
     "clean_reason",
     "payload_problem",
@@ -73,8 +78,18 @@ class Why(StrEnum):
     """Why an act was refused."""
 
     NOT_APPROVER = "not_approver"
+    SELF_APPROVAL = "self_approval"
+    ALREADY_VOTED = "already_voted"
+    STALE_ARGUMENTS = "stale_arguments"
     GROUPS_UNAVAILABLE = "groups_unavailable"
     NOT_POSTED = "not_posted"
+
+
+#: The reasons of refusals recorded in the audit trail (``unauthorized``).
+_AUDITED = {
+    Why.NOT_APPROVER: "not an approver for this request",
+    Why.SELF_APPROVAL: "may not approve a request made on their behalf (self_approval = false)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,16 @@ class Decided:
     """The act was recorded: this is the decision."""
 
     decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Voted:
+    """A vote was recorded and more are needed: the counts after it."""
+
+    what: str
+    approvals: int
+    rejections: int
+    quorum: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +144,7 @@ class Permitted:
 
 
 #: What an act answers.
-Answer = Decided | Refused | AlreadyDecided | NeedsReason | Invalid
+Answer = Decided | Voted | Refused | AlreadyDecided | NeedsReason | Invalid
 
 #: User groups read so far in one listing, by id (``None``: the lookup failed): each is read
 #: once, however many requests name it.
@@ -221,6 +246,19 @@ def screen_answer(state: RequestState, answer: Any) -> AlreadyDecided | Refused 
     return payload_problem({"answer": answer})
 
 
+def _cast(
+    state: RequestState,
+    actor: str,
+    what: Literal["approve", "reject"],
+    *,
+    reason: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Vote:
+    """A vote by ``actor`` for the arguments as they stand (or as edited, with ``payload``)."""
+    args = state.arguments if payload is None else payload
+    return Vote(who=actor, what=what, args_digest=digest(args), reason=reason)
+
+
 # -- the acts ----------------------------------------------------------------------------------
 
 
@@ -240,8 +278,13 @@ class Decisions:
         """The request as stored (what a form needs before its ack)."""
         return await self.store.get(request_id)
 
-    async def check(self, request_id: str, actor: str) -> Permitted | Refused | AlreadyDecided:
+    async def check(
+        self, request_id: str, actor: str, *, approving: bool = False
+    ) -> Permitted | Refused | AlreadyDecided:
         """Whether ``actor`` may decide the request now (before opening a form for it).
+
+        Args:
+            approving: the form approves (an edit): the person the agent acts for may not.
 
         A refusal of a non-approver is recorded (``unauthorized`` audit entry), as for an act.
         """
@@ -249,17 +292,24 @@ class Decisions:
         stop = standing(state)
         if stop is not None:
             return stop
-        refused = await self._authorize(state, actor)
+        refused = await self._authorize(state, actor, approving=approving)
         return refused or Permitted(state, _policy(state))
 
     async def approve(
-        self, request_id: str, actor: str
-    ) -> Decided | Refused | AlreadyDecided | Invalid:
-        """Approve as requested."""
+        self, request_id: str, actor: str, *, seen: str | None = None
+    ) -> Decided | Voted | Refused | AlreadyDecided | Invalid:
+        """Approve the arguments as they stand (a vote, when the policy needs several).
+
+        Args:
+            seen: the digest of the arguments the approver was shown (the message's), if
+                known: a vote is only for those.
+        """
         state = await self.store.get(request_id)
         stop = standing(state) or _not_of_kind(state, "approval")
         if stop is not None:
             return stop
+        if _policy(state).counts_votes:
+            return await self._vote(state, actor, "approve", seen=seen)
         return await self._apply(state, actor, Status.APPROVED)
 
     async def answer(
@@ -275,22 +325,31 @@ class Decisions:
 
     async def reject(
         self, request_id: str, actor: str, reason: str | None
-    ) -> Decided | Refused | AlreadyDecided | NeedsReason:
-        """Reject, with a reason (kept as :func:`clean_reason` says) the policy may require."""
+    ) -> Decided | Voted | Refused | AlreadyDecided | NeedsReason:
+        """Reject, with a reason (kept as :func:`clean_reason` says) the policy may require;
+        without veto, a vote (:mod:`hitl_slack.quorum`)."""
         state = await self.store.get(request_id)
         stop = screen_rejection(state, reason)
         if stop is not None:
             return stop
-        return await self._apply(state, actor, Status.REJECTED, reason=clean_reason(reason))
+        reason = clean_reason(reason)
+        if not _policy(state).veto:
+            return await self._vote(state, actor, "reject", seen=None, reason=reason)
+        return await self._apply(state, actor, Status.REJECTED, reason=reason)
 
     async def approve_edited(
         self, request_id: str, actor: str, payload: dict[str, Any]
-    ) -> Decided | Refused | AlreadyDecided | Invalid:
-        """Approve with the arguments as the person left them (marked edited if they differ)."""
+    ) -> Decided | Voted | Refused | AlreadyDecided | Invalid:
+        """Approve with the arguments as the person left them (marked edited if they differ);
+        when the policy needs several votes, the editor's vote for the edited arguments,
+        which become the ones voted on."""
         state = await self.store.get(request_id)
         stop = screen_edit(state, payload)
         if stop is not None:
             return stop
+        if _policy(state).counts_votes:
+            edited = payload if payload != state.arguments else None
+            return await self._vote(state, actor, "approve", seen=None, payload=edited)
         return await self._apply(state, actor, Status.APPROVED, payload=payload)
 
     async def may_decide(self, state: RequestState, actor: str, groups: GroupCache) -> bool:
@@ -306,7 +365,7 @@ class Decisions:
         """
         if state.policy is None:
             return False
-        return await self._admits(state.policy, actor, groups) is True
+        return await self._admits(state.policy.approvers_at(state.level), actor, groups) is True
 
     async def _apply(
         self,
@@ -317,13 +376,21 @@ class Decisions:
         reason: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> Decided | Refused | AlreadyDecided:
-        refused = await self._authorize(state, actor)
+        refused = await self._authorize(state, actor, approving=status is Status.APPROVED)
         if refused is not None:
             return refused
         request_id = state.request.id
+        votes: tuple[Vote, ...] = ()
+        if status is Status.REJECTED and state.votes:  # a veto: what it overrode, too
+            votes = (*state.counted(), _cast(state, actor, "reject", reason=reason))
         try:
             decision = await self.store.decide(
-                request_id, status, decided_by=(actor,), reason=reason, payload=payload
+                request_id,
+                status,
+                decided_by=(actor,),
+                reason=reason,
+                payload=payload,
+                votes=votes,
             )
         except errors.AlreadyDecided as exc:
             return AlreadyDecided(exc.decision)
@@ -336,13 +403,93 @@ class Decisions:
         )
         return Decided(decision)
 
-    async def _authorize(self, state: RequestState, actor: str) -> Refused | None:
-        """None if ``actor`` may decide; else the refusal, a non-approver's recorded."""
+    async def _vote(
+        self,
+        state: RequestState,
+        actor: str,
+        what: Literal["approve", "reject"],
+        *,
+        seen: str | None,
+        payload: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> Decided | Voted | Refused | AlreadyDecided:
+        """Record a vote (:mod:`hitl_slack.lifecycle.voting`); write the decision it makes."""
+        refused = await self._authorize(state, actor, approving=what == "approve")
+        if refused is not None:
+            return refused
         policy = _policy(state)
-        admitted = await self._admits(policy, actor, None)
+        reject_at = await self._reject_at(state) if what == "reject" else 0
+        cast = _cast(state, actor, what, reason=reason, payload=payload)
+        try:
+            tally = await self.store.vote(
+                state, cast, seen=seen, payload=payload, reject_at=reject_at
+            )
+        except errors.AlreadyDecided as exc:
+            return AlreadyDecided(exc.decision)
+        if tally.outcome == "already":
+            return Refused(Why.ALREADY_VOTED)
+        if tally.outcome == "stale":
+            return Refused(Why.STALE_ARGUMENTS)
+        log.info("vote_recorded", request_id=state.request.id, user=actor, vote=what)
+        settled = await self._settle(state.request.id, actor, reject_at)
+        return settled or Voted(what, tally.approvals, tally.rejections, policy.quorum)
+
+    async def _settle(
+        self, request_id: str, actor: str, reject_at: int
+    ) -> Decided | AlreadyDecided | None:
+        """Write the decision the votes make, if they make one (every voter who finds them
+        enough tries; the first write wins and all name the same voters)."""
+        state = await self.store.get(request_id)
+        if state.decision is not None:
+            return AlreadyDecided(state.decision)
+        settled = quorum.settlement(state, reject_at)
+        if settled is None:
+            return None
+        try:
+            decision = await self.store.decide(
+                request_id,
+                settled.status,
+                payload=state.arguments,
+                reason=settled.reason,
+                decided_by=settled.decided_by,
+                votes=settled.votes,
+            )
+        except errors.AlreadyDecided as exc:
+            mine = exc.decision.status is settled.status and actor in exc.decision.decided_by
+            return Decided(exc.decision) if mine else AlreadyDecided(exc.decision)
+        log.info(
+            "decision_recorded",
+            request_id=request_id,
+            status=decision.status.value,
+            users=list(decision.decided_by),
+            edited=decision.edited,
+        )
+        return Decided(decision)
+
+    async def _reject_at(self, state: RequestState) -> int:
+        """Counted rejections that reject this request now (:func:`quorum.reject_threshold`)."""
+        policy = _policy(state)
+        if state.level < len(policy.escalate):
+            return 0
+        found = await quorum.people(self.directory, quorum.allowed_now(state), retry=False)
+        allowed = quorum.who_may_approve(policy, found) if found is not None else None
+        return quorum.reject_threshold(policy, state.level, allowed)
+
+    async def _authorize(
+        self, state: RequestState, actor: str, *, approving: bool = False
+    ) -> Refused | None:
+        """None if ``actor`` may decide (approve, with ``approving``); else the refusal, a
+        non-approver's and a self-approval's recorded."""
+        policy = _policy(state)
+        admitted = await self._admits(policy.approvers_at(state.level), actor, None)
         if admitted is None:
             return Refused(Why.GROUPS_UNAVAILABLE)
-        if admitted:
+        why = None
+        if not admitted:
+            why = Why.NOT_APPROVER
+        elif approving and not policy.may_approve(actor):
+            why = Why.SELF_APPROVAL
+        if why is None:
             return None
         request_id = state.request.id
         await self.store.audit(
@@ -350,20 +497,22 @@ class Decisions:
                 event="unauthorized",
                 request_id=request_id,
                 actor=f"slack:{actor}",
-                reason="not an approver for this request",
+                reason=_AUDITED[why],
+                args_digest=state.args_digest,
                 policy_digest=policy.digest(),
             )
         )
-        log.warning("unauthorized_decision_attempt", request_id=request_id, user=actor)
-        return Refused(Why.NOT_APPROVER)
+        log.warning("unauthorized_decision_attempt", request_id=request_id, user=actor, why=why)
+        return Refused(why)
 
-    async def _admits(self, policy: Policy, actor: str, groups: GroupCache | None) -> bool | None:
+    async def _admits(
+        self, approvers: tuple[str, ...], actor: str, groups: GroupCache | None
+    ) -> bool | None:
         """:func:`hitl_slack.authz.may_decide` with the groups it needs read, one at a time.
 
         Returns:
             True or False; None when not admitted and a group could not be read.
         """
-        approvers = policy.approvers
         if authz.may_decide(approvers, actor, {}):
             return True
         if not authz.is_user_id(actor):

@@ -74,6 +74,8 @@ class BotProcess:
     consumer: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     health_port: int | None = None
+    #: The routes file's text (a test of policies gives its own).
+    routes: str = ROUTES
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
 
     @property
@@ -82,7 +84,7 @@ class BotProcess:
 
     def env(self) -> dict[str, str]:
         routes = Path(tempfile.mkstemp(suffix=".toml")[1])
-        routes.write_text(ROUTES)
+        routes.write_text(self.routes)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HITL_"))}
         env |= {
             "REDIS_URL": self.redis_url,

@@ -38,6 +38,7 @@ from hitl_slack.decisions import (
     NeedsReason,
     Permitted,
     Refused,
+    Voted,
     Why,
     screen_answer,
     screen_edit,
@@ -79,6 +80,17 @@ _REFUSED = {
     Why.NOT_POSTED: (
         "This request is not posted yet, so nothing was decided. Try again in a moment."
     ),
+    Why.SELF_APPROVAL: (
+        "This request was made on your behalf, so you may not approve it (its route says "
+        "self_approval = false). You may still reject it; ask another approver to approve."
+    ),
+    Why.ALREADY_VOTED: (
+        "You already voted on these arguments: your vote stands. Another approver's vote is needed."
+    ),
+    Why.STALE_ARGUMENTS: (
+        "The arguments were edited after this message showed them, so your vote was not "
+        "recorded. Look at the request's message again and vote on the arguments it shows."
+    ),
 }
 
 # -- what the person is told ------------------------------------------------------------------
@@ -93,8 +105,24 @@ def existing(decision: Decision) -> str:
     return f"This request was already {decision.status.value}{by} at {when}."
 
 
-def said(answer: Refused | AlreadyDecided | NeedsReason | Invalid) -> str:
-    """What a person is told about an act that was not recorded."""
+def voted(answer: Voted) -> str:
+    """What a voter is told: their vote counted, and what is still needed."""
+    if answer.what == "reject":
+        return (
+            "Your rejection is recorded. The request is rejected once approval can no "
+            "longer be reached."
+        )
+    left = answer.quorum - answer.approvals
+    return (
+        f"Your approval is recorded: {answer.approvals} of {answer.quorum} approvals. "
+        f"Waiting for {mrkdwn.plural(left, 'more approval')}."
+    )
+
+
+def said(answer: Voted | Refused | AlreadyDecided | NeedsReason | Invalid) -> str:
+    """What a person is told about an act that did not decide the request."""
+    if isinstance(answer, Voted):
+        return voted(answer)
     if isinstance(answer, AlreadyDecided):
         return existing(answer.decision)
     if isinstance(answer, Refused):
