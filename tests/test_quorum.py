@@ -13,9 +13,11 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from conftest import REDIS_URL
 
 from hitl_slack import AsyncHITLClient
+from hitl_slack.audit.trail import dataset_rows, read_entries
 from hitl_slack.decisions import AlreadyDecided, Decided, Decisions, Refused, Voted, Why
 from hitl_slack.errors import SlackError
 from hitl_slack.lifecycle.store import AsyncStore
@@ -364,3 +366,18 @@ def test_settlement_needs_the_quorum_for_the_current_arguments() -> None:
     settled = settlement(again, 0)
     assert settled is not None
     assert settled.decided_by == ("U0B", "U0A")
+
+
+async def test_the_dataset_export_has_the_votes_of_each_decision(astore: AsyncStore) -> None:
+    core = _core(astore)
+    rid = await _posted(astore)
+    await core.approve(rid, "U0C")
+    await core.approve(rid, "U0A")
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        rows = list(dataset_rows(read_entries(r, astore.config.keys)))
+    finally:
+        r.close()
+    [row] = [row for row in rows if row["request_id"] == rid]
+    assert [(v["who"], v["what"]) for v in row["votes"]] == [("U0C", "approve"), ("U0A", "approve")]
+    assert row["votes"][0]["args_digest"] == digest({"eur": 900})
