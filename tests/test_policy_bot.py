@@ -8,6 +8,8 @@ the network edge; every click is a signed request built from the message the bot
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -323,3 +325,51 @@ def test_a_request_keeps_its_policy_when_the_routes_file_changes(
             second.stop()
     finally:
         agent.close()
+
+
+def test_serve_refuses_every_bad_policy_value_at_start_naming_each(
+    fake: FakeSlack, module_prefix: str, tmp_path: Any
+):
+    env = BotProcess(fake, f"{module_prefix}-bad", REDIS_URL).env()
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        """
+[defaults]
+channel = "C0APPROVALS"
+timeout = "1h"
+
+[[routes]]
+name = "payments"
+match = { action = "wire_*", risk = "high" }
+approvers = ["U0A", "U0B"]
+quorum = 3
+reminders = ["2h"]
+
+[[routes]]
+name = "lenient"
+match = { action = "noop_*" }
+on_timeout = "approve"
+
+[[routes]]
+name = "typo"
+match = { action = "typo_*" }
+on_timeout = "maybe"
+"""
+    )
+    env["HITL_ROUTES_FILE"] = str(routes)
+    out = subprocess.run(
+        [sys.executable, "-m", "hitl_slack.cli", "serve", "--http"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    for problem in (
+        'routes[0] "payments": quorum: 3 is more than the 2 people who can approve (U0A, U0B)',
+        'routes[0] "payments": reminders[0]: 2h is not before the route',
+        'routes[1] "lenient": on_timeout: "approve" would approve critical requests',
+        'routes[2] "typo": on_timeout:',
+    ):
+        assert problem in out.stderr, out.stderr
