@@ -77,6 +77,14 @@ approvers = ["S0FINANCE"]        # @finance: Alice, Bob, Carol (not Mallory)
 reject_reason = "required"
 
 [[routes]]
+name = "payments"
+match = {{ action = "wire_*" }}
+channel = "C0FINANCE"            # #finance
+approvers = ["S0FINANCE"]
+quorum = 2                       # two of @finance must approve (try action wire_transfer)
+reminders = ["50%"]              # halfway to the deadline: a nudge in the thread
+
+[[routes]]
 name = "deploys"
 match = {{ action = "deploy_*" }}
 channel = "C0DEPLOYS"            # #deploys: anyone in it may decide
