@@ -109,10 +109,22 @@ def _env(bot: BotProcess, upstream: Upstream, hold: float) -> dict[str, str]:
         "HITL_KEY_PREFIX": bot.prefix,
         "HITL_MCP_HOLD": str(hold),
         "HITL_MCP_AGENT": "claude-code",
+        "HITL_MCP_REQUESTED_BY": "U0DANA",
         "HITL_MCP_TAGS": "mcp, files",
         "UPSTREAM_RECORD": str(upstream.path),
         "LOG_FORMAT": "json",
     }
+
+
+def _stored_request(bot: BotProcess, message: Any) -> dict[str, Any]:
+    """The request a message is about, as stored in Redis."""
+    rid = message.metadata["event_payload"]["request_id"]
+    r = redis.Redis.from_url(bot.redis_url, decode_responses=True)
+    try:
+        stored: dict[str, Any] = json.loads(r.hget(f"{bot.prefix}:req:{rid}", "request") or "{}")
+    finally:
+        r.close()
+    return stored
 
 
 def _gateway_args(rules_file: Path | None, *command: str) -> list[str]:
@@ -219,6 +231,8 @@ async def test_an_approved_call_reaches_the_server_with_the_edited_arguments(
         assert upstream.calls() == []  # held: the server has not seen it
         shown = block_text(message.blocks)
         assert "claude-code" in shown  # HITL_MCP_AGENT, not the model
+        stored = _stored_request(bot, message)
+        assert stored["requested_by"] == "U0DANA"  # HITL_MCP_REQUESTED_BY
         view = await in_thread(lambda: _modal(fake, bot, message, "hitl.edit"))
         edited = {
             "field:0": {"value": {"type": "plain_text_input", "value": "/srv/edit.txt"}},

@@ -58,6 +58,8 @@ class Identity:
     server: str
     tags: tuple[str, ...] = ()
     route: str | None = None
+    #: Whom the calls are made for (a Slack user id or email): ``self_approval`` applies.
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class Holds:
             route=gate.route or self.identity.route,
             timeout=self.gates.timeout(gate),
             idempotency_key=key,
+            requested_by=self.identity.requested_by,
         )
 
     async def _settle(

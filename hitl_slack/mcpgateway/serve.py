@@ -230,6 +230,7 @@ async def run_gateway(
             server=init.server_info.name,
             tags=settings.tags,
             route=settings.hitl_mcp_route,
+            requested_by=settings.hitl_mcp_requested_by,
         )
         elicitations.identity = identity
         holds = Holds(hitl, gates, identity, hold=settings.hitl_mcp_hold)

@@ -2,7 +2,8 @@
 
 From the environment, then ``.env``, like every other setting (an MCP client's server entry
 sets them in its ``env``). What a request says about who asks (agent, tags, route) comes from
-here or from the gate, never from the model's arguments.
+here or from the gate, never from the model's arguments; so does whom the calls are made for
+(``HITL_MCP_REQUESTED_BY``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from hitl_slack.agent.settings import AgentSettings
+from hitl_slack.requests import is_person
 
 __all__ = ["GatewaySettings", "upstream_environment"]
 
@@ -31,12 +33,24 @@ class GatewaySettings(AgentSettings):
     hitl_mcp_agent: str | None = Field(
         None, min_length=1, max_length=200, description="the requests' agent (default: upstream)"
     )
+    hitl_mcp_requested_by: str | None = Field(
+        None,
+        max_length=254,
+        description="whom the calls are made for: a Slack user id or an email (self_approval)",
+    )
     hitl_mcp_tags: str | None = Field(None, description="comma-separated tags of every request")
     hitl_mcp_route: str | None = Field(
         None, min_length=1, max_length=100, description="the route every request asks for"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+
+    @field_validator("hitl_mcp_requested_by", mode="after")
+    @classmethod
+    def _person(cls, value: str | None) -> str | None:
+        if value is not None and not is_person(value.strip()):
+            raise ValueError("must be a Slack user id (e.g. U0123ABCD) or an email address")
+        return value.strip() if value else None
 
     @field_validator("hitl_mcp_tags", mode="after")
     @classmethod
