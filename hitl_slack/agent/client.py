@@ -125,7 +125,10 @@ class HITLClient(ClientBase, Asking):
             action: what the agent wants to do; a routing key (e.g. ``refund_payment``).
             payload: the proposed arguments (JSON); humans may edit them.
             **fields: ``details``, ``agent``, ``risk``, ``tags``, ``route``, ``channel``,
-                ``timeout`` (seconds, default 300), ``idempotency_key``.
+                ``timeout`` (seconds, default 300), ``idempotency_key``, ``editable``,
+                ``respond``, ``requested_by`` (on whose behalf: a Slack user id or an email;
+                the route's ``self_approval`` applies), ``confirm_text`` (what a typed
+                confirmation asks the approver for; default: the action).
 
         Returns:
             The decision: ``approved``, ``rejected``, ``expired`` or ``cancelled``.
