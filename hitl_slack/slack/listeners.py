@@ -11,6 +11,12 @@ What a listener needs (:class:`~hitl_slack.slack.app.Deps`) arrives as its ``hit
 context entries into listeners by name. The request a payload names is bound to every log
 line of its listener (``request_id``).
 
+A click carries the digest of the arguments its message showed (``Click.seen``), and a modal
+carries it back in its metadata: a vote is only for those. Whether an approval needs a typed
+confirmation is read from the request's stored policy (:mod:`hitl_slack.slack.confirming`),
+never from the payload: Approve then opens the modal asking for the value, and the edit modal
+asks for it too.
+
 No listener fails silently after its ack: the work after it runs inside
 :func:`hitl_slack.slack.guard.guarded`, which tells the person and logs one line. Modal
 submissions read what they need before acking, and answer a failure by replacing the modal
