@@ -248,3 +248,36 @@ def test_the_person_the_agent_acts_for_may_not_edit_and_approve(
         c for c in fake.calls("views.open")[before:] if ticket.request_id in str(c.params)
     ] == []
     assert agent.get(ticket.request_id).status is Status.PENDING
+
+
+def test_an_edit_form_opened_before_another_approvers_edit_records_nothing(
+    bot: BotProcess, fake: FakeSlack, agent: HITLClient
+) -> None:
+    ticket = agent.submit("Pay Initech", "pay_invoice", {"eur": 800}, timeout=60)
+    rid = ticket.request_id
+    msg = posted(fake, rid)
+    forms = {}
+    for user in ("U0BOB", "U0ALICE"):
+        before = len(fake.calls("views.open"))
+        _click(bot, msg, user, "hitl.edit")
+        forms[user] = _opened(fake, rid, before)
+
+    def typed(eur: str) -> dict[str, Any]:
+        return {"field:0": {"value": {"type": "plain_text_input", "value": eur}}}
+
+    told = len(ephemeral_texts(fake, "U0ALICE"))
+    assert bot.send(view_submission_body(forms["U0ALICE"], typed("750"), user_id="U0ALICE")) == (
+        200,
+        "",
+    )
+    _told(fake, "U0ALICE", told, "Your approval is recorded")  # a vote for €750
+    status, body = bot.send(view_submission_body(forms["U0BOB"], typed("720"), user_id="U0BOB"))
+    answer = json.loads(body)
+    assert (status, answer["response_action"]) == (200, "update")
+    assert "The arguments were edited after this message showed them" in json.dumps(answer)
+    state = agent.get(rid)
+    assert (state.status, state.arguments, [v.who for v in state.votes]) == (
+        Status.PENDING,
+        {"eur": 750},
+        ["U0ALICE"],
+    )
