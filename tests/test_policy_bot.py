@@ -230,7 +230,9 @@ def test_an_edit_is_a_vote_for_the_new_arguments_and_earlier_votes_no_longer_cou
     state = agent.get(ticket.request_id)
     assert (state.status, state.arguments) == (Status.PENDING, {"eur": 650})
     assert [v.who for v in state.approvals()] == ["U0B"]
-    _click(bot, msg, "U0C")
+    # A click carries the arguments its message showed: U0C votes on the message as edited.
+    shown = wait_updated(fake, msg, "Edited by <@U0B>")
+    _click(bot, shown, "U0C")
     decision = ticket.wait(timeout=10)
     assert (decision.status, decision.payload, decision.edited, decision.decided_by) == (
         Status.APPROVED,

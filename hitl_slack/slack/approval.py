@@ -14,9 +14,9 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, SectionB
 from slack_sdk.models.views import View
 
 from hitl_slack.models import OUTCOME_WORDS, ApprovalRequest, RequestState, Status, canonical_json
-from hitl_slack.slack import editing
+from hitl_slack.slack import confirming, editing, policyface
 from hitl_slack.slack.layout import Message, outcome_text, request_blocks
-from hitl_slack.slack.mrkdwn import clip, compact, md, plain, plural
+from hitl_slack.slack.mrkdwn import clip, compact, context, md, plain, plural
 
 __all__ = [
     "ACTION_APPROVE",
@@ -27,6 +27,7 @@ __all__ = [
     "MISSING",
     "Approval",
     "payload_changes",
+    "policy_lines",
 ]
 
 ACTION_APPROVE: Final = "hitl.approve"
@@ -77,6 +78,39 @@ def _changes_text(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join(lines) if changes else lines[0] + " no field changed"
 
 
+def policy_lines(state: RequestState) -> list[str]:
+    """The lines a pending approval's policy adds above its buttons: an edit, the votes so
+    far, an escalation, what to type to approve (none for a request with no policy)."""
+    found = (
+        policyface.edited_line(state),
+        policyface.progress_line(state),
+        policyface.escalated_line(state),
+        confirming.typed_line(state),
+    )
+    return [line for line in found if line]
+
+
+def _buttons(state: RequestState) -> list[ButtonElement]:
+    request = state.request
+    assert isinstance(request, ApprovalRequest)
+    rid = request.id
+    buttons = [
+        ButtonElement(
+            text=plain("Approve"),
+            action_id=ACTION_APPROVE,
+            value=rid,
+            style="primary",
+            confirm=policyface.confirm_dialog(state),
+        ),
+        ButtonElement(text=plain("Reject"), action_id=ACTION_REJECT, value=rid, style="danger"),
+    ]
+    if request.editable:
+        buttons.append(ButtonElement(text=plain("Edit"), action_id=ACTION_EDIT, value=rid))
+    if request.respond:
+        buttons.append(ButtonElement(text=plain("Respond"), action_id=ACTION_RESPOND, value=rid))
+    return buttons
+
+
 class Approval:
     """The approval kind's Slack face: see :class:`hitl_slack.slack.kinds.SlackKind`."""
 
@@ -85,33 +119,27 @@ class Approval:
     def message(self, state: RequestState, *, note: str | None, now: datetime) -> Message:
         """The message asking for a decision, with Approve / Reject / Edit buttons.
 
+        Shows the arguments being decided (:attr:`RequestState.arguments`: the edited ones
+        while votes are needed) and what the stored policy adds (:func:`policy_lines`); the
+        Approve button asks "are you sure?" when the policy says so at this risk.
+
         Args:
             state: the pending request.
             note: a warning shown above the buttons (escaped), e.g. a reminder.
             now: the current time, for the time left before the deadline.
 
         Returns:
-            The message; its buttons carry the request id as ``value``.
+            The message; its buttons carry the request id as ``value``, and their block the
+            digest of the arguments shown (:func:`policyface.args_block_id`).
         """
         request = state.request
         assert isinstance(request, ApprovalRequest)
-        rid = request.id
-        buttons = [
-            ButtonElement(
-                text=plain("Approve"), action_id=ACTION_APPROVE, value=rid, style="primary"
-            ),
-            ButtonElement(text=plain("Reject"), action_id=ACTION_REJECT, value=rid, style="danger"),
-        ]
-        if request.editable:
-            buttons.append(ButtonElement(text=plain("Edit"), action_id=ACTION_EDIT, value=rid))
-        if request.respond:
-            buttons.append(
-                ButtonElement(text=plain("Respond"), action_id=ACTION_RESPOND, value=rid)
-            )
-        actions = ActionsBlock(elements=buttons)
-        payload = state.request.payload
-        blocks = request_blocks(state, payload, [actions], note, now, "(see the Edit dialog)")
-        return Message("Approval needed: " + clip(state.request.summary, 3000), blocks)
+        actions = ActionsBlock(block_id=policyface.args_block_id(state), elements=_buttons(state))
+        lines = [context(line) for line in policy_lines(state)]
+        blocks = request_blocks(
+            state, state.arguments, [*lines, actions], note, now, "(see the Edit dialog)"
+        )
+        return Message("Approval needed: " + clip(request.summary, 3000), blocks)
 
     def decided_message(self, state: RequestState, *, note: str | None) -> Message:
         """The message once decided: no buttons, the outcome, who, why, what changed.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any, Final
 
 from slack_sdk.models.blocks import Block, InputBlock, PlainTextInputElement, SectionBlock
@@ -68,7 +69,7 @@ def _edit_input(index: int, key: str, value: Any) -> InputBlock | None:
     )
 
 
-def edit_modal(request: RequestBase, *, private_metadata: str) -> View:
+def edit_modal(request: RequestBase, *, private_metadata: str, extra: Sequence[Block] = ()) -> View:
     """The modal to edit a request's arguments before approving them.
 
     One input per top-level field (block id ``field:<index>``, action id ``value``): strings as
@@ -78,6 +79,7 @@ def edit_modal(request: RequestBase, *, private_metadata: str) -> View:
     Args:
         request: the request to edit.
         private_metadata: carried back in the ``view_submission`` (at most 3000 characters).
+        extra: blocks shown after the fields (a typed confirmation), room kept for them.
 
     Returns:
         A modal with callback id :data:`VIEW_EDIT`.
@@ -86,8 +88,9 @@ def edit_modal(request: RequestBase, *, private_metadata: str) -> View:
         context("Edit the arguments, then approve: " + clip(request.summary, 500))
     ]
     items = list(request.payload.items())
+    room = _MAX_VIEW_BLOCKS - len(extra)
     for i, (key, value) in enumerate(items):
-        if len(blocks) == _MAX_VIEW_BLOCKS - 1 and i < len(items) - 1:
+        if len(blocks) == room - 1 and i < len(items) - 1:
             kept = plural(len(items) - i, "more field")
             blocks.append(context(f"{kept} can't be shown here and are kept unchanged."))
             break
@@ -104,7 +107,7 @@ def edit_modal(request: RequestBase, *, private_metadata: str) -> View:
         submit=plain("Approve"),
         close=plain("Cancel"),
         private_metadata=private_metadata,
-        blocks=blocks,
+        blocks=[*blocks, *extra],
     )
 
 

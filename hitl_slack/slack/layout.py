@@ -39,6 +39,7 @@ from hitl_slack.slack.mrkdwn import (
     truncate,
     user,
 )
+from hitl_slack.slack.policyface import requested_by
 
 __all__ = [
     "MESSAGE_BUDGET",
@@ -111,6 +112,9 @@ def _meta(state: RequestState, now: datetime | None) -> SectionBlock:
     fields = ["*Action*\n" + inline(request.action, 200)] if request.kind != "question" else []
     if request.agent:
         fields.append(f"*Agent*\n{clip(request.agent, 200)}")
+    asked = requested_by(state)
+    if asked:
+        fields.append(asked)
     deadline = date(state.effective_deadline, now)
     fields += [f"*Risk*\n{risk(request.risk)}", f"*Deadline*\n{deadline}"]
     return SectionBlock(fields=[md(f) for f in fields])

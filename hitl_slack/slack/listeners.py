@@ -11,6 +11,12 @@ What a listener needs (:class:`~hitl_slack.slack.app.Deps`) arrives as its ``hit
 context entries into listeners by name. The request a payload names is bound to every log
 line of its listener (``request_id``).
 
+A click carries the digest of the arguments its message showed (``Click.seen``), and a modal
+carries it back in its metadata: a vote is only for those. Whether an approval needs a typed
+confirmation is read from the request's stored policy (:mod:`hitl_slack.slack.confirming`),
+never from the payload: Approve then opens the modal asking for the value, and the edit modal
+asks for it too.
+
 No listener fails silently after its ack: the work after it runs inside
 :func:`hitl_slack.slack.guard.guarded`, which tells the person and logs one line. Modal
 submissions read what they need before acking, and answer a failure by replacing the modal
@@ -47,8 +53,17 @@ from hitl_slack.decisions import (
 )
 from hitl_slack.errors import SlackError
 from hitl_slack.logs import bound, get_logger
-from hitl_slack.models import Decision, RequestState
-from hitl_slack.slack import blocks, listings, mrkdwn, payloads, question, views
+from hitl_slack.models import ApprovalRequest, Decision, RequestBase, RequestState
+from hitl_slack.slack import (
+    blocks,
+    confirming,
+    editing,
+    listings,
+    mrkdwn,
+    payloads,
+    question,
+    views,
+)
 from hitl_slack.slack import kinds as faces
 from hitl_slack.slack.guard import RejectMalformed, Tell, failure_text, guarded, log_failure, teller
 from hitl_slack.slack.payloads import BadPayload, Click, Submission
@@ -152,27 +167,58 @@ def _about(body: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
 
 
 async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
-    """Approve: decides at once."""
+    """Approve: decides at once (a vote, when several must approve), for the arguments the
+    message showed; when the stored policy wants the value typed, opens the modal asking for
+    it instead (whatever the click says)."""
     await ack()
     tell = teller(hitl.slack, body, respond)
     with _about(body):
         async with guarded("click", body, tell):
             click = payloads.click(body)
-            await _tell(tell, await hitl.decisions.approve(click.request_id, click.user))
+            state = await hitl.decisions.read(click.request_id)
+            if confirming.required(state):
+                await _open_checked(hitl, click, tell, "Approve", _confirm_form, approving=True)
+                return
+            answer = await hitl.decisions.approve(click.request_id, click.user, seen=click.seen)
+            await _tell(tell, answer)
 
 
-def _reject_form(allowed: Permitted, meta: str) -> View:
+def _meta(click: Click, seen: str | None) -> str:
+    return payloads.metadata(click.request_id, click.channel, seen=seen)
+
+
+def _current(state: RequestState) -> RequestBase:
+    """The request with the arguments being decided: as edited while votes are needed."""
+    if state.proposed is None:
+        return state.request
+    return state.request.model_copy(update={"payload": state.arguments})
+
+
+def _confirm_form(allowed: Permitted, click: Click) -> View:
+    # The votes are for the arguments the message showed; an old message's, for today's.
+    seen = click.seen or allowed.state.args_digest
+    return confirming.confirm_modal(allowed.state, private_metadata=_meta(click, seen))
+
+
+def _reject_form(allowed: Permitted, click: Click) -> View:
     return views.reject_modal(
         allowed.state.request,
         reason_required=allowed.policy.reject_reason_required,
-        private_metadata=meta,
+        private_metadata=_meta(click, click.seen),
     )
 
 
-def _edit_form(allowed: Permitted, meta: str) -> View | str:
-    if not getattr(allowed.state.request, "editable", True):  # a forged or stale Edit
+def _edit_form(allowed: Permitted, click: Click) -> View | str:
+    state = allowed.state
+    if not getattr(state.request, "editable", True):  # a forged or stale Edit
         return "This request cannot be edited, so nothing was decided: approve or reject it."
-    return views.edit_modal(allowed.state.request, private_metadata=meta)
+    # The form shows the arguments as they stand: its submission is checked against them.
+    request, meta = _current(state), _meta(click, state.args_digest)
+    if confirming.required(state):
+        assert isinstance(request, ApprovalRequest)
+        typed = [confirming.typed_input(request)]
+        return editing.edit_modal(request, private_metadata=meta, extra=typed)
+    return views.edit_modal(request, private_metadata=meta)
 
 
 async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
@@ -183,10 +229,14 @@ async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hit
 
 
 async def edit(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
-    """Edit: opens the modal with one input per argument."""
+    """Edit: opens the modal with one input per argument (an edit approves: the person the
+    agent acts for is refused, as for Approve)."""
     await ack()
     with _about(body):
-        await _open_form(hitl, body, respond, "Edit", _edit_form)
+        await _open_form(hitl, body, respond, "Edit", _edit_form, approving=True)
+
+
+_Build = Callable[[Permitted, Click], View | str]
 
 
 async def _open_form(
@@ -194,21 +244,30 @@ async def _open_form(
     body: dict[str, Any],
     respond: AsyncRespond,
     button: str,
-    build: Callable[[Permitted, str], View | str],
+    build: _Build,
+    *,
+    approving: bool = False,
 ) -> None:
     """After the ack of a button that opens a modal: check the clicker, then open it."""
     tell = teller(hitl.slack, body, respond)
     async with guarded("click", body, tell):
         click = payloads.click(body)
-        allowed = await hitl.decisions.check(click.request_id, click.user)
-        if not isinstance(allowed, Permitted):
-            await tell(said(allowed))
-            return
-        view = build(allowed, payloads.metadata(click.request_id, click.channel))
-        if isinstance(view, str):  # no form for this request: why not
-            await tell(view)
-            return
-        await _open(hitl, click, button, tell, view)
+        await _open_checked(hitl, click, tell, button, build, approving=approving)
+
+
+async def _open_checked(
+    hitl: Deps, click: Click, tell: Tell, button: str, build: _Build, *, approving: bool
+) -> None:
+    """Open ``build``'s modal if the clicker may decide (approve, with ``approving``)."""
+    allowed = await hitl.decisions.check(click.request_id, click.user, approving=approving)
+    if not isinstance(allowed, Permitted):
+        await tell(said(allowed))
+        return
+    view = build(allowed, click)
+    if isinstance(view, str):  # no form for this request: why not
+        await tell(view)
+        return
+    await _open(hitl, click, button, tell, view)
 
 
 async def _open(hitl: Deps, click: Click, button: str, tell: Tell, view: View) -> None:
@@ -227,8 +286,8 @@ async def _open(hitl: Deps, click: Click, button: str, tell: Tell, view: View) -
         )
 
 
-def _respond_form(allowed: Permitted, meta: str) -> View:
-    return views.respond_modal(allowed.state.request, private_metadata=meta)
+def _respond_form(allowed: Permitted, click: Click) -> View:
+    return views.respond_modal(allowed.state.request, private_metadata=_meta(click, click.seen))
 
 
 async def respond_clicked(
@@ -240,8 +299,9 @@ async def respond_clicked(
         await _open_form(hitl, body, respond, "Respond", _respond_form)
 
 
-def _question_form(allowed: Permitted, meta: str) -> View:
-    return faces.of(allowed.state.request).modal(allowed.state.request, private_metadata=meta)
+def _question_form(allowed: Permitted, click: Click) -> View:
+    request = allowed.state.request
+    return faces.of(request).modal(request, private_metadata=_meta(click, None))
 
 
 async def answer(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps) -> None:
@@ -361,26 +421,63 @@ async def reject_submitted(
         )
 
 
+def _stale(form: Submission, state: RequestState) -> Refused | None:
+    """A form opened for other arguments than those now decided (another approver edited)."""
+    if form.seen is not None and state.pending and form.seen != state.args_digest:
+        return Refused(Why.STALE_ARGUMENTS)
+    return None
+
+
 async def edit_submitted(
     ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
 ) -> None:
-    """The edit modal's submit: approve with the edited arguments (errors shown inline)."""
+    """The edit modal's submit: approve with the edited arguments (errors, and a typed value
+    that is not the one required, shown inline)."""
     with _about(body):
         read = await _read_form(ack, body, hitl)
         if read is None:
             return
         form, state = read
-        payload, errors = views.parse_edit_submission(state.request, form.values)
+        payload, errors = views.parse_edit_submission(_current(state), form.values)
         early = standing(state) if errors else screen_edit(state, payload)
+        early = early or _stale(form, state)
         if early is not None:
             await _answer_form(ack, body, early, next(iter(form.values), None))
             return
+        typed = confirming.mismatch(state, form.values)
+        if typed is not None:
+            errors[confirming.CONFIRM_BLOCK] = typed
         if errors:
             await ack(response_action="errors", errors=errors)
             return
 
         def decided() -> Awaitable[Answer]:
             return hitl.decisions.approve_edited(form.request_id, form.user, payload)
+
+        await _record(ack, body, respond, hitl, decided)
+
+
+async def confirm_submitted(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, hitl: Deps
+) -> None:
+    """The typed confirmation's submit: approve, for the arguments shown when it opened, if
+    the value typed is the one required (else said under the input, nothing approved)."""
+    with _about(body):
+        read = await _read_form(ack, body, hitl)
+        if read is None:
+            return
+        form, state = read
+        early = standing(state)
+        if early is not None:
+            await _answer_form(ack, body, early, None)
+            return
+        wrong = confirming.mismatch(state, form.values)
+        if wrong is not None:
+            await ack(response_action="errors", errors={confirming.CONFIRM_BLOCK: wrong})
+            return
+
+        def decided() -> Awaitable[Answer]:
+            return hitl.decisions.approve(form.request_id, form.user, seen=form.seen)
 
         await _record(ack, body, respond, hitl, decided)
 
@@ -482,6 +579,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(blocks.ACTION_EDIT)(edit)
     app.view(views.VIEW_REJECT)(reject_submitted)
     app.view(views.VIEW_EDIT)(edit_submitted)
+    app.view(confirming.VIEW_CONFIRM)(confirm_submitted)
     app.action(blocks.ACTION_RESPOND)(respond_clicked)
     app.view(views.VIEW_RESPOND)(respond_submitted)
     app.action(question.ACTION_ANSWER)(answer)

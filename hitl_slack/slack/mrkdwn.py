@@ -18,6 +18,7 @@ from hitl_slack.models import Risk
 
 __all__ = [
     "MARKER",
+    "channel",
     "clip",
     "code",
     "compact",
@@ -27,6 +28,7 @@ __all__ = [
     "inline",
     "json_type",
     "md",
+    "mention",
     "plain",
     "plural",
     "quote",
@@ -37,7 +39,10 @@ __all__ = [
 
 #: What shows that text was cut.
 MARKER = "… [truncated]"
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# Matched whole (fullmatch): "$" alone would let a trailing newline into a mention.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,30}")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,30}")
 _RISK_EMOJI = {Risk.LOW: "🟢", Risk.MEDIUM: "🟡", Risk.HIGH: "🟠", Risk.CRITICAL: "🔴"}
 
 
@@ -144,7 +149,20 @@ def date(when: datetime, now: datetime | None = None) -> str:
 
 def user(user_id: str) -> str:
     """A mention for a Slack user id; anything else as escaped text."""
-    return f"<@{user_id}>" if _USER_ID.match(user_id) else clip(user_id, 100)
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else clip(user_id, 100)
+
+
+def mention(approver: str) -> str:
+    """A mention for an approver: a user (``<@U…>``), a user group (``<!subteam^S…>``), or
+    anything else as escaped text."""
+    if _GROUP_ID.fullmatch(approver):
+        return f"<!subteam^{approver}>"
+    return user(approver)
+
+
+def channel(channel_id: str) -> str:
+    """A link to a channel by id (``<#C…>``); anything else as escaped text."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else clip(channel_id, 100)
 
 
 def quote(text: str) -> str:

@@ -32,6 +32,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,30}")
 _USER = re.compile(r"[UW][A-Z0-9]{2,30}")
 _MAX_OFFSET = 1_000_000
+#: The actions block id of a request's message: the digest of the arguments it shows
+#: (:func:`hitl_slack.slack.policyface.args_block_id`).
+_ARGS_BLOCK = re.compile(r"hitl\.args:([0-9a-f]{64})")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class BadPayload(HITLError):
@@ -40,22 +44,34 @@ class BadPayload(HITLError):
 
 @dataclass(frozen=True, slots=True)
 class Click:
-    """A click on a request's button."""
+    """A click on a request's button.
+
+    Attributes:
+        seen: the digest of the arguments the clicked message showed (its actions block id);
+            None for a message posted by a version that did not write it.
+    """
 
     request_id: str
     user: str
     channel: str | None
     trigger_id: str | None
+    seen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A modal submitted for a request; ``values`` checked to be inputs of text."""
+    """A modal submitted for a request; ``values`` checked to be inputs of text.
+
+    Attributes:
+        seen: the digest of the arguments shown when the modal opened (its metadata's
+            ``seen``); None for a modal opened by a version that did not write it.
+    """
 
     request_id: str
     user: str
     channel: str | None
     values: dict[str, dict[str, dict[str, Any]]]
+    seen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +180,21 @@ def click(body: dict[str, Any]) -> Click:
     Raises:
         BadPayload: no user, no action, or a button value that is not a request id.
     """
-    value = _action(body).get("value")
+    action = _action(body)
+    value = action.get("value")
     if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
         raise BadPayload("the button's value is not a request id")
     user, channel = _user(body), who(body)[1]
     trigger = body.get("trigger_id")
-    return Click(value, user, channel, trigger if isinstance(trigger, str) else None)
+    block = action.get("block_id")
+    found = _ARGS_BLOCK.fullmatch(block) if isinstance(block, str) else None
+    return Click(
+        value,
+        user,
+        channel,
+        trigger if isinstance(trigger, str) else None,
+        found.group(1) if found else None,
+    )
 
 
 def page_click(body: dict[str, Any]) -> PageClick:
@@ -184,9 +209,17 @@ def page_click(body: dict[str, Any]) -> PageClick:
     return PageClick(_user(body), int(value))
 
 
-def metadata(request_id: str, channel: str | None) -> str:
-    """The ``private_metadata`` of a request's modal: which request, where to answer."""
-    return json.dumps({"id": request_id, "channel": channel})
+def metadata(request_id: str, channel: str | None, *, seen: str | None = None) -> str:
+    """The ``private_metadata`` of a request's modal: which request, where to answer, and
+    the digest of the arguments shown (``seen``, when known).
+
+    Versions that wrote only ``id`` and ``channel`` are read as having no ``seen``; an older
+    version reading this ignores the key.
+    """
+    meta: dict[str, str | None] = {"id": request_id, "channel": channel}
+    if seen is not None:
+        meta["seen"] = seen
+    return json.dumps(meta)
 
 
 def submission(body: dict[str, Any]) -> Submission:
@@ -216,6 +249,7 @@ def submission(body: dict[str, Any]) -> Submission:
         _user(body),
         channel,
         _values(state.get("values") if isinstance(state, dict) else None),
+        _match(_DIGEST, meta.get("seen")),
     )
 
 

@@ -14,6 +14,7 @@ from slack_sdk.models.views import View
 
 from hitl_slack.models import RequestBase
 from hitl_slack.slack import kinds
+from hitl_slack.slack.confirming import VIEW_CONFIRM
 from hitl_slack.slack.editing import INPUT_MAX, VIEW_EDIT, FormValues
 from hitl_slack.slack.mrkdwn import clip, md, plain, quote, truncate
 from hitl_slack.slack.pages import (
@@ -33,6 +34,7 @@ __all__ = [
     "PAGE_SIZE",
     "REASON_ACTION",
     "REASON_BLOCK",
+    "VIEW_CONFIRM",
     "VIEW_EDIT",
     "VIEW_NOTICE",
     "VIEW_REJECT",
