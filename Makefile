@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-BENCHMARKS ?= benchmarks/wakeup.py benchmarks/click.py benchmarks/subscribe.py benchmarks/redis_cpu.py benchmarks/relay.py benchmarks/listing.py
+BENCHMARKS ?= benchmarks/wakeup.py benchmarks/click.py benchmarks/subscribe.py benchmarks/redis_cpu.py benchmarks/relay.py benchmarks/listing.py benchmarks/quorum.py
 
 .PHONY: install lint typecheck test bench run check screenshot
 

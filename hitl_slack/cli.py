@@ -324,7 +324,18 @@ def _export(r: redis.Redis, keys: Keys, args: argparse.Namespace) -> int:
 
 #: Events a decision policy judges: each names the policy's digest (``policy=-``: none).
 _JUDGED = frozenset(
-    {"approved", "rejected", "edited", "expired", "cancelled", "answered", "unauthorized"}
+    {
+        "approved",
+        "rejected",
+        "edited",
+        "expired",
+        "cancelled",
+        "answered",
+        "unauthorized",
+        "voted",
+        "reminded",
+        "escalated",
+    }
 )
 
 
@@ -378,6 +389,46 @@ def _policy_lines(entry_id: str, posted: AuditEvent) -> list[str]:
         f"  approvers:     {', '.join(policy.approvers) or 'anyone in the channel'}",
         f"  reject reason: {'required' if policy.reject_reason_required else 'optional'}",
         f"  deadline cap:  {'none' if cap is None else f'{cap:g} s'}",
+        *_policy_more(policy),
+    ]
+
+
+def _policy_more(policy: Policy) -> list[str]:
+    """The lines of the policy keys that differ from their defaults (several people, the
+    clock, confirmation), so a plain policy prints as it always did."""
+    default = Policy(channel=policy.channel)
+    shown = {
+        "requested by": policy.requested_by,
+        "quorum": policy.quorum,
+        "veto": policy.veto,
+        "self approval": policy.self_approval,
+        "reminders": ", ".join(o.label() for o in policy.reminders),
+        "escalate": "; ".join(
+            f"after {lvl.after:g} s: {', '.join(lvl.approvers) or '-'}"
+            + (f" in {lvl.channel}" if lvl.channel else "")
+            for lvl in policy.escalate
+        ),
+        "on timeout": policy.on_timeout,
+        "notify": ", ".join(policy.notify),
+        "confirm": policy.confirm.value if policy.confirm else "off",
+        "typed confirm": policy.typed_confirm.value if policy.typed_confirm else "off",
+    }
+    fields: tuple[str, ...] = (
+        "requested_by",
+        "quorum",
+        "veto",
+        "self_approval",
+        "reminders",
+        "escalate",
+        "on_timeout",
+        "notify",
+        "confirm",
+        "typed_confirm",
+    )
+    return [
+        f"  {label + ':':<15}{value}"
+        for (label, value), name in zip(shown.items(), fields, strict=True)
+        if getattr(policy, name) != getattr(default, name)
     ]
 
 

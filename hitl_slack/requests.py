@@ -37,6 +37,7 @@ __all__ = [
     "RequestBase",
     "Risk",
     "Text",
+    "is_person",
     "new_request_id",
     "normalize_tags",
     "utcnow",
@@ -64,6 +65,11 @@ class Risk(StrEnum):
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
+
+
+def is_person(value: str) -> bool:
+    """Whether ``value`` can be a request's ``requested_by``: a Slack user id or an email."""
+    return re.fullmatch(_REQUESTED_BY_PATTERN, value) is not None
 
 
 def new_request_id() -> str:
@@ -210,7 +216,7 @@ class RequestBase(FrozenModel):
     @field_validator("requested_by", mode="after")
     @classmethod
     def _user_or_email(cls, value: str | None) -> str | None:
-        if value is not None and re.fullmatch(_REQUESTED_BY_PATTERN, value) is None:
+        if value is not None and not is_person(value):
             raise ValueError("must be a Slack user id (e.g. U0123ABCD) or an email address")
         return value
 

@@ -5,6 +5,7 @@ Pure: no Redis, no Slack. The routes file (TOML, at ``HITL_ROUTES_FILE``)::
     [defaults]
     channel = "C0APPROVALS"               # where requests that match no rule go
     timeout = "1h"                        # cap on every wait, unless the route sets its own
+    notify = ["channel", "dm"]            # and any other key of a route's policy, below
     [[routes]]
     name = "finance"
     match = { action = "refund_*", risk = ["high", "critical"], tags = ["fin*"], agent = "bill-*" }
@@ -14,38 +15,59 @@ Pure: no Redis, no Slack. The routes file (TOML, at ``HITL_ROUTES_FILE``)::
     reject_reason = "required"            # or "optional"
     selectable = true                     # an agent may pick it with route="finance"
     channel_selectable = false            # whether channel= may move its message
+    quorum = 2                            # distinct approvers needed to approve (default 1)
+    veto = true                           # one approver's rejection rejects at once (default)
+    self_approval = false                 # who the agent acts for may not approve (default)
+    reminders = ["10m", "80%"]            # after posting, or a share of the time to the deadline
+    escalate = [                          # levels in order, each after posting, no decision yet
+      { after = "15m", channel = "C0OPS", approvers = ["S0OPS"] },
+      { after = "25m", approvers = ["U0CFO"] },         # channel or approvers, or both
+    ]
+    on_timeout = "reject"                 # or "expire" (default); "approve": never if critical
+    notify = ["channel"]                  # the default; "dm": a copy to each approver's DM
+    confirm = "high"                      # lowest risk whose Approve asks "are you sure?"
+    typed_confirm = "critical"            # lowest risk whose approval needs a typed value
 
-A route inherits ``timeout``, ``reject_reason`` and ``channel_selectable`` from ``[defaults]``:
-all live on :class:`RuleSettings`, the base of :class:`Route` and :class:`Defaults`. Later
-policy settings (``escalation``, ``reminders``, ``quorum``, ``auto_approve``) go there as
-optional fields or sub-models, and into :class:`hitl_slack.policy.Policy` as fields with
-defaults. How a request is routed by the file is :mod:`hitl_slack.routing`.
+``confirm`` and ``typed_confirm`` take ``"off"`` (``typed_confirm``'s default). A route inherits
+from ``[defaults]`` each key from ``timeout`` on that it leaves unset: they live on
+:class:`RuleSettings`, the base of :class:`Route` and :class:`Defaults`, and
+:meth:`Defaults.for_route` gives the settings in force for a route. The policy keys' values and
+the checks across them (a reminder after the timeout, a quorum nobody can reach) are
+:mod:`hitl_slack.routepolicy`; how a request is routed by the file is :mod:`hitl_slack.routing`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from hitl_slack.authz import is_user_id, is_usergroup_id
 from hitl_slack.errors import ConfigError
-from hitl_slack.models import RequestBase, Risk
+from hitl_slack.models import RequestBase
+from hitl_slack.policy import OnTimeout
+from hitl_slack.routepolicy import (
+    EscalationLevel,
+    NotifyTo,
+    Quorum,
+    Reminder,
+    Threshold,
+    policy_problems,
+)
+from hitl_slack.routevalues import (
+    ApproverId,
+    ChannelId,
+    Duration,
+    Globs,
+    Risks,
+    TableModel,
+    channel_id,
+    parse_duration,
+)
 
 __all__ = [
     "NO_CHANNEL",
@@ -59,79 +81,14 @@ __all__ = [
     "parse_routes",
 ]
 
-_NUM = r"\d+(?:\.\d+)?"
-_DURATION_RE = re.compile(rf"(?:({_NUM})d)?(?:({_NUM})h)?(?:({_NUM})m)?(?:({_NUM})s)?")
-_UNIT_SECONDS = (86400, 3600, 60, 1)
-_DURATION_HINT = "use e.g. 90s, 30m, 1h, 1d"
 #: The error when no channel is configured for requests that match no rule.
 NO_CHANNEL = (
     "no channel configured: set HITL_DEFAULT_CHANNEL or [defaults] channel in the routes file"
 )
-
-
-def parse_duration(value: str | int | float) -> float:
-    """Read a duration: seconds as a number, or ``d h m s`` units in that order (``"2h30m"``).
-
-    Args:
-        value: e.g. ``90``, ``"90"``, ``"90s"``, ``"30m"``, ``"1h"``, ``"1d12h"``, ``"1.5h"``.
-
-    Returns:
-        The duration in seconds, more than zero.
-
-    Raises:
-        ValueError: not a duration, or not more than zero; the message shows the format.
-    """
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and re.fullmatch(_NUM, text := value.strip()):
-        seconds = float(text)
-    elif isinstance(value, str) and text and (found := _DURATION_RE.fullmatch(text)):
-        parts = zip(found.groups(), _UNIT_SECONDS, strict=True)
-        seconds = sum(float(num) * unit for num, unit in parts if num is not None)
-    if seconds is None or not math.isfinite(seconds):
-        raise ValueError(f"invalid duration {value!r} ({_DURATION_HINT})")
-    if seconds <= 0:
-        raise ValueError(f"invalid duration {value!r} (must be more than zero; {_DURATION_HINT})")
-    return seconds
-
-
-def _channel_id(value: str) -> str:
-    if re.fullmatch(r"[CG][A-Z0-9]{2,30}", value) is None:
-        raise ValueError(f"invalid channel id {value!r} (use the channel's id, e.g. C0123ABCD)")
-    return value
-
-
-def _approver_id(value: str) -> str:
-    if not (is_user_id(value) or is_usergroup_id(value)):
-        raise ValueError(
-            f"invalid approver id {value!r} (user ids start with U or W, "
-            "user group ids with S, e.g. U0123ABCD)"
-        )
-    return value
-
-
-def listed(value: object) -> object:
-    """One string, or a non-empty list of them, as a tuple (a key that takes either)."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not items:
-        raise ValueError("must be a string or a non-empty list of strings")
-    return tuple(items)
-
-
-Globs = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(listed)]
-Risks = Annotated[tuple[Risk, ...], BeforeValidator(listed)]
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-ChannelId = Annotated[str, AfterValidator(_channel_id)]
-ApproverId = Annotated[str, AfterValidator(_approver_id)]
 RejectReason = Literal["required", "optional"]
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-
-class RouteMatch(_Config):
+class RouteMatch(TableModel):
     """What a request must look like for a route to apply; a key left out fits anything."""
 
     kind: Globs | None = None
@@ -161,12 +118,22 @@ def _fits(globs: tuple[str, ...] | None, values: Iterable[str]) -> bool:
     return globs is None or any(fnmatchcase(v, g) for v in values for g in globs)
 
 
-class RuleSettings(_Config):
-    """How a request is decided; a route inherits from ``[defaults]`` what it leaves unset."""
+class RuleSettings(TableModel):
+    """How a request is decided (the keys in the module docstring); a route inherits from
+    ``[defaults]`` what it leaves unset (``None``)."""
 
     timeout: Duration | None = None
     reject_reason: RejectReason | None = None
     channel_selectable: bool | None = None
+    quorum: Quorum | None = None
+    veto: bool | None = None
+    self_approval: bool | None = None
+    reminders: tuple[Reminder, ...] | None = None
+    escalate: tuple[EscalationLevel, ...] | None = None
+    on_timeout: OnTimeout | None = None
+    notify: NotifyTo | None = None
+    confirm: Threshold | None = None
+    typed_confirm: Threshold | None = None
 
 
 class Defaults(RuleSettings):
@@ -175,6 +142,24 @@ class Defaults(RuleSettings):
     channel: ChannelId | None = None
     reject_reason: RejectReason = "optional"
     channel_selectable: bool = False
+    quorum: Quorum = 1
+    veto: bool = True
+    self_approval: bool = False
+    reminders: tuple[Reminder, ...] = ()
+    escalate: tuple[EscalationLevel, ...] = ()
+    on_timeout: OnTimeout = "expire"
+    notify: NotifyTo = ("channel",)
+    confirm: Threshold = "high"
+    typed_confirm: Threshold = "off"
+
+    def for_route(self, route: Route | None) -> Defaults:
+        """The settings in force for ``route`` (``None``: no rule matched): each key the route
+        sets, its channel included, else this table's."""
+        if route is None:
+            return self
+        keys = (*RuleSettings.model_fields, "channel")
+        own = {key: value for key in keys if (value := getattr(route, key)) is not None}
+        return self.model_copy(update=own)
 
 
 class Route(RuleSettings):
@@ -187,7 +172,7 @@ class Route(RuleSettings):
     selectable: bool = False
 
 
-class RoutesConfig(_Config):
+class RoutesConfig(TableModel):
     """The routes file, its default channel filled in from ``HITL_DEFAULT_CHANNEL`` if unset."""
 
     defaults: Defaults = Defaults()
@@ -197,6 +182,7 @@ class RoutesConfig(_Config):
     def _consistent(self) -> RoutesConfig:
         problems = _duplicates(enumerate(r.name for r in self.routes))
         problems += _uncovered(self.defaults.channel, list(enumerate(self.routes)))
+        problems += policy_problems(self.defaults, _labelled(enumerate(self.routes)))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -208,6 +194,10 @@ class RoutesConfig(_Config):
 
 def _label(index: int, name: object) -> str:
     return f'routes[{index}] "{name}"' if isinstance(name, str) else f"routes[{index}]"
+
+
+def _labelled(routes: Iterable[tuple[int, Route]]) -> list[tuple[str, Route]]:
+    return [(_label(i, route.name), route) for i, route in routes]
 
 
 def _duplicates(names: Iterable[tuple[int, object]]) -> list[str]:
@@ -241,6 +231,8 @@ def _uncovered(channel: str | None, routes: Sequence[tuple[int, Route]]) -> list
 
 
 _M = TypeVar("_M", bound=BaseModel)
+#: The tables inside a route or ``[defaults]``, whose unknown keys list their own.
+_SUBTABLES: dict[str, type[BaseModel]] = {"match": RouteMatch, "escalate": EscalationLevel}
 
 
 def _describe(model: type[BaseModel], err: ErrorDetails) -> str:
@@ -248,9 +240,12 @@ def _describe(model: type[BaseModel], err: ErrorDetails) -> str:
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     if err["type"] == "missing":
         return f"{path}: required"
+    if err["type"] == "model_type":
+        return f"{path}: must be a table"
     if err["type"] != "extra_forbidden":
         return f"{path}: {err['msg'].removeprefix('Value error, ')}"
-    keys = RouteMatch.model_fields if loc[:-1] == ("match",) else model.model_fields
+    table = _SUBTABLES.get(str(loc[0])) if len(loc) > 1 else None
+    keys = (table or model).model_fields
     return f"{path}: unknown key (allowed: {', '.join(sorted(keys))})"
 
 
@@ -267,7 +262,7 @@ def _validate(model: type[_M], raw: object, label: str, problems: list[str]) -> 
 
 def _env_channel(value: str | None, problems: list[str]) -> str | None:
     try:
-        return _channel_id(value.strip()) if value and value.strip() else None
+        return channel_id(value.strip()) if value and value.strip() else None
     except ValueError as exc:
         problems.append(f"HITL_DEFAULT_CHANNEL: {exc}")
         return None
@@ -322,6 +317,7 @@ def parse_routes(text: str, *, source: str, default_channel: str | None) -> Rout
         defaults = defaults.model_copy(update={"channel": env_channel})
     if defaults is not None:
         problems += _uncovered(defaults.channel, routes)
+        problems += policy_problems(defaults, _labelled(routes))
     if problems or defaults is None:
         lines = "".join(f"\n  {problem}" for problem in problems)
         raise ConfigError(f"invalid routes file {source}:{lines}")

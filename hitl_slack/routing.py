@@ -20,6 +20,11 @@ The agent's ``channel=`` then moves the message, nothing more, and only where th
 not decide who may click: when the route that applies lists approvers (they apply wherever the
 message is), or sets ``channel_selectable = true`` (inherited from ``[defaults]``). Otherwise
 the message goes to the route's channel and the note says so.
+
+The rest of the policy (quorum, veto, self-approval, reminders, escalation, the deadline's
+outcome, notification, confirmation) is the route's keys, each one it leaves unset taken from
+``[defaults]`` (:meth:`~hitl_slack.routesfile.Defaults.for_route`). Who the agent acts for
+(``requested_by``) is not the file's to say: the bot resolves it when it posts.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from hitl_slack.authz import is_user_id, is_usergroup_id
 from hitl_slack.errors import ConfigError
 from hitl_slack.models import RequestBase
 from hitl_slack.policy import Policy
+from hitl_slack.routepolicy import threshold
 from hitl_slack.routesfile import (
     NO_CHANNEL,
     Defaults,
@@ -85,19 +91,15 @@ def _chosen_route(config: RoutesConfig, request: RequestBase) -> tuple[Route | N
 
 
 def _channel(
-    request: RequestBase, route: Route | None, defaults: Defaults, notes: list[str]
+    request: RequestBase, route: Route | None, settings: Defaults, notes: list[str]
 ) -> str:
-    home = (route.channel if route is not None else None) or defaults.channel
+    home = settings.channel
     if home is None:  # unreachable: RoutesConfig checks that every request has a channel
         raise ConfigError(NO_CHANNEL)
     wanted = request.channel
     if wanted is None or wanted == home:
         return home
-    settings: RuleSettings = route if route is not None else defaults
-    selectable = settings.channel_selectable
-    if selectable is None:
-        selectable = defaults.channel_selectable
-    if (route is not None and route.approvers) or selectable:
+    if (route is not None and route.approvers) or settings.channel_selectable:
         return wanted
     notes.append(
         f"channel {wanted} cannot be chosen for this request (its route names no "
@@ -115,22 +117,31 @@ def resolve(config: RoutesConfig, request: RequestBase) -> Routed:
             as the routes file allows (see the module docstring).
 
     Returns:
-        The policy (channel, approvers, reason rule, deadline cap) and a note. A ``route=`` or
+        The policy, each key the route's else the defaults', and a note. A ``route=`` or
         ``channel=`` that is not honoured is not an error: the request is routed by the rules
-        and the note says so.
+        and the note says so. The policy's ``requested_by`` is left ``None``: the bot fills it
+        in when it posts.
     """
     route, note = _chosen_route(config, request)
     notes = [note] if note else []
     if route is None:
         route = next((r for r in config.routes if r.match.matches(request)), None)
-    defaults = config.defaults
-    settings: RuleSettings = route if route is not None else defaults
+    settings = config.defaults.for_route(route)
     policy = Policy(
         route=route.name if route is not None else None,
-        channel=_channel(request, route, defaults, notes),
+        channel=_channel(request, route, settings, notes),
         approvers=route.approvers if route is not None else (),
-        reject_reason_required=(settings.reject_reason or defaults.reject_reason) == "required",
-        timeout_cap=settings.timeout if settings.timeout is not None else defaults.timeout,
+        reject_reason_required=settings.reject_reason == "required",
+        timeout_cap=settings.timeout,
+        quorum=settings.quorum,
+        veto=settings.veto,
+        self_approval=settings.self_approval,
+        reminders=settings.reminders,
+        escalate=tuple(level.to_policy() for level in settings.escalate),
+        on_timeout=settings.on_timeout,
+        notify=settings.notify,
+        confirm=threshold(settings.confirm),
+        typed_confirm=threshold(settings.typed_confirm),
     )
     return Routed(policy, "; ".join(notes) or None)
 
@@ -145,14 +156,7 @@ def selectable_summary(config: RoutesConfig) -> dict[str, list[str]]:
     """
     defaults = config.defaults
     movable = [
-        r.name
-        for r in config.routes
-        if r.approvers
-        or (
-            r.channel_selectable
-            if r.channel_selectable is not None
-            else defaults.channel_selectable
-        )
+        r.name for r in config.routes if r.approvers or defaults.for_route(r).channel_selectable
     ]
     if defaults.channel_selectable:
         movable.append("(defaults)")

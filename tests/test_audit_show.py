@@ -12,8 +12,8 @@ import redis
 from hitl_slack import HITLClient, Status
 from hitl_slack.keys import Keys
 from hitl_slack.lifecycle.store import Store
-from hitl_slack.models import AuditEvent, MessageRef
-from hitl_slack.policy import Policy
+from hitl_slack.models import AuditEvent, MessageRef, Vote
+from hitl_slack.policy import Offset, Policy
 
 FINANCE = Policy(
     route="finance",
@@ -100,3 +100,33 @@ def test_show_reads_the_policy_a_message_record_held_before_snapshots(
         "  deadline cap:  none",
     ]
     assert json.loads(raw.xrange(keys.audit)[2][1]["body"])["data"] == old_posted
+
+
+def test_show_prints_each_vote_and_the_policy_keys_that_are_not_defaults(
+    client: HITLClient, store: Store, prefix: str, redis_url: str
+):
+    policy = Policy(
+        route="payments",
+        channel="C0FINANCE",
+        approvers=("U0A", "U0B"),
+        quorum=2,
+        requested_by="U0ALICE",
+        reminders=(Offset(after=600), Offset(share=0.8)),
+        on_timeout="reject",
+    )
+    ticket = client.submit("Wire", "wire_transfer", {"eur": 900}, timeout=3600)
+    state = store.get(ticket.request_id)
+    store.mark_posted(state, MessageRef(channel="C0FINANCE", ts="1.000100"), policy)
+    state = store.get(ticket.request_id)
+    store.vote(state, Vote(who="U0A", what="approve", args_digest=state.args_digest), seen=None)
+
+    shown = show(prefix, redis_url, ticket.request_id)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    voted = lines[3].split()
+    assert (voted[1], voted[2], voted[3]) == ("voted", "slack:U0A", f"digest={state.args_digest}")
+    assert "  quorum:        2" in lines
+    assert "  requested by:  U0ALICE" in lines
+    assert "  reminders:     600s, 80%" in lines
+    assert "  on timeout:    reject" in lines
+    assert not any(line.startswith("  veto:") for line in lines)  # the default: not shown

@@ -273,6 +273,7 @@ def test_a_registered_kind_is_exported_by_its_own_row_beside_approvals(question:
             "reason": None,
             "decided_by": "slack:U0ALICE",
             "decided_at": T0.isoformat(),
+            "votes": [],  # a kind's row written before votes existed: filled in
         },
         {
             "request_id": "req_a1",
@@ -286,6 +287,7 @@ def test_a_registered_kind_is_exported_by_its_own_row_beside_approvals(question:
             "reason": "no",
             "decided_by": "slack:U0BOB",
             "decided_at": T0.isoformat(),
+            "votes": [],
         },
     ]
     assert all(list(row) == DATASET_FIELDS for row in rows)
@@ -430,8 +432,10 @@ def test_an_approval_request_keeps_its_fields_in_the_order_it_always_stored():
         "timeout",
         "idempotency_key",
         "created_at",
-        "editable",  # added after, at the end: the fields before keep their order
+        "requested_by",  # added after, at the end: the fields before keep their order
+        "editable",
         "respond",
+        "confirm_text",
     ]
     request = ApprovalRequest(
         id="req_1", summary="S", action="a", payload={"b": 1, "a": 2}, created_at=T0
@@ -440,7 +444,7 @@ def test_an_approval_request_keeps_its_fields_in_the_order_it_always_stored():
         '{"v":1,"kind":"approval","id":"req_1","summary":"S","action":"a","payload":{"b":1,"a":2},'
         '"details":null,"agent":null,"risk":"medium","tags":[],"route":null,"channel":null,'
         '"timeout":300.0,"idempotency_key":null,"created_at":"2025-01-02T03:04:05Z",'
-        '"editable":true,"respond":false}'
+        '"requested_by":null,"editable":true,"respond":false,"confirm_text":null}'
     )
 
 

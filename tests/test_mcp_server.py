@@ -402,6 +402,23 @@ async def test_agent_route_tags_and_the_risk_floor_come_from_the_configuration(
     assert "claude-code for dana" in block_text(msg.blocks)
 
 
+async def test_requested_by_comes_from_the_configuration_never_from_the_model(
+    bot: BotProcess, agent: AsyncHITLClient
+):
+    # A user id (or an email) is the request's requested_by: the route's self_approval applies.
+    configured = {"HITL_MCP_AGENT": "claude-code", "HITL_MCP_REQUESTED_BY": "U0DANA"}
+    async with stdio(bot, **configured) as client:
+        filed, _ = await call(
+            client,
+            "request_approval",
+            summary=unique("Restart"),
+            action="restart",
+            requested_by="U0CEO",  # not a parameter of the tool
+        )
+    stored = (await agent.get(filed["request_id"])).request
+    assert (stored.agent, stored.requested_by) == ("claude-code", "U0DANA")
+
+
 async def test_a_models_idempotency_key_cannot_reach_another_agents_request(
     bot: BotProcess, agent: AsyncHITLClient
 ):

@@ -499,12 +499,14 @@ def test_unknown_keys_are_errors_listing_the_allowed_keys() -> None:
     assert message == (
         "invalid routes file routes.toml:\n"
         "  foo: unknown top-level key (allowed: defaults, routes)\n"
-        "  defaults: chanel: unknown key (allowed: channel, channel_selectable, reject_reason, "
-        "timeout)\n"
+        "  defaults: chanel: unknown key (allowed: channel, channel_selectable, confirm, "
+        "escalate, notify, on_timeout, quorum, reject_reason, reminders, self_approval, "
+        "timeout, typed_confirm, veto)\n"
         '  routes[0] "a": match.acton: unknown key (allowed: action, agent, kind, risk, tags)\n'
         '  routes[0] "a": approver: unknown key '
-        "(allowed: approvers, channel, channel_selectable, match, name, reject_reason, "
-        "selectable, timeout)"
+        "(allowed: approvers, channel, channel_selectable, confirm, escalate, match, name, "
+        "notify, on_timeout, quorum, reject_reason, reminders, selectable, self_approval, "
+        "timeout, typed_confirm, veto)"
     )
 
 
@@ -657,8 +659,9 @@ def test_unreadable_or_non_utf8_routes_file_is_an_error() -> None:
 
 def test_unknown_key_named_match_in_defaults_lists_the_defaults_keys() -> None:
     assert (
-        "defaults: match: unknown key (allowed: channel, channel_selectable, "
-        "reject_reason, timeout)"
+        "defaults: match: unknown key (allowed: channel, channel_selectable, confirm, "
+        "escalate, notify, on_timeout, quorum, reject_reason, reminders, self_approval, "
+        "timeout, typed_confirm, veto)"
     ) in _error(
         '[defaults]\nchannel = "C0D"\nmatch = { risk = "low" }\n',
     )

@@ -183,14 +183,16 @@ DATASET_FIELDS = list(kinds.DATASET_FIELDS)
 
 
 def dataset_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """The feedback data set as CSV (payloads as JSON)."""
+    """The feedback data set as CSV (payloads and votes as JSON)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=DATASET_FIELDS)
     writer.writeheader()
     for row in rows:
         writer.writerow(
             {
-                k: json.dumps(v, ensure_ascii=False, sort_keys=True) if k.endswith("payload") else v
+                k: json.dumps(v, ensure_ascii=False, sort_keys=True)
+                if k.endswith("payload") or k == "votes"
+                else v
                 for k, v in row.items()
             }
         )

@@ -41,8 +41,8 @@ class Approval:
         }
 
     def dataset_row(self, created: Mapping[str, Any], decided: AuditEvent) -> dict[str, Any]:
-        """The arguments proposed and decided, and the outcome (a decision without arguments
-        recorded leaves the proposed ones as the final ones)."""
+        """The arguments proposed and decided, the outcome and the votes that made it (a
+        decision without arguments recorded leaves the proposed ones as the final ones)."""
         return {
             "request_id": decided.request_id,
             "action": created.get("action"),
@@ -55,6 +55,8 @@ class Approval:
             "reason": decided.reason,
             "decided_by": decided.actor,
             "decided_at": decided.ts.isoformat(),
+            # Under a quorum (or without veto): who voted what, when, on which arguments.
+            "votes": decided.data.get("votes", []),
         }
 
 

@@ -87,6 +87,7 @@ class Question:
             "reason": decided.reason,
             "decided_by": decided.actor,
             "decided_at": decided.ts.isoformat(),
+            "votes": [],
         }
 
 

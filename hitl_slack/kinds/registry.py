@@ -49,6 +49,7 @@ DATASET_FIELDS: Final = (
     "reason",
     "decided_by",
     "decided_at",
+    "votes",
 )
 
 R = TypeVar("R", bound=RequestBase)
@@ -206,7 +207,9 @@ def dataset_row(created: Mapping[str, Any], decided: AuditEvent) -> dict[str, An
     """The data-set row of one decision, by the kind its ``created`` entry names.
 
     A kind this version does not know is written by the default kind: the shared columns
-    (action, agent, summary, payloads, outcome) mean the same for every kind.
+    (action, agent, summary, payloads, outcome) mean the same for every kind. A column a
+    kind's row leaves out (one written before ``votes`` existed) is filled in: no votes.
     """
     kind = _KINDS.get(str(created.get("kind", DEFAULT_KIND))) or _KINDS[DEFAULT_KIND]
-    return kind.dataset_row(created, decided)
+    row = kind.dataset_row(created, decided)
+    return {field: row.get(field, [] if field == "votes" else None) for field in DATASET_FIELDS}

@@ -21,7 +21,9 @@ MCP_MISSING = "hitl-slack mcp needs the MCP SDK: pip install 'hitl-slack[mcp]'"
 EPILOG = """environment variables (or .env; a flag wins over its variable):
   REDIS_URL, HITL_KEY_PREFIX   the Redis and key prefix the bot serves
   HITL_MCP_AGENT               --agent: who asks, as Slack shows it (default mcp)
-  HITL_MCP_REQUESTED_BY        --requested-by: on whose behalf (shown as "agent for who")
+  HITL_MCP_REQUESTED_BY        --requested-by: on whose behalf: a Slack user id or email is the
+                               requests' requested_by (self_approval applies); other text is
+                               shown as "agent for who"
   HITL_MCP_TAGS                --tag: tags of every request, comma-separated (routes match them)
   HITL_MCP_ROUTE               --route: the route of every request (if the routes file makes it
                                selectable)
@@ -51,7 +53,9 @@ def add_parser(sub: argparse._SubParsersAction[Any], *, port: Callable[[str], in
     mcp.add_argument("--host", help="--http bind address (default $HITL_MCP_HOST or 127.0.0.1)")
     mcp.add_argument("--port", type=port, help="--http port (default $HITL_MCP_PORT or 8765)")
     mcp.add_argument("--agent", help="who asks, as Slack shows it and routes match it")
-    mcp.add_argument("--requested-by", help="on whose behalf (e.g. the developer)")
+    mcp.add_argument(
+        "--requested-by", help="on whose behalf: a Slack user id or email (e.g. the developer)"
+    )
     mcp.add_argument("--tag", action="append", help="a tag of every request (repeatable)")
     mcp.add_argument("--route", help="the route of every request (a selectable one)")
     mcp.add_argument("--min-risk", choices=[r.value for r in Risk], help="the lowest risk")

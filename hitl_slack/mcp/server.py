@@ -119,6 +119,7 @@ def build_server(settings: McpSettings, *, http: bool = False) -> MCPServer[Appr
         tags=settings.hitl_mcp_tags,
         route=settings.hitl_mcp_route,
         min_risk=settings.hitl_mcp_min_risk,
+        requested_by=settings.requested_by,
     )
 
     @asynccontextmanager

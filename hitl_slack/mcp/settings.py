@@ -17,6 +17,7 @@ from pydantic_settings import NoDecode
 from hitl_slack.agent.settings import AgentSettings, load
 from hitl_slack.errors import ConfigError
 from hitl_slack.models import MAX_TIMEOUT_SECONDS, Risk
+from hitl_slack.requests import is_person
 
 __all__ = ["MIN_TOKEN_CHARS", "McpSettings", "load_mcp_settings"]
 
@@ -36,7 +37,7 @@ class McpSettings(AgentSettings):
     """Settings of ``hitl-slack mcp``; the environment variable is the upper-cased field name."""
 
     hitl_mcp_agent: Annotated[str, Field(min_length=1, max_length=100)] = "mcp"
-    hitl_mcp_requested_by: Annotated[str | None, Field(min_length=1, max_length=95)] = None
+    hitl_mcp_requested_by: Annotated[str | None, Field(min_length=1, max_length=254)] = None
     hitl_mcp_tags: Annotated[
         tuple[Annotated[str, Field(min_length=1, max_length=64)], ...],
         Field(max_length=20),
@@ -109,13 +110,21 @@ class McpSettings(AgentSettings):
         return self.hitl_mcp_token
 
     @property
+    def requested_by(self) -> str | None:
+        """The requests' ``requested_by``, when ``HITL_MCP_REQUESTED_BY`` is a Slack user id or
+        an email: the bot resolves it, shows it, and the route's ``self_approval`` applies."""
+        who = self.hitl_mcp_requested_by
+        return who if who and is_person(who) else None
+
+    @property
     def agent(self) -> str:
         """The request's ``agent``: who asks, as Slack shows it and the audit records it.
 
-        ``requested_by`` (e.g. the person running the MCP client) is part of it, ``agent for
-        requested_by``, so a route matching ``agent = "claude-code*"`` still matches.
+        A ``requested_by`` that is neither a user id nor an email (a name, as earlier versions
+        took) is part of it, ``agent for requested_by``, so a route matching
+        ``agent = "claude-code*"`` still matches.
         """
-        if self.hitl_mcp_requested_by:
+        if self.hitl_mcp_requested_by and self.requested_by is None:
             return f"{self.hitl_mcp_agent} for {self.hitl_mcp_requested_by}"
         return self.hitl_mcp_agent
 

@@ -55,6 +55,9 @@ class Identity:
     tags: tuple[str, ...] = ()
     route: str | None = None
     min_risk: Risk = Risk.LOW
+    #: Whom the requests are made for (a Slack user id or email): the route's
+    #: ``self_approval`` applies to them.
+    requested_by: str | None = None
 
     def fields(
         self, *, risk: Risk | str | None, timeout: float, idempotency_key: str
@@ -67,7 +70,7 @@ class Identity:
             "risk": effective_risk(risk, self.min_risk),
             "timeout": timeout,
             "idempotency_key": idempotency_key,
-        }
+        } | ({"requested_by": self.requested_by} if self.requested_by else {})
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ from hitl_slack.errors import ConfigError
 from hitl_slack.mcpgateway.predicates import OPERATORS, Condition, lookup
 from hitl_slack.mcpgateway.summaries import DEFAULT_SUMMARY, check_template, render_summary
 from hitl_slack.models import Risk
-from hitl_slack.routesfile import Duration, Globs, listed
+from hitl_slack.routevalues import Duration, Globs, listed
 
 __all__ = [
     "HOLD_EVERYTHING",
