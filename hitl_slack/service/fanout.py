@@ -102,7 +102,9 @@ class Fanout:
         return ref
 
     async def settle(self, state: RequestState, added: list[MessageRef]) -> None:
-        """Show the decision on copies just added, if one was made while they were posted."""
+        """Bring copies just added, drawn from ``state``, up to date: show the decision if one
+        was made while they were posted, or the votes and levels recorded meanwhile (their
+        refresh may have run before the copies were recorded)."""
         if not added:
             return
         try:
@@ -111,6 +113,8 @@ class Fanout:
             return
         if not fresh.pending:
             await self.show_decided(fresh, added)
+        elif _progress(fresh) != _progress(state):
+            await self._render(fresh, added)
 
     async def refresh(self, state: RequestState) -> RequestState:
         """Re-render a pending request on every message showing it (votes, a new level).
@@ -120,15 +124,19 @@ class Fanout:
             caller shows the decision (an update drawn from the older read may have landed
             after the decision's).
         """
-        for ref in state.messages():
-            try:
-                await self.slack.update(ref.channel, ref.ts, approval_message(state, note=ref.note))
-            except SlackError as exc:
-                log.warning("refresh_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
+        await self._render(state, state.messages())
         try:
             return await self.store.get(state.request.id)
         except RequestNotFound:
             return state
+
+    async def _render(self, state: RequestState, refs: Iterable[MessageRef]) -> None:
+        """Show the pending request as it stands on each of ``refs``."""
+        for ref in refs:
+            try:
+                await self.slack.update(ref.channel, ref.ts, approval_message(state, note=ref.note))
+            except SlackError as exc:
+                log.warning("refresh_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
 
     async def show_decided(self, state: RequestState, refs: Iterable[MessageRef]) -> None:
         """Show the decision on each of ``refs`` (failures are logged: the rest go on)."""
@@ -169,3 +177,8 @@ class Fanout:
             await self.slack.delete(ref.channel, ref.ts)
         except SlackError as exc:
             log.warning("copy_delete_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
+
+
+def _progress(state: RequestState) -> tuple[object, ...]:
+    """What a vote, an edit or an escalation changes on a pending request's message."""
+    return state.votes, state.level, state.proposed

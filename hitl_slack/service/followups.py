@@ -169,5 +169,5 @@ class Followups:
         """Do the Slack work of a step recorded: a failure is logged, never retried."""
         try:
             await work
-        except (SlackError, RequestNotFound) as exc:
+        except (SlackError, RequestNotFound, InvalidRequest) as exc:
             log.warning("followup_failed", timer=timer.member, error=str(exc))

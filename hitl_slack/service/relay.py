@@ -23,19 +23,16 @@ the record). So:
 The search needs the ``channels:history`` / ``groups:history`` scopes; without them it fails,
 is logged, and the bot posts again (at least once, never silently lost).
 
-**Policies at the post** (:mod:`hitl_slack.service.admission`): ``requested_by`` is resolved
-to a user id and a quorum out of the approvers' reach escalates at once or cancels the
-request. Under ``notify = ["dm"]`` the request is also posted to each approver's DM (with
-``"channel"``, after the channel's message; without it, the first DM is the recorded message),
-as copies (:mod:`hitl_slack.service.fanout`).
-
-**Outcomes.** An entry for a request still pending (a vote, an escalation) re-renders every
-message showing it; a decision is shown on the recorded message, then on every copy, and said
-once in the recorded message's thread.
+Before the post, :mod:`~hitl_slack.service.admission` resolves ``requested_by`` and checks the
+quorum; after it, ``notify = ["dm"]`` adds DM copies (:mod:`~hitl_slack.service.fanout`; with
+DMs alone, the first DM is the recorded message). An outcomes entry for a pending request (a
+vote, an escalation) re-renders every message; a decision is shown on the recorded message,
+then every copy, then said once in its thread.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,8 +110,7 @@ class Relay:
             await self.fanout.dm_copies(recorded, dms)
 
     async def _dm_home(self, people: list[str], channel: str) -> str:
-        """Where the message goes when the policy notifies by DM alone: the DM of the first of
-        ``people`` whose DM opens (taken out of ``people``); else the route's ``channel``."""
+        """With DMs alone: the first of ``people`` whose DM opens (taken out), else ``channel``."""
         while people:
             try:
                 return await self.slack.open_dm(people.pop(0))
@@ -310,15 +306,15 @@ class Relay:
         request_id = fields.get("id")
         if request_id:
             error = fields.get("error", "unknown error")
-            await self._cancel(request_id, f"could not be posted to Slack: {error}")
+            await self._cancel(request_id, f"could not be posted to Slack: {error}", logging.ERROR)
 
-    async def _cancel(self, request_id: str, reason: str) -> None:
+    async def _cancel(self, request_id: str, reason: str, level: int = logging.WARNING) -> None:
         """End a request that cannot be posted or decided, so no agent waits in vain."""
         try:
             await self.store.decide(request_id, Status.CANCELLED, reason=reason[:1000], actor="bot")
         except (AlreadyDecided, RequestNotFound, InvalidRequest):
             return
-        log.error("request_cancelled", request_id=request_id, reason=reason)
+        log.log(level, "request_cancelled", request_id=request_id, reason=reason)
 
     async def show_outcome(self, fields: dict[str, str]) -> None:
         """Handle one outcomes entry: re-render a pending request's messages (a vote, an
