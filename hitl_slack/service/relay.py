@@ -339,10 +339,11 @@ class Relay:
         try:
             await self._show_decided(state, state.message)
         except SlackError as exc:
-            if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
-                log.warning("decided_message_not_updatable", error=exc.error)
-                return
-            raise Retry(f"chat.update: {exc.error}") from None
+            if exc.error not in ("message_not_found", "cant_update_message", "channel_not_found"):
+                raise Retry(f"chat.update: {exc.error}") from None
+            log.warning("decided_message_not_updatable", error=exc.error)
+            await self.fanout.show_decided(state, state.copies)  # no copy keeps live buttons
+            return
         await self.fanout.show_decided(state, state.copies)
         await self._sweep(state, state.message.copies_since)
         await self.fanout.reply_outcome(state)
