@@ -144,3 +144,24 @@ async def test_slack_slower_than_the_timeout_is_reported_as_unreachable(fake: Fa
         'hitl_slack_errors_total{error="unreachable",method="chat.postMessage"} 1.0'
         in health.metrics.render().decode()
     )
+
+
+async def test_a_thread_reply_is_text_only_under_its_parent(fake: FakeSlack, slack: SlackGateway):
+    _, parent = await slack.post("C0APPROVALS", HELLO)
+    channel, ts = await slack.post("C0APPROVALS", Message("⏰ soon", []), thread_ts=parent)
+    reply = fake.message(channel, ts)
+    assert (reply.thread_ts, reply.text, reply.blocks) == (parent, "⏰ soon", None)
+    assert "blocks" not in fake.calls("chat.postMessage")[-1].params
+
+
+async def test_a_dm_channel_is_opened_once_per_user(fake: FakeSlack, slack: SlackGateway):
+    assert [await slack.open_dm("U0A"), await slack.open_dm("U0A")] == ["D0A", "D0A"]
+    assert len(fake.calls("conversations.open")) == 1
+
+
+async def test_an_email_is_looked_up_as_slack_does_it(fake: FakeSlack, slack: SlackGateway):
+    fake.users["U0EVE"] = {"profile": {"email": "eve@example.com"}}
+    assert await slack.lookup_email("EVE@example.com") == "U0EVE"
+    with pytest.raises(SlackError) as caught:
+        await slack.lookup_email("nobody@example.com")
+    assert caught.value.error == "users_not_found"

@@ -3,6 +3,11 @@
 ``_m_<method>`` (dots as underscores) answers ``params`` as Slack would, with Slack's error codes
 for unknown channels and messages; a method without one answers ``{"ok": true}``. Called by
 :class:`~hitl_slack.localslack.http.HttpSide` with the workspace's lock held.
+
+People: any ``U…`` id is a user (``users.info`` synthesizes one); ``users`` holds overrides
+merged over it, and a user's email is ``users[uid]["profile"]["email"]`` (what
+``users.lookupByEmail`` finds, and ``users.info`` shows). Direct messages: posting to a user id,
+or to the ``D…`` channel ``conversations.open`` gives, posts in ``D`` + the id's tail.
 """
 
 from __future__ import annotations
@@ -201,10 +206,10 @@ class WebApi:
             },
         }
 
-    def _m_users_info(self, p: JSON) -> JSON:
-        user = str(p.get("user", ""))
-        if user not in self.users and not USER_RE.match(user):
-            return err("user_not_found")
+    def _user(self, user: str) -> JSON:
+        """A user object: a synthesized user with ``users[user]`` merged over it (its
+        ``profile`` merged over the synthesized profile)."""
+        override = self.users.get(user, {})
         base = {
             "id": user,
             "team_id": self.team_id,
@@ -213,9 +218,26 @@ class WebApi:
             "deleted": False,
             "is_bot": False,
             "tz": "UTC",
-            "profile": {"display_name": user.lower(), "real_name": f"User {user}"},
         }
-        return {"ok": True, "user": {**base, **self.users.get(user, {})}}
+        profile = {"display_name": user.lower(), "real_name": f"User {user}"}
+        return {**base, **override, "profile": {**profile, **override.get("profile", {})}}
+
+    def _m_users_info(self, p: JSON) -> JSON:
+        user = str(p.get("user", ""))
+        if user not in self.users and not USER_RE.match(user):
+            return err("user_not_found")
+        return {"ok": True, "user": self._user(user)}
+
+    def _m_users_lookupByEmail(self, p: JSON) -> JSON:
+        """The user whose ``users[uid]["profile"]["email"]`` is ``email`` (case-insensitive,
+        as Slack's); nobody else has an email here."""
+        email = str(p.get("email", "")).strip().lower()
+        if not email:
+            return err("invalid_arguments")
+        for uid, override in self.users.items():
+            if str(override.get("profile", {}).get("email", "")).lower() == email:
+                return {"ok": True, "user": self._user(uid)}
+        return err("users_not_found")
 
     def _m_usergroups_users_list(self, p: JSON) -> JSON:
         members = self.usergroups.get(str(p.get("usergroup")))

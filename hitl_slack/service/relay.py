@@ -22,12 +22,19 @@ the record). So:
 
 The search needs the ``channels:history`` / ``groups:history`` scopes; without them it fails,
 is logged, and the bot posts again (at least once, never silently lost).
+
+Before the post, :mod:`~hitl_slack.service.admission` resolves ``requested_by`` and checks the
+quorum; after it, ``notify = ["dm"]`` adds DM copies (:mod:`~hitl_slack.service.fanout`; with
+DMs alone, the first DM is the recorded message). An outcomes entry for a pending request (a
+vote, an escalation) re-renders every message; a decision is shown on the recorded message,
+then every copy, then said once in its thread.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hitl_slack.errors import AlreadyDecided, InvalidRequest, RequestNotFound, SlackError
@@ -39,48 +46,17 @@ from hitl_slack.policy import deadline as policy_deadline
 from hitl_slack.routesfile import RoutesConfig
 from hitl_slack.routing import Routed, resolve
 from hitl_slack.service import copies
-from hitl_slack.service.consumer import GiveUp, Retry
+from hitl_slack.service.admission import Refused, admit
+from hitl_slack.service.consumer import Retry
 from hitl_slack.service.copies import EVENT_TYPE
+from hitl_slack.service.fanout import Fanout
+from hitl_slack.service.refusals import FALLBACK_ERRORS, REFUSED_CONTENT, failed, fallback_note
 from hitl_slack.slack.blocks import approval_message, decided_message
 from hitl_slack.slack.gateway import SlackGateway, SlackOutcomeUnknown
 
 __all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "REFUSED_CONTENT", "Relay"]
 
 log = get_logger(__name__)
-
-#: Errors after which a message goes to the default channel instead.
-FALLBACK_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
-#: Errors by which Slack refuses the message itself: posting it again can only fail again, so
-#: the request is cancelled at once with the reason (other errors are retried: a channel can be
-#: fixed, a policy changed, meanwhile).
-REFUSED_CONTENT = frozenset(
-    {
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "msg_too_long",
-        "no_text",
-        "too_many_attachments",
-        "invalid_attachments",
-        "invalid_metadata_format",
-        "invalid_metadata_schema",
-        "metadata_too_large",
-        "invalid_arguments",
-        "invalid_charset",
-    }
-)
-
-
-def _fallback_note(channel: str, error: str) -> str:
-    return (
-        f"Could not post in {channel} ({error}); posted in the default channel instead. "
-        "Invite the bot there or fix the route."
-    )
-
-
-def _failed(exc: SlackError) -> Retry | GiveUp:
-    """What a refused post means for its queue entry: try again later, or never."""
-    what = f"chat.postMessage: {exc.error}"
-    return GiveUp(what) if exc.error in REFUSED_CONTENT else Retry(what)
 
 
 @dataclass
@@ -91,6 +67,10 @@ class Relay:
     slack: SlackGateway
     routes: RoutesConfig
     default_channel: str | None
+    fanout: Fanout = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fanout = Fanout(self.store, self.slack)
 
     async def post_request(self, fields: dict[str, str]) -> None:
         """Handle one queue entry: post the request's message once.
@@ -109,13 +89,34 @@ class Relay:
             return  # posted already (a retry after a crash), or decided before it was shown
         # Routed once, here: from the record on, everything reads the stored policy.
         routed = resolve(self.routes, state.request)
+        admitted = await admit(self.slack, state.request, routed.policy)
+        if isinstance(admitted, Refused):
+            await self._cancel(state.request.id, admitted.reason)
+            return
+        policy = admitted.policy
+        routed = Routed(policy, routed.note)
         # The message shows the deadline the policy sets; the record applies it in Redis.
-        deadline = policy_deadline(state.created_at, state.request.timeout, routed.policy)
-        state = state.model_copy(update={"deadline": deadline})
-        ref = await self._adopt(state, routed, earlier) if earlier else None
+        deadline = policy_deadline(state.created_at, state.request.timeout, policy)
+        state = state.model_copy(update={"deadline": deadline, "policy": policy})
+        dms = list(admitted.people.users) if "dm" in policy.notify else []
+        channel = policy.channel
+        if "channel" not in policy.notify and dms:
+            channel = await self._dm_home(dms, channel)
+        ref = await self._adopt(state, routed, channel, earlier) if earlier else None
         if ref is None:
-            ref = await self._post(state, routed, earlier or now, uncertain=earlier is not None)
-        await self._record(state, ref, routed.policy)
+            ref = await self._post(state, routed, channel, earlier or now, uncertain=bool(earlier))
+        recorded = await self._record(state, ref, policy, escalate_now=admitted.escalate_now)
+        if recorded is not None and dms:
+            await self.fanout.dm_copies(recorded, dms)
+
+    async def _dm_home(self, people: list[str], channel: str) -> str:
+        """With DMs alone: the first of ``people`` whose DM opens (taken out), else ``channel``."""
+        while people:
+            try:
+                return await self.slack.open_dm(people.pop(0))
+            except SlackError as exc:
+                log.warning("dm_open_failed", error=exc.error)
+        return channel
 
     async def _read(
         self, fields: dict[str, str], stream: str, *, mark: datetime | None = None
@@ -134,17 +135,21 @@ class Relay:
             log.warning("request_gone", request_id=request_id, stream=stream)
             return None
 
-    async def _record(self, state: RequestState, ref: MessageRef, policy: Policy) -> None:
+    async def _record(
+        self, state: RequestState, ref: MessageRef, policy: Policy, *, escalate_now: bool
+    ) -> RequestState | None:
+        """Record the message posted; returns the request as recorded, if this record stands
+        and the request is still pending."""
         request_id = state.request.id
         try:
-            posted = await self.store.mark_posted(state, ref, policy)
+            posted = await self.store.mark_posted(state, ref, policy, escalate_now=escalate_now)
             recorded, status, kept = posted.recorded, posted.status, posted.message
         except RequestNotFound:
             # Lost with Redis' data (restarted empty, a failover) while it was being posted:
             # nobody can decide it any more, so no message may ask for a decision.
             log.warning("request_lost_while_posting", request_id=request_id, channel=ref.channel)
             await self._quietly(self.slack.delete(ref.channel, ref.ts))
-            return
+            return None
         since = ref.copies_since.isoformat() if ref.copies_since else None
         log.info(
             "request_posted",
@@ -158,28 +163,30 @@ class Relay:
         if not recorded:  # another replica posted it first: keep one message
             if (kept.channel, kept.ts) != (ref.channel, ref.ts):  # (both may adopt the same)
                 await self._quietly(self.slack.delete(ref.channel, ref.ts))
-            return
-        if status.value != "pending":  # decided while we were posting
+            return None
+        if status is not Status.PENDING:  # decided while we were posting
             fresh = await self.store.get(request_id)
             await self._quietly(self._show_decided(fresh, ref))
             await self._sweep(fresh, ref.copies_since)
-        elif ref.copies_since is not None:
-            recorded_state = state.model_copy(update={"message": ref, "policy": policy})
-            await self._sweep(recorded_state, ref.copies_since)
+            await self.fanout.reply_outcome(fresh)
+            return None
+        update = {"message": ref, "policy": policy, "deadline": posted.deadline}
+        recorded_state = state.model_copy(update=update)
+        await self._sweep(recorded_state, ref.copies_since)
+        return recorded_state
 
     async def _post(
-        self, state: RequestState, routed: Routed, since: datetime, *, uncertain: bool
+        self, state: RequestState, routed: Routed, channel: str, since: datetime, *, uncertain: bool
     ) -> MessageRef:
         note = routed.note
-        channel = routed.policy.channel
         try:
             posted_in, ts, uncertain = await self._post_once(state, channel, note, since, uncertain)
         except SlackError as exc:
             fallback = self.routes.defaults.channel or self.default_channel
             if exc.error not in FALLBACK_ERRORS or not fallback or fallback == channel:
                 await self._record_error(state, f"posting to {channel} failed: {exc.error}")
-                raise _failed(exc) from None
-            note = _fallback_note(channel, exc.error)
+                raise failed(exc) from None
+            note = fallback_note(channel, exc.error)
             log.error(  # noqa: TRY400 (a Slack answer, no traceback)
                 "route_channel_unusable", fallback=fallback, channel=channel, error=exc.error
             )
@@ -190,7 +197,7 @@ class Relay:
                 )
             except SlackError as again:
                 await self._record_error(state, f"posting to {fallback} failed: {again.error}")
-                raise _failed(again) from None
+                raise failed(again) from None
         return MessageRef(
             channel=posted_in,
             ts=ts,
@@ -228,16 +235,15 @@ class Relay:
         return posted_in, ts, True
 
     async def _adopt(
-        self, state: RequestState, routed: Routed, since: datetime
+        self, state: RequestState, routed: Routed, channel: str, since: datetime
     ) -> MessageRef | None:
         """The message an earlier attempt posted (its answer lost), if Slack shows one."""
-        channel = routed.policy.channel
         found = await copies.find(self.slack, state.request.id, self._channels(channel), since)
         if not found:
             return None
         kept = found[0]
         log.info("post_adopted", channel=kept.channel, ts=kept.ts, copies=len(found))
-        note = routed.note if kept.channel == channel else _fallback_note(channel, "unknown error")
+        note = routed.note if kept.channel == channel else fallback_note(channel, "unknown error")
         return MessageRef(
             channel=kept.channel,
             ts=kept.ts,
@@ -263,8 +269,9 @@ class Relay:
         # recorded has none yet, and was posted (if at all) where routing sends it.
         policy = state.policy or resolve(self.routes, state.request).policy
         channels = self._channels(policy.channel, *([recorded.channel] if recorded else []))
+        known = {(m.channel, m.ts) for m in state.messages()}
         for copy in await copies.find(self.slack, state.request.id, channels, since):
-            if recorded and (copy.channel, copy.ts) == (recorded.channel, recorded.ts):
+            if (copy.channel, copy.ts) in known:  # the recorded message, a recorded copy
                 continue
             if state.pending:
                 log.info("copy_deleted", ts=copy.ts)
@@ -297,27 +304,33 @@ class Relay:
         at its deadline.
         """
         request_id = fields.get("id")
-        if not request_id:
-            return
-        reason = f"could not be posted to Slack: {fields.get('error', 'unknown error')}"[:1000]
+        if request_id:
+            error = fields.get("error", "unknown error")
+            await self._cancel(request_id, f"could not be posted to Slack: {error}", logging.ERROR)
+
+    async def _cancel(self, request_id: str, reason: str, level: int = logging.WARNING) -> None:
+        """End a request that cannot be posted or decided, so no agent waits in vain."""
         try:
-            await self.store.decide(request_id, Status.CANCELLED, reason=reason, actor="bot")
+            await self.store.decide(request_id, Status.CANCELLED, reason=reason[:1000], actor="bot")
         except (AlreadyDecided, RequestNotFound, InvalidRequest):
             return
-        log.error("request_cancelled_unpostable", request_id=request_id)
+        log.log(level, "request_cancelled", request_id=request_id, reason=reason)
 
     async def show_outcome(self, fields: dict[str, str]) -> None:
-        """Handle one outcomes entry: replace the request's message(s) with its decision.
+        """Handle one outcomes entry: re-render a pending request's messages (a vote, an
+        escalation), or show a decision on its message, then its copies, then in its thread.
 
         Raises:
-            Retry: Slack failed for now.
+            Retry: Slack failed for now (the recorded message could not show the decision).
         """
         read = await self._read(fields, "outcome")
         if read is None:
             return
         state, attempted = read
-        if state.decision is None:
-            return
+        if state.pending:
+            state = await self.fanout.refresh(state)
+            if state.pending:
+                return
         if state.message is None:
             # Not recorded: the relay shows the decision if it still posts; a copy whose
             # answer was lost (or a crash before the record) may be in Slack already.
@@ -326,11 +339,14 @@ class Relay:
         try:
             await self._show_decided(state, state.message)
         except SlackError as exc:
-            if exc.error in ("message_not_found", "cant_update_message", "channel_not_found"):
-                log.warning("decided_message_not_updatable", error=exc.error)
-                return
-            raise Retry(f"chat.update: {exc.error}") from None
+            if exc.error not in ("message_not_found", "cant_update_message", "channel_not_found"):
+                raise Retry(f"chat.update: {exc.error}") from None
+            log.warning("decided_message_not_updatable", error=exc.error)
+            await self.fanout.show_decided(state, state.copies)  # no copy keeps live buttons
+            return
+        await self.fanout.show_decided(state, state.copies)
         await self._sweep(state, state.message.copies_since)
+        await self.fanout.reply_outcome(state)
 
     @staticmethod
     async def _quietly(call: Awaitable[None]) -> None:

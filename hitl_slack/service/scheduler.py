@@ -1,9 +1,9 @@
 """Timers: requests past their deadline become ``expired``, whoever is still waiting.
 
 Each round fetches the timers due by Redis' clock from the one timer set
-(:mod:`hitl_slack.lifecycle.timers`) and hands each to the handler of its kind; today the only
-kind is ``expire``, which applies the deadline through the same atomic step as a click.
-Reminders and escalation will be further kinds, each a handler in the map. A timer of a kind
+(:mod:`hitl_slack.lifecycle.timers`) and hands each to the handler of its kind: ``expire``
+(built in) applies the deadline through the same atomic step as a click; ``remind`` and
+``escalate`` are given by the service (:mod:`hitl_slack.service.followups`). A timer of a kind
 this version does not know, or whose request cannot be read, is set aside in the dead letters
 and taken out: it never stops the others. Several replicas may run it: the steps let exactly
 one win. Between rounds it sleeps until the next timer (at most ``max_sleep`` seconds, so new,

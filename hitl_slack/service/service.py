@@ -31,6 +31,7 @@ from hitl_slack.lifecycle.store import AsyncStore, async_redis
 from hitl_slack.logs import get_logger
 from hitl_slack.routing import RoutesConfig
 from hitl_slack.service.consumer import StreamConsumer
+from hitl_slack.service.followups import Followups
 from hitl_slack.service.health import Health, add_health_routes
 from hitl_slack.service.relay import Relay
 from hitl_slack.service.scheduler import Scheduler
@@ -89,7 +90,8 @@ class Service:
         )
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
         consumers = _consumers(store, relay, health, name, settings.hitl_claim_idle)
-        scheduler = Scheduler(store)
+        followups = Followups(store, gateway, relay.fanout)
+        scheduler = Scheduler(store, handlers=followups.handlers())
         health.groups = [(c.stream, c.group) for c in consumers]
         health.loops = {f"consumer:{c.stream}": _ticks(c) for c in consumers}
         health.loops["scheduler"] = _ticks(scheduler)
@@ -272,10 +274,13 @@ def _ticks(loop: StreamConsumer | Scheduler) -> Callable[[], float]:
 def _counted(
     relay: Relay, store: AsyncStore, health: Health
 ) -> Callable[[dict[str, str]], Awaitable[None]]:
-    """The outcomes handler, counting each decision shown and its time since the post."""
+    """The outcomes handler, counting each decision shown and its time since the post (an
+    entry for a request still pending, a vote or an escalation, is no decision)."""
 
     async def show_outcome(fields: dict[str, str]) -> None:
         await relay.show_outcome(fields)
+        if fields.get("status") == "pending":
+            return
         try:
             state = await store.get(fields.get("id", ""))
         except HITLError:

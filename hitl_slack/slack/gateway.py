@@ -8,6 +8,9 @@
   dropped connection, a 5xx) is never repeated here. It raises :class:`SlackOutcomeUnknown` and
   the relay decides, after looking for the message in the channel's history, whether to post
   again (:meth:`SlackGateway.find_tagged`).
+* Direct messages go to the ``D…`` channel :meth:`SlackGateway.open_dm` opens
+  (``conversations.open``, scope ``im:write``); the app's Messages tab must be on, or Slack
+  refuses them with ``messages_tab_disabled``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class SlackGateway:
         ).call
         self._bot_id: str | None = None
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._dms: dict[str, str] = {}
         self._group_ttl = group_cache_ttl
 
     async def aclose(self) -> None:
@@ -104,15 +108,17 @@ class SlackGateway:
         *,
         metadata: dict[str, Any] | None = None,
         patient: bool = False,
+        thread_ts: str | None = None,
     ) -> tuple[str, str]:
         """Post a message; returns (channel id, ts).
 
         Args:
             channel: the channel id.
-            message: the text and blocks.
+            message: the text and blocks (a message without blocks is sent as text only).
             metadata: Slack message metadata (``event_type``, ``event_payload``), by which
                 :meth:`find_tagged` finds the message again.
             patient: use the long timeout (a retry after an unknown outcome).
+            thread_ts: post as a reply in the thread of this message (the parent's ts).
 
         Raises:
             SlackOutcomeUnknown: no answer (timeout, dropped connection, 5xx): the message may
@@ -120,16 +126,44 @@ class SlackGateway:
             SlackError: Slack refused the post (its error code in ``error``).
         """
         extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
+        if thread_ts is not None:
+            extra["thread_ts"] = thread_ts
+        content = message.to_kwargs()
+        if not content["blocks"]:
+            del content["blocks"]
         data = await self._call(
             "chat.postMessage",
             channel,
             once=True,
             timeout=patient_timeout(self.timeout) if patient else None,
             channel=channel,
-            **message.to_kwargs(),
+            **content,
             **extra,
         )
         return str(data.get("channel", channel)), str(data["ts"])
+
+    async def open_dm(self, user_id: str) -> str:
+        """The ``D…`` channel of the app's direct messages with a user (``conversations.open``,
+        scope ``im:write``), asked once per user: the channel never changes.
+
+        Raises:
+            SlackError: Slack refused (``user_not_found``, ``user_disabled``, ``missing_scope``).
+        """
+        channel = self._dms.get(user_id)
+        if channel is None:
+            data = await self._call("conversations.open", None, users=user_id)
+            channel = self._dms[user_id] = str(data["channel"]["id"])
+        return channel
+
+    async def lookup_email(self, email: str) -> str:
+        """The user id of the person with this email (``users.lookupByEmail``, scope
+        ``users:read.email``).
+
+        Raises:
+            SlackError: no such user (``users_not_found``), or the lookup failed.
+        """
+        data = await self._call("users.lookupByEmail", None, email=email)
+        return str(data["user"]["id"])
 
     async def update(
         self, channel: str, ts: str, message: Message, *, metadata: dict[str, Any] | None = None
