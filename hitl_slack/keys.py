@@ -6,17 +6,20 @@ deployments, or test runs, share one Redis without seeing each other.
 ========================== ============ ==========================================================
 key                        type         what, and how it is bounded
 ========================== ============ ==========================================================
-``{p}:req:{id}``           hash         request JSON, status, decision, Slack message, deadline;
+``{p}:req:{id}``           hash         request JSON, status, decision, Slack message, deadline,
+                                        policy snapshot, votes, escalation level, copies;
                                         TTL = timeout + retention, set at creation
 ``{p}:idem:{key}``         string       idempotency key -> request id; same TTL as the request
 ``{p}:decided:{id}``       pub/sub      a decision is published here the moment it is written
 ``{p}:queue``              stream       new requests for the bot (consumer group ``relay``);
                                         entries deleted once handled, capped by MAXLEN
-``{p}:outcomes``           stream       decisions for the bot to show in Slack (group ``updater``);
+``{p}:outcomes``           stream       decisions for the bot to show in Slack, and refreshes of a
+                                        pending message (a vote, an escalation) (group ``updater``);
                                         deleted once handled, capped by MAXLEN
-``{p}:timers``             sorted set   timer -> when it is due (ms, Redis' clock): ``expire:{id}``
-                                        (see :mod:`hitl_slack.lifecycle.timers`); a member leaves
-                                        when it fires or its request is decided
+``{p}:timers``             sorted set   timer -> when it is due (ms, Redis' clock): ``expire:{id}``,
+                                        ``remind:{id}:{n}``, ``escalate:{id}:{level}`` (see
+                                        :mod:`hitl_slack.lifecycle.timers`); a member leaves when
+                                        it fires (the expiry also when its request is decided)
 ``{p}:pending``            sorted set   pending request id -> deadline (ms): what listings count
                                         and page by; a member leaves on decision
 ``{p}:deadlines``          sorted set   legacy: pending id -> deadline, written by agents older

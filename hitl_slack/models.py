@@ -243,6 +243,13 @@ class RequestState(_Model):
         return self.proposed if self.proposed is not None else self.request.payload
 
     @property
+    def proposed_request(self) -> RequestBase:
+        """The request with :attr:`arguments` as its payload (what an edit form starts from)."""
+        if self.proposed is None:
+            return self.request
+        return self.request.model_copy(update={"payload": self.proposed})
+
+    @property
     def args_digest(self) -> str:
         """The digest of :attr:`arguments`: what a vote must be for to count."""
         return digest(self.arguments)

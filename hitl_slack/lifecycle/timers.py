@@ -7,8 +7,9 @@ they are due (epoch ms, Redis' clock). A member names what to do and to which re
 member                      meaning
 =========================== =================================================================
 ``expire:{id}``             apply the request's deadline (written by the create step)
-``remind:{id}:{n}``         the n-th reminder (reserved: no step writes it yet)
-``escalate:{id}:{level}``   escalation to the given level (reserved: no step writes it yet)
+``remind:{id}:{n}``         the n-th reminder of the request's policy (written when it is
+                            posted, if due before the deadline)
+``escalate:{id}:{level}``   escalation to the given level (written when it is posted)
 =========================== =================================================================
 
 Request ids may hold ``:`` (their pattern allows it): the id is everything between the kind

@@ -1,4 +1,4 @@
-"""Timers: requests past their deadline become ``expired``, whoever is still waiting.
+"""Timers: deadlines (what the stored policy says they decide), reminders and escalation.
 
 Each round fetches the timers due by Redis' clock from the one timer set
 (:mod:`hitl_slack.lifecycle.timers`) and hands each to the handler of its kind: ``expire``

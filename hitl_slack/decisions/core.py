@@ -1,265 +1,46 @@
-"""The decision core: what each human act means, whichever front it came through.
-
-No Bolt, no Slack client: I/O only through the :class:`~hitl_slack.lifecycle.store.AsyncStore`
-(its atomic steps) and a :class:`Directory` of user-group members (the Slack gateway is one).
-One entry point per act (:meth:`Decisions.approve`, :meth:`~Decisions.reject`,
-:meth:`~Decisions.approve_edited`; later ``vote`` and ``answer``): it reads the request,
-authorizes the actor against the request's STORED policy (:attr:`RequestState.policy`, never
-the live routes file), applies the decision through the store's atomic step, and returns what
-to tell the person::
-
-    Decided(decision)         the act was recorded
-    Voted(tally)              a vote was recorded; more are needed (a quorum, no veto)
-    Refused(why)              nothing was recorded: not an approver, the person the agent acts
-                              for approving, already voted on these arguments, the arguments
-                              changed since the voter saw them, the approver groups could not
-                              be read, or the request is not posted (has no policy) yet
-    AlreadyDecided(decision)  another decision stands (the first one wins)
-    NeedsReason()             a rejection without the reason its policy requires
-    Invalid(errors)           edited arguments that cannot be stored
-
-Outcomes are values; failures stay exceptions (:class:`~hitl_slack.errors.StoreUnavailable`,
-:class:`~hitl_slack.errors.RequestNotFound`). Who may decide is the one rule
-:func:`hitl_slack.authz.may_decide`; this module only reads the groups it needs.
-"""
+"""The decision core's acts: :class:`Decisions`, over a store and a directory of groups."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from hitl_slack import authz, errors, quorum
-from hitl_slack.jsonvalues import canonical_json, digest
-from hitl_slack.kinds.question import answer_problems
+from hitl_slack.decisions.outcomes import (
+    AlreadyDecided,
+    Decided,
+    Directory,
+    GroupCache,
+    Invalid,
+    NeedsReason,
+    Permitted,
+    Refused,
+    Voted,
+    Why,
+)
+from hitl_slack.decisions.screens import (
+    cast_vote,
+    clean_reason,
+    not_of_kind,
+    policy_of,
+    screen_answer,
+    screen_edit,
+    screen_rejection,
+    standing,
+)
 from hitl_slack.lifecycle.store import AsyncStore
 from hitl_slack.logs import get_logger
-from hitl_slack.models import (
-    MAX_PAYLOAD_BYTES,
-    ApprovalRequest,
-    AuditEvent,
-    Decision,
-    QuestionRequest,
-    RequestState,
-    Status,
-    Vote,
-)
-from hitl_slack.policy import Policy
+from hitl_slack.models import AuditEvent, RequestState, Status, Vote
 
-__all__ = [
-    "MAX_REASON_CHARS",
-    "AlreadyDecided",
-    "Answer",
-    "Decided",
-    "Decisions",
-    "Directory",
-    "GroupCache",
-    "Invalid",
-    "NeedsReason",
-    "Permitted",
-    "Refused",
-    "Voted",
-    "Why",
-    "clean_reason",
-    "payload_problem",
-    "screen_answer",
-    "screen_edit",
-    "screen_rejection",
-    "standing",
-]
+__all__ = ["Decisions"]
 
 log = get_logger(__name__)
-
-#: Longest reason kept (:attr:`Decision.reason`'s limit); a longer one is cut.
-MAX_REASON_CHARS = 3000
-
-
-class Why(StrEnum):
-    """Why an act was refused."""
-
-    NOT_APPROVER = "not_approver"
-    SELF_APPROVAL = "self_approval"
-    ALREADY_VOTED = "already_voted"
-    STALE_ARGUMENTS = "stale_arguments"
-    GROUPS_UNAVAILABLE = "groups_unavailable"
-    NOT_POSTED = "not_posted"
-
 
 #: The reasons of refusals recorded in the audit trail (``unauthorized``).
 _AUDITED = {
     Why.NOT_APPROVER: "not an approver for this request",
     Why.SELF_APPROVAL: "may not approve a request made on their behalf (self_approval = false)",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """The act was recorded: this is the decision."""
-
-    decision: Decision
-
-
-@dataclass(frozen=True, slots=True)
-class Voted:
-    """A vote was recorded and more are needed: the counts after it."""
-
-    what: str
-    approvals: int
-    rejections: int
-    quorum: int
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """Nothing was recorded, for this reason."""
-
-    why: Why
-
-
-@dataclass(frozen=True, slots=True)
-class AlreadyDecided:
-    """Another decision stands (not :class:`hitl_slack.errors.AlreadyDecided`: an outcome)."""
-
-    decision: Decision
-
-
-@dataclass(frozen=True, slots=True)
-class NeedsReason:
-    """A rejection without the reason its policy requires."""
-
-
-@dataclass(frozen=True, slots=True)
-class Invalid:
-    """Edited arguments that cannot be stored: ``(location, message)`` pairs."""
-
-    errors: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Permitted:
-    """:meth:`Decisions.check`: the actor may decide this pending, posted request."""
-
-    state: RequestState
-    policy: Policy
-
-
-#: What an act answers.
-Answer = Decided | Voted | Refused | AlreadyDecided | NeedsReason | Invalid
-
-#: User groups read so far in one listing, by id (``None``: the lookup failed): each is read
-#: once, however many requests name it.
-GroupCache = dict[str, frozenset[str] | None]
-
-
-class Directory(Protocol):
-    """Who is in a user group (the Slack gateway reads ``usergroups.users.list``)."""
-
-    async def group_members(self, group_id: str, *, retry: bool) -> frozenset[str]:
-        """The group's member user ids.
-
-        Raises:
-            SlackError: the group could not be read.
-        """
-        ...
-
-
-# -- pure rules ------------------------------------------------------------------------------
-
-
-def clean_reason(text: str | None) -> str | None:
-    """A rejection's reason as kept: trimmed, cut to :data:`MAX_REASON_CHARS`; blank is none."""
-    return (text or "").strip()[:MAX_REASON_CHARS] or None
-
-
-def standing(state: RequestState) -> AlreadyDecided | Refused | None:
-    """What stops any act before its actor is looked at: a decision, or no policy yet."""
-    if state.decision is not None:
-        return AlreadyDecided(state.decision)
-    if state.policy is None:  # not routed and posted yet: nothing says who may decide
-        return Refused(Why.NOT_POSTED)
-    return None
-
-
-def _policy(state: RequestState) -> Policy:
-    assert state.policy is not None, "standing() refuses a request with no policy"
-    return state.policy
-
-
-def screen_rejection(
-    state: RequestState, reason: str | None
-) -> AlreadyDecided | Refused | NeedsReason | None:
-    """The checks of a rejection that need no directory (a form runs them before its ack)."""
-    stop = standing(state)
-    if stop is not None:
-        return stop
-    if _policy(state).reject_reason_required and clean_reason(reason) is None:
-        return NeedsReason()
-    return None
-
-
-def payload_problem(payload: dict[str, Any]) -> Invalid | None:
-    """Why edited arguments cannot be stored (not plain JSON, or too big); None if they can."""
-    try:
-        size = len(canonical_json(payload).encode())
-    except (TypeError, ValueError, RecursionError):
-        return Invalid((("payload", "The arguments are not plain JSON."),))
-    if size > MAX_PAYLOAD_BYTES:
-        return Invalid((("payload", f"The arguments would exceed {MAX_PAYLOAD_BYTES} bytes."),))
-    return None
-
-
-def screen_edit(
-    state: RequestState, payload: dict[str, Any]
-) -> AlreadyDecided | Refused | Invalid | None:
-    """The checks of an edited approval that need no directory (run before a form's ack)."""
-    stop = standing(state) or _not_of_kind(state, "approval")
-    if stop is None and not getattr(state.request, "editable", True):
-        return Invalid((("payload", "This request cannot be edited: approve or reject it."),))
-    return stop or payload_problem(payload)
-
-
-def _not_of_kind(state: RequestState, kind: str) -> Invalid | None:
-    """A forged or stale click of another kind's button (an Approve on a question)."""
-    if state.request.kind == kind:
-        return None
-    what = "a question: answer it" if state.request.kind == "question" else "not a question"
-    return Invalid((("kind", f"This request is {what} with its own buttons."),))
-
-
-def screen_answer(state: RequestState, answer: Any) -> AlreadyDecided | Refused | Invalid | None:
-    """The checks of an answer that need no directory (a form runs them before its ack):
-    errors by form field name, or under ``"answer"``."""
-    stop = standing(state)
-    if stop is not None:
-        return stop
-    if isinstance(state.request, ApprovalRequest) and state.request.respond:
-        # A response in the action's place: free text, as a question's.
-        problems = answer_problems(QuestionRequest(summary="-"), answer)
-        return Invalid(tuple(("answer", v) for v in problems.values())) if problems else None
-    wrong = _not_of_kind(state, "question")
-    if wrong is not None:
-        return wrong
-    assert isinstance(state.request, QuestionRequest)
-    problems = answer_problems(state.request, answer)
-    if problems:
-        return Invalid(tuple((k or "answer", v) for k, v in problems.items()))
-    return payload_problem({"answer": answer})
-
-
-def _cast(
-    state: RequestState,
-    actor: str,
-    what: Literal["approve", "reject"],
-    *,
-    reason: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> Vote:
-    """A vote by ``actor`` for the arguments as they stand (or as edited, with ``payload``)."""
-    args = state.arguments if payload is None else payload
-    return Vote(who=actor, what=what, args_digest=digest(args), reason=reason)
-
-
-# -- the acts ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -293,7 +74,7 @@ class Decisions:
         if stop is not None:
             return stop
         refused = await self._authorize(state, actor, approving=approving)
-        return refused or Permitted(state, _policy(state))
+        return refused or Permitted(state, policy_of(state))
 
     async def approve(
         self, request_id: str, actor: str, *, seen: str | None = None
@@ -305,10 +86,10 @@ class Decisions:
                 known: a vote is only for those.
         """
         state = await self.store.get(request_id)
-        stop = standing(state) or _not_of_kind(state, "approval")
+        stop = standing(state) or not_of_kind(state, "approval")
         if stop is not None:
             return stop
-        if _policy(state).counts_votes:
+        if policy_of(state).counts_votes:
             return await self._vote(state, actor, "approve", seen=seen)
         return await self._apply(state, actor, Status.APPROVED)
 
@@ -333,7 +114,7 @@ class Decisions:
         if stop is not None:
             return stop
         reason = clean_reason(reason)
-        if not _policy(state).veto:
+        if not policy_of(state).veto:
             return await self._vote(state, actor, "reject", seen=None, reason=reason)
         return await self._apply(state, actor, Status.REJECTED, reason=reason)
 
@@ -347,7 +128,7 @@ class Decisions:
         stop = screen_edit(state, payload)
         if stop is not None:
             return stop
-        if _policy(state).counts_votes:
+        if policy_of(state).counts_votes:
             edited = payload if payload != state.arguments else None
             return await self._vote(state, actor, "approve", seen=None, payload=edited)
         return await self._apply(state, actor, Status.APPROVED, payload=payload)
@@ -382,7 +163,7 @@ class Decisions:
         request_id = state.request.id
         votes: tuple[Vote, ...] = ()
         if status is Status.REJECTED and state.votes:  # a veto: what it overrode, too
-            votes = (*state.counted(), _cast(state, actor, "reject", reason=reason))
+            votes = (*state.counted(), cast_vote(state, actor, "reject", reason=reason))
         try:
             decision = await self.store.decide(
                 request_id,
@@ -417,9 +198,9 @@ class Decisions:
         refused = await self._authorize(state, actor, approving=what == "approve")
         if refused is not None:
             return refused
-        policy = _policy(state)
+        policy = policy_of(state)
         reject_at = await self._reject_at(state) if what == "reject" else 0
-        cast = _cast(state, actor, what, reason=reason, payload=payload)
+        cast = cast_vote(state, actor, what, reason=reason, payload=payload)
         try:
             tally = await self.store.vote(
                 state, cast, seen=seen, payload=payload, reject_at=reject_at
@@ -468,7 +249,7 @@ class Decisions:
 
     async def _reject_at(self, state: RequestState) -> int:
         """Counted rejections that reject this request now (:func:`quorum.reject_threshold`)."""
-        policy = _policy(state)
+        policy = policy_of(state)
         if state.level < len(policy.escalate):
             return 0
         found = await quorum.people(self.directory, quorum.allowed_now(state), retry=False)
@@ -480,7 +261,7 @@ class Decisions:
     ) -> Refused | None:
         """None if ``actor`` may decide (approve, with ``approving``); else the refusal, a
         non-approver's and a self-approval's recorded."""
-        policy = _policy(state)
+        policy = policy_of(state)
         admitted = await self._admits(policy.approvers_at(state.level), actor, None)
         if admitted is None:
             return Refused(Why.GROUPS_UNAVAILABLE)
