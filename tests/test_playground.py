@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from devproc import ROOT, DevProcess, clean_env, pid_alive
@@ -248,6 +249,52 @@ def test_the_whole_loop_through_the_api(dev: DevProcess) -> None:
     assert events[:2] == ["created", "queued"]
     assert "rejected" in events
     assert any(k["key"].endswith(f":req:{request_id}") for k in explained["keys"])
+
+
+def test_a_wire_transfer_needs_two_of_finance_and_not_the_requester(dev: DevProcess) -> None:
+    """The playground's payments route: two of @finance, and the person the agent acts for
+    (named by email, looked up as Slack would) may not approve."""
+    _, sent = _post(
+        dev.url + "/play/request",
+        {
+            "summary": "Wire EUR 900",
+            "action": "wire_transfer",
+            "payload": {"eur": 900},
+            "requested_by": "alice@example.com",
+        },
+    )
+    request_id = str(sent["request_id"])
+
+    def state(user: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(dev.get(f"/play/state?user={user}")[1])
+        return found
+
+    def wait(check: Any, user: str = "U0ALICE", timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            s = state(user)
+            if check(s):
+                return s
+            assert time.monotonic() < deadline, s
+            time.sleep(0.05)
+
+    def mine(s: dict[str, Any]) -> list[dict[str, Any]]:
+        return [m for m in s["messages"]["C0FINANCE"] if request_id in json.dumps(m)]
+
+    s = wait(lambda s: mine(s))
+    here = {"type": "message", "channel": "C0FINANCE", "ts": mine(s)[0]["ts"]}
+    for user in ("U0ALICE", "U0BOB"):
+        _post(
+            dev.url + "/play/click", {"user": user, "container": here, "action_id": "hitl.approve"}
+        )
+    refused = wait(lambda s: any(m["ephemeral"] for m in s["messages"]["C0FINANCE"]))
+    assert "on your behalf" in json.dumps(refused["messages"]["C0FINANCE"])
+    wait(lambda s: "1 of 2 approvals" in json.dumps(mine(s)), "U0BOB")
+    _post(
+        dev.url + "/play/click", {"user": "U0CAROL", "container": here, "action_id": "hitl.approve"}
+    )
+    s = wait(lambda s: s["agent"][0]["status"] == "approved")
+    assert s["agent"][0]["decision"]["decided_by"] == ["U0BOB", "U0CAROL"]
 
 
 def test_requests_left_from_an_earlier_run_are_noted_and_reset_deletes_them(

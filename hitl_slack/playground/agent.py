@@ -42,6 +42,7 @@ class RequestForm(BaseModel):
     risk: str = "medium"
     timeout: float = 600
     details: str | None = None
+    requested_by: str | None = None
 
 
 class QuestionForm(BaseModel):
@@ -133,6 +134,7 @@ class AgentPanel:
             risk=form.risk,
             timeout=form.timeout,
             details=form.details or None,
+            requested_by=form.requested_by or None,
         )
         return self._track(Sent(ticket.request_id, form))
 

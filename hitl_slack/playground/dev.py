@@ -155,7 +155,12 @@ def _local_slack() -> LocalSlack:
         p.id: {
             "name": p.name.lower(),
             "real_name": p.name,
-            "profile": {"display_name": p.name, "real_name": p.name, "title": p.title},
+            "profile": {
+                "display_name": p.name,
+                "real_name": p.name,
+                "title": p.title,
+                "email": workspace.email_of(p),  # requested_by may name them by email
+            },
         }
         for p in workspace.PEOPLE
     }

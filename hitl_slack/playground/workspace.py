@@ -21,6 +21,7 @@ __all__ = [
     "Group",
     "Person",
     "dm_of",
+    "email_of",
 ]
 
 
@@ -89,6 +90,12 @@ name = "deploys"
 match = {{ action = "deploy_*" }}
 channel = "C0DEPLOYS"            # #deploys: anyone in it may decide
 """
+
+
+def email_of(person: Person) -> str:
+    """The person's email in the playground (``alice@example.com``): ``requested_by`` may
+    name them so."""
+    return f"{person.name.lower()}@example.com"
 
 
 def dm_of(user: str) -> str:

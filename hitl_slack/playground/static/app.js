@@ -1680,6 +1680,8 @@ function setupRequestForm() {
     if (!timeoutRaw || !Number.isInteger(timeout) || timeout <= 0) return fail("timeout: must be a whole number of seconds above 0", "timeout");
     const body = { summary, action, payload, risk: field("risk").value, timeout };
     if (details.trim()) body.details = details;
+    const requestedBy = field("requested_by").value;
+    if (requestedBy) body.requested_by = requestedBy;
     btn.disabled = true;
     btn.classList.add("loading");
     try {
