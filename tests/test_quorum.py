@@ -26,6 +26,7 @@ from hitl_slack.models import (
     AuditEvent,
     Decision,
     MessageRef,
+    QuestionRequest,
     RequestState,
     Risk,
     Status,
@@ -381,3 +382,21 @@ async def test_the_dataset_export_has_the_votes_of_each_decision(astore: AsyncSt
     [row] = [row for row in rows if row["request_id"] == rid]
     assert [(v["who"], v["what"]) for v in row["votes"]] == [("U0C", "approve"), ("U0A", "approve")]
     assert row["votes"][0]["args_digest"] == digest({"eur": 900})
+
+
+async def test_a_question_on_a_quorum_route_is_answered_and_declined_by_one(
+    astore: AsyncStore,
+) -> None:
+    policy = TWO_OF_THREE.model_copy(update={"veto": False})
+    core = _core(astore)
+    for act in ("answer", "decline"):
+        question = QuestionRequest(summary="Which region?", timeout=60)
+        state, _ = await astore.create(question)
+        await astore.mark_posted(state, MessageRef(channel="C0FIN", ts="1.000002"), policy)
+        if act == "answer":
+            answer = await core.answer(question.id, "U0A", "eu-west-1")
+            assert _decision(answer).status is Status.ANSWERED
+        else:
+            assert _decision(await core.reject(question.id, "U0B", "neither")).status is (
+                Status.REJECTED
+            )

@@ -114,7 +114,8 @@ class Decisions:
         if stop is not None:
             return stop
         reason = clean_reason(reason)
-        if not policy_of(state).veto:
+        if not policy_of(state).veto and state.request.kind == "approval":
+            # Votes are on an approval's arguments; a question is declined by one person.
             return await self._vote(state, actor, "reject", seen=None, reason=reason)
         return await self._apply(state, actor, Status.REJECTED, reason=reason)
 
