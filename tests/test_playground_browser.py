@@ -129,6 +129,12 @@ def test_reject_with_a_reason_after_an_outsider_is_refused(
 
     _as(page, "U0MALLORY")
     _button(message, "hitl.approve").click()
+    # A high-risk request: Approve asks "are you sure?" first (the route's confirm = "high").
+    dialog = page.get_by_test_id("confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("refund_order")
+    page.get_by_test_id("confirm-ok").click()
+    expect(dialog).to_have_count(0)
     refusal = page.get_by_test_id("ephemeral").filter(has_text="not an approver")
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text("Only visible to you")
