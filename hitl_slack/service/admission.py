@@ -30,7 +30,7 @@ from hitl_slack.service.audience import Audience, audience
 from hitl_slack.service.consumer import Retry
 from hitl_slack.slack.gateway import SlackGateway
 
-__all__ = ["Admitted", "Refused", "admit", "unreachable_reason"]
+__all__ = ["Admitted", "NotAdmitted", "admit", "unreachable_reason"]
 
 log = get_logger(__name__)
 
@@ -57,20 +57,22 @@ class Admitted:
 
 
 @dataclass(frozen=True, slots=True)
-class Refused:
+class NotAdmitted:
     """The request cannot be decided as routed: it is cancelled with ``reason``."""
 
     reason: str
 
 
-async def admit(slack: SlackGateway, request: RequestBase, policy: Policy) -> Admitted | Refused:
+async def admit(
+    slack: SlackGateway, request: RequestBase, policy: Policy
+) -> Admitted | NotAdmitted:
     """Resolve whom the request is for and check its quorum (see the module docstring).
 
     Raises:
         Retry: Slack could not be asked for now (the queue entry is tried again later).
     """
     requester = await _requester(slack, request.requested_by)
-    if isinstance(requester, Refused):
+    if isinstance(requester, NotAdmitted):
         if not policy.self_approval:
             return requester
         log.warning("requested_by_unresolved", request_id=request.id, reason=requester.reason)
@@ -86,13 +88,13 @@ async def admit(slack: SlackGateway, request: RequestBase, policy: Policy) -> Ad
         elif len(people.users) < policy.quorum:
             if not policy.escalate:
                 left_out = next((u for u in listed.users if u not in people.users), None)
-                return Refused(unreachable_reason(policy, people, left_out))
+                return NotAdmitted(unreachable_reason(policy, people, left_out))
             log.info("quorum_escalated_at_once", request_id=request.id, people=len(people.users))
             return Admitted(policy, people, escalate_now=True)
     return Admitted(policy, people)
 
 
-async def _requester(slack: SlackGateway, given: str | None) -> str | Refused | None:
+async def _requester(slack: SlackGateway, given: str | None) -> str | NotAdmitted | None:
     """The user id ``requested_by`` names (None: not given), or why it names nobody."""
     if given is None or authz.is_user_id(given):
         return given
@@ -101,7 +103,7 @@ async def _requester(slack: SlackGateway, given: str | None) -> str | Refused | 
     except SlackError as exc:
         if exc.error in _TRANSIENT or not _SLACK_CODE.fullmatch(exc.error):
             raise Retry(f"users.lookupByEmail: {exc.error}") from None
-        return Refused(
+        return NotAdmitted(
             f"requested_by {given} is not a Slack user the bot can find ({exc.error}), and "
             "this route does not allow self-approval: the bot cannot tell who may not approve"
         )

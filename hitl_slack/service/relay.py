@@ -46,7 +46,7 @@ from hitl_slack.policy import deadline as policy_deadline
 from hitl_slack.routesfile import RoutesConfig
 from hitl_slack.routing import Routed, resolve
 from hitl_slack.service import copies
-from hitl_slack.service.admission import Refused, admit
+from hitl_slack.service.admission import NotAdmitted, admit
 from hitl_slack.service.consumer import Retry
 from hitl_slack.service.copies import EVENT_TYPE
 from hitl_slack.service.fanout import Fanout
@@ -90,7 +90,7 @@ class Relay:
         # Routed once, here: from the record on, everything reads the stored policy.
         routed = resolve(self.routes, state.request)
         admitted = await admit(self.slack, state.request, routed.policy)
-        if isinstance(admitted, Refused):
+        if isinstance(admitted, NotAdmitted):
             await self._cancel(state.request.id, admitted.reason)
             return
         policy = admitted.policy
