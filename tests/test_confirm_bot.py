@@ -10,21 +10,15 @@ posted or opened.
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-import redis
-from conftest import REDIS_URL
 from fakeslack import (
     FakeSlack,
-    PostedMessage,
-    block_actions_body,
     find_button,
     view_submission_body,
 )
 from harness import BotProcess, current, ephemeral_texts, posted, wait_updated
+from policybot import click, fixtures, opened
 
 from hitl_slack import HITLClient, Status
 
@@ -54,50 +48,7 @@ approvers = ["U0ALICE", "U0BOB"]
 """
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as f:
-        f.usergroups["S0FIN"] = ["U0CAROL"]
-        yield f
-
-
-@pytest.fixture(scope="module")
-def module_prefix() -> Iterator[str]:
-    name = f"test-confirm-{uuid.uuid4().hex[:10]}"
-    yield name
-    r = redis.Redis.from_url(REDIS_URL)
-    for key in r.scan_iter(match=f"{name}:*", count=1000):
-        r.delete(key)
-    r.close()
-
-
-@pytest.fixture(scope="module")
-def bot(fake: FakeSlack, module_prefix: str) -> Iterator[BotProcess]:
-    b = BotProcess(fake, module_prefix, REDIS_URL, routes=ROUTES).start()
-    yield b
-    assert b.stop() == 0, b.logs()
-
-
-@pytest.fixture
-def agent(bot: BotProcess) -> Iterator[HITLClient]:
-    c = HITLClient(bot.redis_url, bot.prefix)
-    yield c
-    c.close()
-
-
-def _click(bot: BotProcess, message: PostedMessage, user: str, action: str = "hitl.approve"):
-    assert bot.send(block_actions_body(message, action, user_id=user))[0] == 200
-
-
-def _opened(fake: FakeSlack, rid: str, before: int) -> dict[str, Any]:
-    """The modal the bot opened for ``rid`` after ``before`` views.open calls (waits)."""
-
-    def mine() -> list[dict[str, Any]]:
-        calls = fake.calls("views.open")[before:]
-        return [c.response["view"] for c in calls if rid in json.dumps(c.params)]
-
-    fake.wait_until(lambda: bool(mine()), timeout=10)
-    return mine()[-1]
+fake, module_prefix, bot, agent = fixtures("confirm", ROUTES, groups={"S0FIN": ["U0CAROL"]})
 
 
 def _typed(text: str) -> dict[str, Any]:
@@ -125,8 +76,8 @@ def test_a_typed_confirmation_approves_only_with_the_exact_value(
     assert approve is not None
     assert "confirm" not in approve  # the modal is the confirmation
     before = len(fake.calls("views.open"))
-    _click(bot, msg, "U0ALICE")
-    view = _opened(fake, rid, before)
+    click(bot, msg, "U0ALICE")
+    view = opened(fake, rid, before)
     assert view["callback_id"] == "hitl.confirm"
     assert view["blocks"][-1]["label"]["text"] == "Type drop_table to approve"
     assert agent.get(rid).status is Status.PENDING  # the click approved nothing
@@ -155,8 +106,8 @@ def test_a_typed_confirmation_cannot_be_skipped_by_an_edit_or_a_forged_modal(
     rid = ticket.request_id
     msg = posted(fake, rid)
     before = len(fake.calls("views.open"))
-    _click(bot, msg, "U0BOB", "hitl.edit")
-    view = _opened(fake, rid, before)
+    click(bot, msg, "U0BOB", "hitl.edit")
+    view = opened(fake, rid, before)
     assert view["callback_id"] == "hitl.edit_modal"
     assert view["blocks"][-1]["block_id"] == "hitl.typed"
     edited = {"field:0": {"value": {"type": "plain_text_input", "value": "old_logs"}}}
@@ -193,7 +144,7 @@ def test_a_high_risk_approve_asks_are_you_sure_and_a_lower_one_does_not(
         "Approve `restart` (🟠 high risk)?\n*service*: api"
     )
     assert "confirm" not in (find_button(posted(fake, low.request_id).blocks, "hitl.approve") or {})
-    _click(bot, posted(fake, high.request_id), "U0DAVE")  # Slack asked; the click approves
+    click(bot, posted(fake, high.request_id), "U0DAVE")  # Slack asked; the click approves
     assert high.wait(timeout=10).status is Status.APPROVED
 
 
@@ -206,24 +157,24 @@ def test_the_message_shows_the_votes_and_a_click_on_arguments_edited_since_is_re
     assert "*0 of 2 approvals:* waiting for 2 more from <@U0ALICE>, <@U0BOB>, <!subteam^S0FIN>" in (
         json.dumps(msg.blocks, ensure_ascii=False)
     )
-    _click(bot, msg, "U0ALICE")
+    click(bot, msg, "U0ALICE")
     shown = wait_updated(fake, msg, "1 of 2 approvals")
     assert "*1 of 2 approvals:* ✅ <@U0ALICE> · waiting for 1 more from <@U0BOB>, " in (
         json.dumps(shown.blocks, ensure_ascii=False)
     )
 
     before = len(fake.calls("views.open"))
-    _click(bot, shown, "U0BOB", "hitl.edit")
-    view = _opened(fake, rid, before)
+    click(bot, shown, "U0BOB", "hitl.edit")
+    view = opened(fake, rid, before)
     edited = {"field:0": {"value": {"type": "plain_text_input", "value": "650"}}}
     assert bot.send(view_submission_body(view, edited, user_id="U0BOB")) == (200, "")
     fake.wait_until(lambda: "Edited by <@U0BOB>" in json.dumps(current(fake, msg).blocks))
 
     told = len(ephemeral_texts(fake, "U0CAROL"))
-    _click(bot, shown, "U0CAROL")  # the message as it was before the edit: €700
+    click(bot, shown, "U0CAROL")  # the message as it was before the edit: €700
     _told(fake, "U0CAROL", told, "The arguments were edited after this message showed them")
     assert agent.get(rid).status is Status.PENDING
-    _click(bot, current(fake, msg), "U0CAROL")  # as it shows now: €650
+    click(bot, current(fake, msg), "U0CAROL")  # as it shows now: €650
     decision = ticket.wait(timeout=10)
     assert (decision.status, decision.payload, decision.decided_by) == (
         Status.APPROVED,
@@ -242,7 +193,7 @@ def test_the_person_the_agent_acts_for_may_not_edit_and_approve(
     facts = [f["text"] for f in msg.blocks[1]["fields"]]
     assert "*Requested by*\n<@U0ALICE>" in facts
     before, told = len(fake.calls("views.open")), len(ephemeral_texts(fake, "U0ALICE"))
-    _click(bot, msg, "U0ALICE", "hitl.edit")
+    click(bot, msg, "U0ALICE", "hitl.edit")
     _told(fake, "U0ALICE", told, "made on your behalf")
     assert [
         c for c in fake.calls("views.open")[before:] if ticket.request_id in str(c.params)
@@ -259,8 +210,8 @@ def test_an_edit_form_opened_before_another_approvers_edit_records_nothing(
     forms = {}
     for user in ("U0BOB", "U0ALICE"):
         before = len(fake.calls("views.open"))
-        _click(bot, msg, user, "hitl.edit")
-        forms[user] = _opened(fake, rid, before)
+        click(bot, msg, user, "hitl.edit")
+        forms[user] = opened(fake, rid, before)
 
     def typed(eur: str) -> dict[str, Any]:
         return {"field:0": {"value": {"type": "plain_text_input", "value": eur}}}

@@ -9,14 +9,13 @@ wait is for a condition the fake Slack announces, never for a fixed time.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
 from conftest import REDIS_URL
-from fakeslack import FakeSlack, PostedMessage, block_actions_body, block_text
+from fakeslack import FakeSlack, PostedMessage, block_text
 from harness import BotProcess, ephemeral_texts, posted
+from policybot import click, fixtures
 
 from hitl_slack import HITLClient, Status
 from hitl_slack.keys import UPDATER_GROUP as UPDATER
@@ -92,41 +91,12 @@ escalate = [{ after = "1h", approvers = ["U0CFO"] }]
 """
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as f:
-        f.usergroups["S0TEAM"] = ["U0B", "U0C"]
-        f.users["U0EVE"] = {"profile": {"email": "Eve@Example.com"}}
-        yield f
-
-
-@pytest.fixture(scope="module")
-def module_prefix() -> Iterator[str]:
-    name = f"test-followups-{uuid.uuid4().hex[:10]}"
-    yield name
-    r = redis.Redis.from_url(REDIS_URL)
-    for key in r.scan_iter(match=f"{name}:*", count=1000):
-        r.delete(key)
-    r.close()
-
-
-@pytest.fixture(scope="module")
-def bot(fake: FakeSlack, module_prefix: str) -> Iterator[BotProcess]:
-    b = BotProcess(fake, module_prefix, REDIS_URL, routes=ROUTES).start()
-    yield b
-    assert b.stop() == 0, b.logs()
-
-
-@pytest.fixture
-def agent(bot: BotProcess) -> Iterator[HITLClient]:
-    c = HITLClient(bot.redis_url, bot.prefix)
-    yield c
-    c.close()
-
-
-def _click(bot: BotProcess, message: PostedMessage, user: str) -> None:
-    status, _ = bot.send(block_actions_body(message, "hitl.approve", user_id=user))
-    assert status == 200
+fake, module_prefix, bot, agent = fixtures(
+    "followups",
+    ROUTES,
+    groups={"S0TEAM": ["U0B", "U0C"]},
+    users={"U0EVE": {"profile": {"email": "Eve@Example.com"}}},
+)
 
 
 def shown(fake: FakeSlack, rid: str, channel: str | None = None) -> list[PostedMessage]:
@@ -199,7 +169,7 @@ def test_a_reminder_mentions_in_the_thread_and_by_dm_only_who_has_not_voted(
     ticket = agent.submit("Rotate keys", "remind_rotate", {"env": "prod"}, timeout=10)
     msg = posted(fake, ticket.request_id)
     assert msg.channel == "C0REMIND"
-    _click(bot, msg, "U0A")  # one of the two votes needed, before the reminder at 5 s
+    click(bot, msg, "U0A")  # one of the two votes needed, before the reminder at 5 s
     rid = ticket.request_id
     recorded_copies(agent, rid, 2)  # in the DMs of U0A and U0B
     # The vote is shown on every message (the channel's and both DM copies), all still live.
@@ -228,8 +198,8 @@ def test_no_reminder_once_the_request_is_decided(
 ):
     decided = agent.submit("Rotate certs", "remind_certs", {}, timeout=10)
     first = posted(fake, decided.request_id)
-    _click(bot, first, "U0A")
-    _click(bot, first, "U0B")
+    click(bot, first, "U0A")
+    click(bot, first, "U0B")
     assert decided.wait(timeout=10).status is Status.APPROVED
     # A later request on the same route: its reminder comes after the first one's would have.
     later = agent.submit("Rotate tokens", "remind_tokens", {}, timeout=10)
@@ -251,7 +221,7 @@ def test_dm_copies_decide_the_request_and_every_copy_shows_the_decision(
     assert all(m.live for m in copies.values())
     assert [c.channel for c in recorded_copies(agent, rid, 3)] == ["D0A", "D0B", "D0C"]
 
-    _click(bot, copies["D0B"], "U0B")  # decided from a DM
+    click(bot, copies["D0B"], "U0B")  # decided from a DM
     decision = ticket.wait(timeout=10)
     assert (decision.status, decision.decided_by) == (Status.APPROVED, ("U0B",))
     fake.wait_until(lambda: not any(m.live for m in shown(fake, rid)), timeout=10)
@@ -296,7 +266,7 @@ def test_two_escalation_levels_post_in_the_new_channel_and_widen_who_may_decide(
     assert reply(fake, msg, "can now decide") == "⬆️ Escalated: <@U0CFO> can now decide"
     assert [c.channel for c in recorded_copies(agent, rid, 1)] == ["C0OPS"]
     assert agent.get(rid).level == 2
-    _click(bot, ops, "U0CFO")  # a level-2 approver, on the escalation channel's copy
+    click(bot, ops, "U0CFO")  # a level-2 approver, on the escalation channel's copy
     decision = ticket.wait(timeout=10)
     assert (decision.status, decision.decided_by) == (Status.APPROVED, ("U0CFO",))
     fake.wait_until(lambda: not any(m.live for m in shown(fake, rid)), timeout=10)
@@ -315,7 +285,7 @@ def test_requested_by_as_an_email_is_resolved_into_the_snapshot(
     assert state.policy is not None
     assert state.policy.requested_by == "U0EVE"
     before = len(ephemeral_texts(fake, "U0EVE"))
-    _click(bot, msg, "U0EVE")  # the person the agent acts for may not approve
+    click(bot, msg, "U0EVE")  # the person the agent acts for may not approve
     fake.wait_until(lambda: len(ephemeral_texts(fake, "U0EVE")) > before, timeout=10)
     assert agent.get(ticket.request_id).status is Status.PENDING
 
@@ -355,8 +325,8 @@ def test_an_unreachable_quorum_with_a_level_escalates_at_once(
     # The level is due after an hour, past the 30 s deadline: only the check at the post fires it.
     assert reply(fake, msg, "Escalated") == "⬆️ Escalated: <@U0CFO> can now decide"
     assert agent.get(ticket.request_id).level == 1
-    _click(bot, msg, "U0A")
-    _click(bot, msg, "U0CFO")
+    click(bot, msg, "U0A")
+    click(bot, msg, "U0CFO")
     decision = ticket.wait(timeout=10)
     assert (decision.status, decision.decided_by) == (Status.APPROVED, ("U0A", "U0CFO"))
 
