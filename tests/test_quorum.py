@@ -400,3 +400,15 @@ async def test_a_question_on_a_quorum_route_is_answered_and_declined_by_one(
             assert _decision(await core.reject(question.id, "U0B", "neither")).status is (
                 Status.REJECTED
             )
+
+
+async def test_the_deciding_vote_queues_no_refresh_the_decision_updates_the_message(
+    astore: AsyncStore,
+) -> None:
+    core = _core(astore)
+    rid = await _posted(astore)
+    await core.approve(rid, "U0A")
+    await core.approve(rid, "U0B")
+    entries = await astore.redis.xrange(astore.config.keys.outcomes)
+    shown = [f["status"] for _, f in entries if f["id"] == rid]
+    assert shown == ["pending", "approved"]  # one refresh for the first vote, then the decision

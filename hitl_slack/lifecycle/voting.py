@@ -3,7 +3,8 @@
 A request whose policy needs a quorum (or has no veto) is not decided by a click: each click
 is a :class:`~hitl_slack.models.Vote` bound to the digest of the arguments the voter saw,
 recorded by :data:`VOTE` in one atomic step (the vote, its ``voted`` audit entry, and a
-refresh of the message queued on the outcomes stream). The decision itself is then written by
+refresh of the message queued on the outcomes stream, unless this vote decides: the
+decision's update shows it, one ``chat.update`` fewer). The decision itself is written by
 the one step every decision goes through (:func:`hitl_slack.lifecycle.transition.decide`),
 by whichever voter's step found the votes enough: the first such step wins, and every caller
 names the same voters (the first ones, in order), so 20 people clicking at once on a 2-of-N
@@ -94,7 +95,10 @@ end
 redis.call('HSET', KEYS[1], 'votes', stored)
 if ARGV[4] == 'approve' then approvals = approvals + 1 else rejections = rejections + 1 end
 audit_all(KEYS[3], 12)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*', 'id', ARGV[1], 'status', 'pending')
+-- The message shows the vote, unless it is the one that decides: the decision's update will.
+if approvals < quorum and not (reject_at > 0 and rejections >= reject_at) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*', 'id', ARGV[1], 'status', 'pending')
+end
 return {'voted', approvals, rejections}
 """,
 )
