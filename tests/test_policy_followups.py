@@ -369,3 +369,37 @@ def test_an_escalation_says_where_and_who():
         "⬆️ Escalated: <@U0CFO> <!subteam^S0FIN> can now decide",
         "⬆️ Escalated to <#C0OPS>: <@U0CFO> can now decide",
     ]
+
+
+def test_two_replicas_remind_escalate_and_reply_once(fake: FakeSlack, module_prefix: str):
+    """Both replicas' schedulers fire the same timers: the first step wins, so one reminder,
+    one copy in the escalation channel, one outcome in the thread."""
+    prefix = f"{module_prefix}-pair"
+    routes = ROUTES + (
+        '\n[[routes]]\nname = "twice"\nmatch = { action = "twice_*" }\nchannel = "C0TWICE"\n'
+        'reminders = ["1s"]\nescalate = [{ after = "1s", channel = "C0OPS2" }]\n'
+    )
+    replicas = [
+        BotProcess(fake, prefix, REDIS_URL, routes=routes, consumer=f"{prefix}-{n}").start()
+        for n in (1, 2)
+    ]
+    agent = HITLClient(REDIS_URL, prefix)
+    try:
+        ticket = agent.submit("Twice?", "twice_check", {"n": 1}, timeout=30)
+        rid = ticket.request_id
+        msg = posted(fake, rid)
+        reply(fake, msg, "left to decide")
+        fake.wait_until(lambda: len(shown(fake, rid, "C0OPS2")) == 1, timeout=10)
+        copy = shown(fake, rid, "C0OPS2")[0]
+        click(replicas[1], copy, "U0ANYONE")  # no approvers listed: anyone who sees it
+        assert ticket.wait(timeout=10).status is Status.APPROVED
+        reply(fake, msg, "Approved")
+        time.sleep(1.5)  # both replicas had time to act on every timer and outcome twice over
+        assert len(replies(fake, msg, "left to decide")) == 1
+        assert len(shown(fake, rid, "C0OPS2")) == 1
+        assert len(replies(fake, msg, "Approved")) == 1
+        assert [e for e in agent.get(rid).copies] == [MessageRef(channel="C0OPS2", ts=copy.ts)]
+    finally:
+        agent.close()
+        for replica in replicas:
+            assert replica.stop() == 0, replica.logs()
