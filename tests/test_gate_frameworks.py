@@ -335,6 +335,25 @@ def test_the_idempotency_key_makes_a_rerun_find_the_same_request_and_its_decisio
     assert runs == [420, 420]
 
 
+def test_requested_by_and_confirm_text_may_be_functions_of_the_call(
+    client: HITLClient, store: Store, raw: redis.Redis, keys: Keys
+):
+    @client.require_approval(
+        requested_by=lambda user, table: user, confirm_text=lambda user, table: table, timeout=10
+    )
+    def drop_table(user: str, table: str) -> str:
+        return table
+
+    worker = _decide_next(store, raw, keys, status=Status.APPROVED)
+    assert drop_table("alice@example.com", "users") == "users"
+    worker.join()
+    request = store.get(_only_request(raw, keys)).request
+    assert (request.requested_by, getattr(request, "confirm_text", None)) == (
+        "alice@example.com",
+        "users",
+    )
+
+
 def test_a_summary_function_with_the_wrong_arguments_is_named(
     client: HITLClient, raw: redis.Redis, keys: Keys
 ):
@@ -354,6 +373,8 @@ def test_a_summary_function_with_the_wrong_arguments_is_named(
         ({"idempotency_key": 7}, "idempotency_key: must be a string or a function"),
         ({"idempotency_key": ""}, "idempotency_key"),
         ({"details": ["x"]}, "details: must be a string or a function"),
+        ({"requested_by": "<!channel>"}, "requested_by: must be a Slack user id"),
+        ({"confirm_text": "a`b"}, "confirm_text"),
     ],
 )
 def test_bad_decorator_arguments_fail_at_decoration_naming_them(

@@ -149,6 +149,8 @@ class AsyncHITLClient(ClientBase, AsyncAsking):
         details: str | Callable[..., str] | None = None,
         exclude: Iterable[str] = (),
         idempotency_key: str | Callable[..., str] | None = None,
+        requested_by: str | Callable[..., str] | None = None,
+        confirm_text: str | Callable[..., str] | None = None,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """See :meth:`HITLClient.require_approval`; gates async functions."""
         gate = checked_gate(
@@ -163,6 +165,8 @@ class AsyncHITLClient(ClientBase, AsyncAsking):
             details=details,
             exclude=exclude,
             idempotency_key=idempotency_key,
+            requested_by=requested_by,
+            confirm_text=confirm_text,
         )
 
         def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

@@ -99,10 +99,11 @@ def checked_gate(**options: Any) -> Gate:
     """
     options["tags"] = normalize_tags(options.get("tags", ()))
     options["exclude"] = _names(options.get("exclude", ()), "exclude")
-    for field in ("summary", "details", "idempotency_key"):
+    texts = ("details", "idempotency_key", "requested_by", "confirm_text")
+    for field in ("summary", *texts):
         _text_or_function(options.get(field), field)
     gate = Gate(**options)
-    fixed = {f: v for f in ("details", "idempotency_key") if isinstance(v := options.get(f), str)}
+    fixed = {f: v for f in texts if isinstance(v := options.get(f), str)}
     build_request(
         gate.summary if isinstance(gate.summary, str) else "check",
         "check",

@@ -245,6 +245,8 @@ class HITLClient(ClientBase, Asking):
         details: str | Callable[..., str] | None = None,
         exclude: Iterable[str] = (),
         idempotency_key: str | Callable[..., str] | None = None,
+        requested_by: str | Callable[..., str] | None = None,
+        confirm_text: str | Callable[..., str] | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Gate a function (sync or async): each call becomes a request.
 
@@ -261,7 +263,9 @@ class HITLClient(ClientBase, Asking):
         untouched and left out of the payload; the message's details name them. Every other
         argument must be plain JSON, or the call raises :class:`InvalidRequest`.
 
-        ``summary``, ``details`` and ``idempotency_key`` are strings, or functions called with
+        ``summary``, ``details``, ``idempotency_key``, ``requested_by`` (on whose behalf: a
+        Slack user id or an email) and ``confirm_text`` (what a typed confirmation asks for)
+        are strings, or functions called with
         the same arguments as the gated function (defaults applied) that return one. With an
         ``idempotency_key``, a re-run of the same call finds the same request (and its
         decision, if one was made).
@@ -294,6 +298,8 @@ class HITLClient(ClientBase, Asking):
             details=details,
             exclude=exclude,
             idempotency_key=idempotency_key,
+            requested_by=requested_by,
+            confirm_text=confirm_text,
         )
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:

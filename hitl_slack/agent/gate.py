@@ -8,8 +8,9 @@ passed-through ones as the caller gave them. Otherwise
 :class:`~hitl_slack.errors.ApprovalDenied` is raised, or ``on_denied`` is returned (called with
 the decision if it is callable) — handy in LLM tool loops, where a tool must return.
 
-``summary``, ``details`` and ``idempotency_key`` may be functions of the call: they receive the
-same arguments as the gated function (defaults applied), e.g.
+``summary``, ``details``, ``idempotency_key``, ``requested_by`` and ``confirm_text`` may be
+functions of the call: they receive the same arguments as the gated function (defaults
+applied), e.g.
 ``idempotency_key=lambda ctx, customer, amount: f"refund-{ctx.tool_call_id}"``.
 """
 
@@ -50,6 +51,8 @@ class Gate:
     details: CallText = None
     exclude: tuple[str, ...] = ()
     idempotency_key: CallText = None
+    requested_by: CallText = None
+    confirm_text: CallText = None
 
     def denied(self, decision: Decision) -> Any:
         """What a call that was not approved gives back (or raises)."""
@@ -111,6 +114,8 @@ class GatedFunction:
             "tags": gate.tags,
             "timeout": gate.timeout,
             "agent": gate.agent,
+            "requested_by": self._text("requested_by", bound),
+            "confirm_text": self._text("confirm_text", bound),
         }
 
     def _details(self, bound: inspect.BoundArguments) -> Any:
