@@ -11,6 +11,7 @@ import redis
 
 from hitl_slack import HITLClient, InvalidRequest
 from hitl_slack.agent.client import build_request
+from hitl_slack.integrations.common import ToolCall, tool_approval
 from hitl_slack.models import MAX_PAYLOAD_DEPTH, normalize_tags
 from hitl_slack.routing import RouteMatch
 
@@ -183,3 +184,12 @@ def test_the_decorator_refuses_bad_fixed_arguments_when_applied(
     with pytest.raises(InvalidRequest) as info:
         client.require_approval(**kwargs)
     assert field in [loc for loc, _ in info.value.errors]
+
+
+def test_a_tool_approval_may_say_per_call_on_whose_behalf_and_what_to_type() -> None:
+    approval = tool_approval(
+        requested_by=lambda call: call.args["user"], confirm_text=lambda call: call.args["db"]
+    )
+    fields = approval.request(ToolCall("c1", "drop_db", {"user": "U0ALICE", "db": "prod"}), None)
+    assert (fields["requested_by"], fields["confirm_text"]) == ("U0ALICE", "prod")
+    assert build_request(**fields).requested_by == "U0ALICE"

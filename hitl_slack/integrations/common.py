@@ -71,6 +71,10 @@ class ToolApproval:
     tags: tuple[str, ...] = field(default=())
     timeout: float = 300
     agent: str | None = None
+    #: On whose behalf (a Slack user id or an email): the route's ``self_approval`` applies.
+    requested_by: str | Callable[[ToolCall], str] | None = None
+    #: What a typed confirmation asks the approver for (default: the tool's name).
+    confirm_text: str | Callable[[ToolCall], str] | None = None
 
     def request(self, call: ToolCall, idempotency_key: str | None) -> dict[str, Any]:
         """Keyword arguments for ``client.submit`` asking about ``call``."""
@@ -87,6 +91,8 @@ class ToolApproval:
             "timeout": self.timeout,
             "agent": self.agent,
             "idempotency_key": idempotency_key,
+            "requested_by": _per_call(self.requested_by, call),
+            "confirm_text": _per_call(self.confirm_text, call),
         }
 
 
