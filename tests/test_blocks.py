@@ -11,7 +11,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from hitl_slack.lifecycle.listing import Listed
-from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status
+from hitl_slack.models import ApprovalRequest, Decision, RequestState, Risk, Status, Vote
+from hitl_slack.policy import Policy
 from hitl_slack.slack import blocks as B
 from hitl_slack.slack import mrkdwn as M
 from hitl_slack.slack import views as V
@@ -737,3 +738,13 @@ def test_ids_are_namespaced_constants() -> None:
         "reason",
         "reason_input",
     )
+
+
+def test_a_pending_line_says_how_many_approvals_a_quorum_request_has() -> None:
+    state = pending(payload={"n": 1})
+    vote = Vote(who="U0A", what="approve", args_digest=state.args_digest)
+    quorum = Policy(channel="C0FIN", approvers=("U0A", "U0B"), quorum=2)
+    voted = state.model_copy(update={"policy": quorum, "votes": (vote,)})
+    shown = block_text(V.pending_blocks(V.Page(listed(voted, state))))
+    assert shown.count("`deploy.prod` · 1 of 2 approvals · due") == 1
+    assert shown.count("`deploy.prod` · due") == 1  # one approver decides: nothing to count

@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBl
 from slack_sdk.models.views import View
 
 from hitl_slack.lifecycle.listing import Listed
+from hitl_slack.models import RequestState
 from hitl_slack.slack.mrkdwn import clip, context, date, inline, md, plain, plural, risk
 
 __all__ = [
@@ -81,9 +82,18 @@ def _pending_line(item: Listed, now: datetime) -> SectionBlock:
     return SectionBlock(
         text=md(
             f"*{clip(request.summary, 150)}*\n{risk(request.risk)} · "
-            f"{inline(request.action, 60)} · due {date(state.effective_deadline, now)}{link}"
+            f"{inline(request.action, 60)}{_votes(state)} · due "
+            f"{date(state.effective_deadline, now)}{link}"
         )
     )
+
+
+def _votes(state: RequestState) -> str:
+    """`` · 1 of 2 approvals`` for a request several must approve; nothing otherwise."""
+    policy = state.policy
+    if policy is None or policy.quorum < 2:
+        return ""
+    return f" · {len(state.approvals())} of {policy.quorum} approvals"
 
 
 #: Where a permalink may point: Slack's (https), or a local Slack on this machine (the
