@@ -37,6 +37,6 @@ run: $(STAMP)
 # Debian's fonts-noto-color-emoji draws the risk emoji).
 screenshot: $(STAMP)
 	PYTHON=$(PY) HITL_REQUIRE_BROWSER=1 HITL_SCREENSHOT_DIR=$(CURDIR)/docs scripts/with-redis \
-	  $(PY) -m pytest -n 0 -q tests/test_playground_browser.py -k reject
+	  $(PY) -m pytest -n 0 -q tests/test_playground_browser.py -k "reject or wire"
 
 check: lint typecheck test

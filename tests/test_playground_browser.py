@@ -82,7 +82,7 @@ def _send(page: Any, **fields: str) -> str:
     form = page.get_by_test_id("request-form")
     for name, value in fields.items():
         field = form.locator(f"[name={name}]")
-        if name == "risk":
+        if name in ("risk", "requested_by"):
             field.select_option(value)
         else:
             field.fill(value)
@@ -244,3 +244,41 @@ def test_ask_a_question_and_answer_it_with_an_option_button(
     expect(message).to_contain_text("Answered")
     expect(message.locator("button[data-action-id]")).to_have_count(0)
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "playground-question.png"))
+
+
+def test_a_wire_transfer_needs_two_of_finance_and_the_thread_says_the_outcome(
+    page: Any, dev: DevProcess, tmp_path: Path
+) -> None:
+    expect = playwright.expect
+    request_id = _send(
+        page,
+        summary="Wire EUR 48,000 to ACME GmbH",
+        action="wire_transfer",
+        payload=json.dumps({"iban": "DE89 3704 0044 0532 0130 00", "eur": 48000}),
+        risk="medium",
+        requested_by="U0ALICE",
+    )
+    entry = page.locator(f'[data-testid="agent-request"][data-request-id="{request_id}"]')
+    message = _message(page, request_id)
+    expect(message).to_contain_text("Requested by")
+    expect(message).to_contain_text("0 of 2 approvals")
+
+    _as(page, "U0ALICE")  # the person the agent acts for
+    _button(message, "hitl.approve").click()
+    expect(page.get_by_test_id("ephemeral").filter(has_text="on your behalf")).to_be_visible()
+
+    _as(page, "U0BOB")
+    _button(message, "hitl.approve").click()
+    expect(message).to_contain_text("1 of 2 approvals")
+    expect(
+        page.get_by_test_id("ephemeral").filter(has_text="Your approval is recorded")
+    ).to_be_visible()
+    expect(entry).to_have_attribute("data-status", "waiting")  # one vote decides nothing
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "playground-quorum.png"))
+
+    _as(page, "U0CAROL")
+    _button(message, "hitl.approve").click()
+    expect(entry).to_have_attribute("data-status", "approved")
+    expect(message).to_contain_text("Approved")
+    expect(message.locator("button[data-action-id]")).to_have_count(0)
+    expect(message.get_by_test_id("reply").filter(has_text="Approved")).to_have_count(1)
