@@ -20,7 +20,7 @@ from hitl_slack import HITLClient
 from hitl_slack.audit.trail import read_entries
 from hitl_slack.keys import Keys
 
-__all__ = ["Ear", "click", "edit", "events", "fixtures", "opened", "reject"]
+__all__ = ["Ear", "click", "counted", "edit", "events", "fixtures", "opened", "reject"]
 
 
 def fixtures(
@@ -141,3 +141,12 @@ def events(bot: BotProcess, rid: str) -> list[tuple[str, str]]:
     finally:
         r.close()
     return [(e.event, e.actor) for e in found if e.request_id == rid]
+
+
+def counted(bot: BotProcess, event: str) -> float:
+    """The bot's ``hitl_policy_events_total`` for ``event`` (0 before the first)."""
+    status, text = bot.get("/metrics")
+    assert status == 200
+    name = f'hitl_policy_events_total{{event="{event}"}}'
+    found = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(found[0]) if found else 0.0

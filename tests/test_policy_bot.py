@@ -16,7 +16,7 @@ import pytest
 from conftest import REDIS_URL
 from fakeslack import FakeSlack, block_text
 from harness import BotProcess, posted, wait_updated
-from policybot import Ear, click, edit, events, fixtures, reject
+from policybot import Ear, click, counted, edit, events, fixtures, reject
 
 from hitl_slack import HITLClient, Status
 
@@ -74,6 +74,7 @@ fake, module_prefix, bot, agent = fixtures("policy", ROUTES, groups={"S0CROWD": 
 def test_two_of_three_approve_after_both_votes_naming_both(
     bot: BotProcess, fake: FakeSlack, agent: HITLClient
 ):
+    before = counted(bot, "voted")
     ticket = agent.submit("Wire €900 to ACME", "wire_transfer", {"eur": 900}, timeout=60)
     msg = posted(fake, ticket.request_id)
     ear = Ear(fake, "U0B")
@@ -88,6 +89,7 @@ def test_two_of_three_approve_after_both_votes_naming_both(
     assert (decision.status, decision.decided_by) == (Status.APPROVED, ("U0B", "U0A"))
     assert [(v.who, v.what) for v in decision.votes] == [("U0B", "approve"), ("U0A", "approve")]
     wait_updated(fake, msg, "Approved")
+    assert counted(bot, "voted") == before + 2  # the metric operators watch
     trail = events(bot, ticket.request_id)
     assert [e for e in trail if e[0] == "voted"] == [
         ("voted", "slack:U0B"),

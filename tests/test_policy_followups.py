@@ -15,7 +15,7 @@ import redis
 from conftest import REDIS_URL
 from fakeslack import FakeSlack, PostedMessage, block_text
 from harness import BotProcess, ephemeral_texts, posted
-from policybot import click, fixtures
+from policybot import click, counted, fixtures
 
 from hitl_slack import HITLClient, Status
 from hitl_slack.keys import UPDATER_GROUP as UPDATER
@@ -177,6 +177,7 @@ def test_a_reminder_mentions_in_the_thread_and_by_dm_only_who_has_not_voted(
 
     text = reply(fake, msg, "left to decide")
     assert text.startswith("⏰ ")
+    assert counted(bot, "reminded") >= 1
     assert "<@U0B>" in text
     assert "<@U0A>" not in text
     fake.wait_until(lambda: bool(dm_texts(fake, "U0B", "left to decide")), timeout=10)
@@ -258,6 +259,7 @@ def test_two_escalation_levels_post_in_the_new_channel_and_widen_who_may_decide(
     assert msg.channel == "C0ESC"
 
     assert reply(fake, msg, "Escalated to") == "⬆️ Escalated to <#C0OPS>"
+    assert counted(bot, "escalated") >= 1
     fake.wait_until(lambda: len(shown(fake, rid, "C0OPS")) == 1, timeout=10)
     ops = shown(fake, rid, "C0OPS")[0]
     assert ops.live

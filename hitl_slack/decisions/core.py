@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,6 +55,8 @@ class Decisions:
 
     store: AsyncStore
     directory: Directory
+    #: Told of each vote recorded (``"voted"``): the service counts them in its metrics.
+    observe: Callable[[str], None] | None = None
 
     async def read(self, request_id: str) -> RequestState:
         """The request as stored (what a form needs before its ack)."""
@@ -213,6 +216,8 @@ class Decisions:
         if tally.outcome == "stale":
             return Refused(Why.STALE_ARGUMENTS)
         log.info("vote_recorded", request_id=state.request.id, user=actor, vote=what)
+        if self.observe is not None:
+            self.observe("voted")
         settled = await self._settle(state.request.id, actor, reject_at)
         return settled or Voted(what, tally.approvals, tally.rejections, policy.quorum)
 

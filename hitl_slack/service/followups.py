@@ -55,12 +55,15 @@ class Followups:
 
     Args:
         clock: the bot's clock, for the time left a reminder tells.
+        observe: told of each step this replica acts on (``reminded``, ``escalated``): the
+            service counts them in its metrics.
     """
 
     store: AsyncStore
     slack: SlackGateway
     fanout: Fanout
     clock: Callable[[], datetime] = field(default=_utcnow)
+    observe: Callable[[str], None] | None = None
 
     def handlers(self) -> dict[str, TimerHandler]:
         """The handlers by timer kind, for :class:`~hitl_slack.service.scheduler.Scheduler`."""
@@ -122,6 +125,8 @@ class Followups:
             outcome = await self.store.advance(timer.request_id, step, timer.n, event)
         except RequestNotFound:
             return False
+        if outcome == "ok" and self.observe is not None:
+            self.observe(event.event)
         return outcome == "ok"
 
     async def _remind(self, state: RequestState, policy: Policy) -> None:

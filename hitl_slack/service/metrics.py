@@ -11,6 +11,9 @@ metric                                    meaning
                                           ``expired``, ``cancelled``)
 ``hitl_decision_seconds``                 histogram: from the Slack message's post to the
                                           decision
+``hitl_policy_events_total{event}``       ``voted`` (votes this replica recorded),
+                                          ``reminded`` and ``escalated`` (reminders and
+                                          escalation levels it sent)
 ``hitl_queue_lag``                        queue entries no replica has read yet
 ``hitl_queue_pending``                    queue entries read by a replica, not yet handled
 ``hitl_queue_oldest_age_seconds``         age of the oldest unhandled queue entry
@@ -73,6 +76,12 @@ class Metrics:
             buckets=_DECISION_BUCKETS,
             registry=reg,
         )
+        self.policy_events = Counter(
+            "hitl_policy_events",
+            "Votes recorded, reminders sent and escalation levels reached, by event",
+            ["event"],
+            registry=reg,
+        )
         self.rate_limited = Counter(
             "hitl_slack_rate_limited", "Slack 429 answers", ["method"], registry=reg
         )
@@ -102,6 +111,10 @@ class Metrics:
         if posted_ts:
             with contextlib.suppress(ValueError):  # not a Slack ts: no latency to tell
                 self.decision_seconds.observe(max(0.0, decided_at - float(posted_ts)))
+
+    def policy_event(self, event: str) -> None:
+        """Count a vote recorded (``voted``), a reminder sent or a level reached."""
+        self.policy_events.labels(event=event).inc()
 
     async def refresh(self, r: aredis.Redis, keys: Keys, *, ready: bool) -> None:
         """Read the queue's gauges from Redis (raises the Redis error if unreachable)."""

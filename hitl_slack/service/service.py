@@ -83,14 +83,14 @@ class Service:
         gateway = SlackGateway(client)
         secret = settings.slack_signing_secret
         app = build_app(
-            Deps.over(store, gateway),
+            Deps.over(store, gateway, observe=health.metrics.policy_event),
             client,
             secret.get_secret_value() if secret else None,
             routes=routes,
         )
         relay = Relay(store, gateway, routes, settings.hitl_default_channel)
         consumers = _consumers(store, relay, health, name, settings.hitl_claim_idle)
-        followups = Followups(store, gateway, relay.fanout)
+        followups = Followups(store, gateway, relay.fanout, observe=health.metrics.policy_event)
         scheduler = Scheduler(store, handlers=followups.handlers())
         health.groups = [(c.stream, c.group) for c in consumers]
         health.loops = {f"consumer:{c.stream}": _ticks(c) for c in consumers}

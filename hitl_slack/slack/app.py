@@ -9,6 +9,7 @@ injects context entries into listeners by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt.async_app import AsyncApp
@@ -42,9 +43,16 @@ class Deps:
     slack: SlackGateway
 
     @classmethod
-    def over(cls, store: AsyncStore, slack: SlackGateway) -> Deps:
-        """The listeners' needs over one store and gateway (the gateway reads user groups)."""
-        return cls(store, Decisions(store, slack), slack)
+    def over(
+        cls,
+        store: AsyncStore,
+        slack: SlackGateway,
+        *,
+        observe: Callable[[str], None] | None = None,
+    ) -> Deps:
+        """The listeners' needs over one store and gateway (the gateway reads user groups);
+        ``observe`` is told of each vote recorded (the service's metrics)."""
+        return cls(store, Decisions(store, slack, observe), slack)
 
 
 def build_app(
