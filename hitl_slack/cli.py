@@ -207,7 +207,8 @@ def _mcp_gateway_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "expired or cancelled: a tool error, the call is not made). Without a rules file every "
         "call is held. Elicitations of the wrapped server are asked in Slack. Environment: "
         "REDIS_URL, HITL_KEY_PREFIX, HITL_MCP_HOLD (seconds a call is held before the client "
-        "is told to retry, default 50), HITL_MCP_AGENT, HITL_MCP_TAGS, HITL_MCP_ROUTE.",
+        "is told to retry, default 50), HITL_MCP_AGENT, HITL_MCP_REQUESTED_BY (a Slack user id or "
+        "email: on whose behalf), HITL_MCP_TAGS, HITL_MCP_ROUTE.",
         epilog="exit codes: 0 the client disconnected; 1 the wrapped server failed to start or "
         "to complete the MCP handshake; 2 bad usage, settings or rules file, or no MCP SDK",
     )
