@@ -5,6 +5,7 @@ inherited from [defaults], checked across keys at start, and resolved into the P
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -500,3 +501,15 @@ def test_a_reminder_at_or_past_the_deadline_is_not_due() -> None:
 )
 def test_durations_are_told_as_the_routes_file_writes_them(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_the_readmes_worked_example_is_a_valid_routes_file() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Policies: several people and the clock") :]
+    start = section.index("```toml") + len("```toml")
+    example = section[start : section.index("```", start)]
+    config = parse_routes(example, source="README.md", default_channel=None)
+    wire = ApprovalRequest(summary="Wire", action="wire_transfer", risk="high")
+    policy = resolve(config, wire).policy
+    assert (policy.route, policy.quorum, policy.on_timeout) == ("payments", 2, "reject")
+    assert [level.after for level in policy.escalate] == [3600, 7200]
