@@ -113,9 +113,3 @@ async def people(
             log.warning("user_group_lookup_failed", group=group, error=exc.error)
             return None
     return frozenset(list(dict.fromkeys(found))[:MAX_PEOPLE])
-
-
-def allowed_now(state: RequestState) -> tuple[str, ...]:
-    """The approvers (users and groups) of the levels reached."""
-    assert state.policy is not None
-    return state.policy.approvers_at(state.level)

@@ -258,7 +258,8 @@ class Decisions:
         policy = policy_of(state)
         if state.level < len(policy.escalate):
             return 0
-        found = await quorum.people(self.directory, quorum.allowed_now(state), retry=False)
+        approvers = policy.approvers_at(state.level)
+        found = await quorum.people(self.directory, approvers, retry=False)
         allowed = quorum.who_may_approve(policy, found) if found is not None else None
         return quorum.reject_threshold(policy, state.level, allowed)
 

@@ -138,15 +138,25 @@ class Fanout:
             except SlackError as exc:
                 log.warning("refresh_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
 
+    async def show_decided_on(self, state: RequestState, ref: MessageRef) -> None:
+        """Show the decision on one message (its metadata says the status shown).
+
+        Raises:
+            SlackError: Slack refused the update.
+        """
+        assert state.decision is not None
+        await self.slack.update(
+            ref.channel,
+            ref.ts,
+            decided_message(state, note=ref.note),
+            metadata=copies.metadata(state.request.id, state.decision.status.value),
+        )
+
     async def show_decided(self, state: RequestState, refs: Iterable[MessageRef]) -> None:
         """Show the decision on each of ``refs`` (failures are logged: the rest go on)."""
-        assert state.decision is not None
-        meta = copies.metadata(state.request.id, state.decision.status.value)
         for ref in refs:
             try:
-                await self.slack.update(
-                    ref.channel, ref.ts, decided_message(state, note=ref.note), metadata=meta
-                )
+                await self.show_decided_on(state, ref)
             except SlackError as exc:
                 log.warning("copy_update_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
 

@@ -51,7 +51,7 @@ from hitl_slack.service.consumer import Retry
 from hitl_slack.service.copies import EVENT_TYPE
 from hitl_slack.service.fanout import Fanout
 from hitl_slack.service.refusals import FALLBACK_ERRORS, REFUSED_CONTENT, failed, fallback_note
-from hitl_slack.slack.blocks import approval_message, decided_message
+from hitl_slack.slack.blocks import approval_message
 from hitl_slack.slack.gateway import SlackGateway, SlackOutcomeUnknown
 
 __all__ = ["EVENT_TYPE", "FALLBACK_ERRORS", "REFUSED_CONTENT", "Relay"]
@@ -166,7 +166,7 @@ class Relay:
             return None
         if status is not Status.PENDING:  # decided while we were posting
             fresh = await self.store.get(request_id)
-            await self._quietly(self._show_decided(fresh, ref))
+            await self._quietly(self.fanout.show_decided_on(fresh, ref))
             await self._sweep(fresh, ref.copies_since)
             await self.fanout.reply_outcome(fresh)
             return None
@@ -281,16 +281,7 @@ class Relay:
                 ref = MessageRef(
                     channel=copy.channel, ts=copy.ts, note=recorded.note if recorded else None
                 )
-                await self._quietly(self._show_decided(state, ref))
-
-    async def _show_decided(self, state: RequestState, ref: MessageRef) -> None:
-        assert state.decision is not None
-        await self.slack.update(
-            ref.channel,
-            ref.ts,
-            decided_message(state, note=ref.note),
-            metadata=copies.metadata(state.request.id, state.decision.status.value),
-        )
+                await self._quietly(self.fanout.show_decided_on(state, ref))
 
     async def _record_error(self, state: RequestState, what: str) -> None:
         await self.store.audit(
@@ -337,7 +328,7 @@ class Relay:
             await self._sweep(state, attempted)
             return
         try:
-            await self._show_decided(state, state.message)
+            await self.fanout.show_decided_on(state, state.message)
         except SlackError as exc:
             if exc.error not in ("message_not_found", "cant_update_message", "channel_not_found"):
                 raise Retry(f"chat.update: {exc.error}") from None

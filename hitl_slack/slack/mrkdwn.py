@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, PlainTextObject
 
+from hitl_slack.authz import is_user_id, is_usergroup_id
 from hitl_slack.models import Risk
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
 #: What shows that text was cut.
 MARKER = "… [truncated]"
 # Matched whole (fullmatch): "$" alone would let a trailing newline into a mention.
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,30}")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,30}")
 _RISK_EMOJI = {Risk.LOW: "🟢", Risk.MEDIUM: "🟡", Risk.HIGH: "🟠", Risk.CRITICAL: "🔴"}
 
@@ -149,13 +148,13 @@ def date(when: datetime, now: datetime | None = None) -> str:
 
 def user(user_id: str) -> str:
     """A mention for a Slack user id; anything else as escaped text."""
-    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else clip(user_id, 100)
+    return f"<@{user_id}>" if is_user_id(user_id) else clip(user_id, 100)
 
 
 def mention(approver: str) -> str:
     """A mention for an approver: a user (``<@U…>``), a user group (``<!subteam^S…>``), or
     anything else as escaped text."""
-    if _GROUP_ID.fullmatch(approver):
+    if is_usergroup_id(approver):
         return f"<!subteam^{approver}>"
     return user(approver)
 

@@ -9,14 +9,13 @@ sequences, built from ids alone. The outcome's reply is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from hitl_slack.authz import is_user_id, is_usergroup_id
 from hitl_slack.models import RequestState
 from hitl_slack.policy import Level
-from hitl_slack.slack.mrkdwn import clip, plural
+from hitl_slack.slack.mrkdwn import channel, clip, plural
+from hitl_slack.slack.mrkdwn import mention as mrkdwn_mention
 
 __all__ = [
     "escalation_text",
@@ -27,19 +26,12 @@ __all__ = [
     "time_left",
 ]
 
-_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,30}")
-
 
 def mention(who: str) -> str:
     """A mention: ``<@U…>`` for a user, ``<!subteam^S…>`` for a user group, ``<#C…>`` for a
-    channel; anything else as escaped text."""
-    if is_user_id(who):
-        return f"<@{who}>"
-    if is_usergroup_id(who):
-        return f"<!subteam^{who}>"
-    if _CHANNEL.fullmatch(who):
-        return f"<#{who}>"
-    return clip(who, 100)
+    channel (:func:`hitl_slack.slack.mrkdwn.mention`, :func:`~hitl_slack.slack.mrkdwn.channel`);
+    anything else as escaped text."""
+    return channel(who) if who[:1] in ("C", "G") else mrkdwn_mention(who)
 
 
 def mentions(who: Iterable[str]) -> str:
