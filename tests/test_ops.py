@@ -23,6 +23,7 @@ from hitl_slack.lifecycle import (
     posting,
     schedule,
     transition,
+    voting,
 )
 from hitl_slack.lifecycle.commands import Batch, Command, Eval, Gen, Op
 from hitl_slack.lifecycle.config import StoreConfig
@@ -30,7 +31,7 @@ from hitl_slack.lifecycle.deadletters import DeadLetter
 from hitl_slack.lifecycle.store import AsyncStore, Store
 from hitl_slack.lifecycle.timers import Timer
 from hitl_slack.lifecycle.transition import NotDue
-from hitl_slack.models import ApprovalRequest, Decision, MessageRef
+from hitl_slack.models import ApprovalRequest, Decision, MessageRef, Vote
 from hitl_slack.policy import Policy
 
 T = TypeVar("T")
@@ -224,6 +225,22 @@ def test_decide_finding_an_unconfirmed_decision_confirms_and_announces_it():
     assert isinstance(confirm, Batch)
     assert isinstance(announce, Batch)
     assert confirm.commands[1] == Command(("WAIT", 1, 1000))
+    assert [c.args[0] for c in announce.commands] == ["HDEL", "XADD", "PUBLISH"]
+
+
+def test_a_vote_finding_an_unconfirmed_decision_confirms_and_announces_it():
+    standing = Decision(request_id="req_1", status=Status.REJECTED)
+    state = transition.RequestState(
+        request=REQ, status=Status.PENDING, policy=POLICY.model_copy(update={"quorum": 2})
+    )
+    cast = Vote(who="U1", what="approve", args_digest=state.args_digest)
+    d = Driver(["decided", "rejected", standing.model_dump_json(), "1"], [1, 1], [1, 1, 1])
+    with pytest.raises(AlreadyDecided) as info:
+        d.run(voting.vote(CFG, state, cast, seen=None))
+    assert info.value.decision == standing
+    confirm, announce = d.ops[1], d.ops[2]
+    assert isinstance(confirm, Batch)
+    assert isinstance(announce, Batch)
     assert [c.args[0] for c in announce.commands] == ["HDEL", "XADD", "PUBLISH"]
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 __all__ = [
     "AUDIT_LUA",
     "NOW_LUA",
+    "STANDING_LUA",
     "Batch",
     "Command",
     "Eval",
@@ -87,6 +88,21 @@ NOW_LUA = r"""
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+
+#: What stops a step on a request: it is gone (``{"not_found"}``), or a decision stands
+#: (``{"decided", status, decision JSON, unconfirmed "1"|"0"}``); nil while it is pending.
+STANDING_LUA = r"""
+local function standing(key)
+  local status = redis.call('HGET', key, 'status')
+  if not status then return {'not_found'} end
+  if status ~= 'pending' then
+    return {'decided', status, redis.call('HGET', key, 'decision'),
+            redis.call('HGET', key, 'unconfirmed') or '0'}
+  end
+  return nil
 end
 """
 

@@ -9,7 +9,6 @@ clock: a click after the deadline finds the request expired even if no scheduler
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -17,7 +16,7 @@ from hitl_slack import kinds
 from hitl_slack.errors import AlreadyDecided, RequestNotFound
 from hitl_slack.lifecycle import replicas
 from hitl_slack.lifecycle.auditing import audit_args
-from hitl_slack.lifecycle.commands import AUDIT_LUA, NOW_LUA, Eval, Gen, LuaScript
+from hitl_slack.lifecycle.commands import AUDIT_LUA, NOW_LUA, STANDING_LUA, Eval, Gen, LuaScript
 from hitl_slack.lifecycle.config import StoreConfig
 from hitl_slack.lifecycle.reading import get
 from hitl_slack.lifecycle.timers import Timer
@@ -40,6 +39,7 @@ __all__ = [
     "current",
     "decide",
     "expire",
+    "standing_decision",
     "timeout_outcome",
 ]
 
@@ -68,13 +68,10 @@ TRANSITION = LuaScript(
 """
     + AUDIT_LUA
     + NOW_LUA
+    + STANDING_LUA
     + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'not_found'} end
-if status ~= 'pending' then
-  return {'decided', status, redis.call('HGET', KEYS[1], 'decision'),
-          redis.call('HGET', KEYS[1], 'unconfirmed') or '0'}
-end
+local stop = standing(KEYS[1])
+if stop then return stop end
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
 local now = now_ms()
 if ARGV[4] == 'expire' and now < deadline then return {'not_due', deadline, now} end
@@ -114,23 +111,23 @@ class _Stale(Exception):
     """A policy was recorded between reading a request and expiring it: read it again."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Standing:
-    """A decision already stands (``unconfirmed``: written, never confirmed by replicas)."""
+def standing_decision(cfg: StoreConfig, result: list[Any]) -> Gen[Decision]:
+    """The decision a ``decided`` reply names (:data:`STANDING_LUA`); one written but never
+    confirmed by replicas (``HITL_REDIS_MIN_REPLICAS``) is confirmed and announced first."""
+    decision = lenient(Decision, result[2])
+    if len(result) > 3 and result[3] == "1":
+        yield from replicas.confirm(cfg, decision)
+    return decision
 
-    decision: Decision
-    unconfirmed: bool
 
-
-def _reply(request_id: str, result: list[Any]) -> _Standing | None:
-    """What TRANSITION's reply means: None when written, the standing decision when one
-    stands; the other codes raise."""
+def _reply(request_id: str, result: list[Any]) -> bool:
+    """What TRANSITION's reply means: True when written, False when a decision stands; the
+    other codes raise."""
     code = result[0]
     if code == "ok":
-        return None
+        return True
     if code == "decided":
-        unconfirmed = len(result) > 3 and result[3] == "1"
-        return _Standing(lenient(Decision, result[2]), unconfirmed)
+        return False
     if code == "not_due":
         raise NotDue(int(result[1]), int(result[2]))
     if code == "past_deadline":
@@ -191,12 +188,9 @@ def _transition(
             yield from replicas.announce(cfg, decision)
     else:
         result = yield step
-    standing = _reply(decision.request_id, result)
-    if standing is None:
+    if _reply(decision.request_id, result):
         return decision
-    if standing.unconfirmed:  # written, never confirmed: confirm it now
-        yield from replicas.confirm(cfg, standing.decision)
-    raise AlreadyDecided(standing.decision)
+    raise AlreadyDecided((yield from standing_decision(cfg, result)))
 
 
 def _policy_digest(state: RequestState) -> str | None:

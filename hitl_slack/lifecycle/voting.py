@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from hitl_slack.errors import AlreadyDecided, RequestNotFound
 from hitl_slack.lifecycle.auditing import audit_args
-from hitl_slack.lifecycle.commands import AUDIT_LUA, NOW_LUA, Eval, Gen, LuaScript
+from hitl_slack.lifecycle.commands import AUDIT_LUA, NOW_LUA, STANDING_LUA, Eval, Gen, LuaScript
 from hitl_slack.lifecycle.config import StoreConfig
-from hitl_slack.lifecycle.transition import expire
-from hitl_slack.models import AuditEvent, Decision, RequestState, Vote, digest, lenient
+from hitl_slack.lifecycle.transition import expire, standing_decision
+from hitl_slack.models import AuditEvent, RequestState, Vote, digest
 
 __all__ = ["VOTE", "Tally", "vote"]
 
@@ -48,13 +48,10 @@ VOTE = LuaScript(
 """
     + AUDIT_LUA
     + NOW_LUA
+    + STANDING_LUA
     + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'not_found'} end
-if status ~= 'pending' then
-  return {'decided', status, redis.call('HGET', KEYS[1], 'decision'),
-          redis.call('HGET', KEYS[1], 'unconfirmed') or '0'}
-end
+local stop = standing(KEYS[1])
+if stop then return stop end
 if now_ms() >= tonumber(redis.call('HGET', KEYS[1], 'deadline')) then
   return {'past_deadline'}
 end
@@ -124,7 +121,8 @@ class Tally:
 
 
 def _reply(request_id: str, result: list[Any]) -> Tally | None:
-    """Every return code of VOTE: a tally, None for past the deadline; the rest raise."""
+    """Every return code of VOTE but ``decided``: a tally, None for past the deadline; the
+    rest raise."""
     code = result[0]
     if code in ("voted", "reached"):
         return Tally(code, int(result[1]), int(result[2]))
@@ -134,8 +132,6 @@ def _reply(request_id: str, result: list[Any]) -> Tally | None:
         return Tally("stale")
     if code == "past_deadline":
         return None
-    if code == "decided":
-        raise AlreadyDecided(lenient(Decision, result[2]))
     if code == "not_found":
         raise RequestNotFound(request_id)
     raise ValueError(f"vote: unexpected reply {result!r}")
@@ -196,6 +192,8 @@ def vote(
             *audit_args([event]),
         ),
     )
+    if result[0] == "decided":
+        raise AlreadyDecided((yield from standing_decision(cfg, result)))
     tally = _reply(rid, result)
     if tally is None:
         expired = yield from expire(cfg, rid)
