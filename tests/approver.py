@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-import redis
-from conftest import REDIS_URL
 from fakeslack import (
     FakeSlack,
     PostedMessage,
@@ -19,7 +15,8 @@ from fakeslack import (
     block_text,
     view_submission_body,
 )
-from harness import BotProcess, posted
+from harness import ROUTES, BotProcess, posted
+from policybot import fixtures
 
 __all__ = [
     "approve",
@@ -98,27 +95,7 @@ def edit(
 
 def bot_fixtures(name: str) -> tuple[Any, Any, Any]:
     """Module-scoped ``fake``, ``module_prefix`` and ``bot`` fixtures: one fake Slack and one
-    real bot for every test of a module (each test tells its calls apart by a marker)."""
-
-    @pytest.fixture(scope="module")
-    def fake() -> Iterator[FakeSlack]:
-        with FakeSlack() as f:
-            f.usergroups["S0FIN"] = ["U0CAROL"]
-            yield f
-
-    @pytest.fixture(scope="module")
-    def module_prefix() -> Iterator[str]:
-        prefix = f"test-{name}-{uuid.uuid4().hex[:8]}"
-        yield prefix
-        r = redis.Redis.from_url(REDIS_URL)
-        for key in r.scan_iter(match=f"{prefix}:*", count=1000):
-            r.delete(key)
-        r.close()
-
-    @pytest.fixture(scope="module")
-    def bot(fake: FakeSlack, module_prefix: str) -> Iterator[BotProcess]:
-        b = BotProcess(fake, module_prefix, REDIS_URL).start()
-        yield b
-        assert b.stop() == 0, b.logs()
-
+    real bot (the harness's routes) for every test of a module (each test tells its calls
+    apart by a marker)."""
+    fake, module_prefix, bot, _ = fixtures(name, ROUTES, groups={"S0FIN": ["U0CAROL"]})
     return fake, module_prefix, bot

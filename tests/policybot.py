@@ -1,5 +1,5 @@
-"""A real bot with its own routes file, and people acting on its messages, for the policy tests
-(test_policy_bot, test_confirm_bot, test_policy_followups): module-scoped fixtures, and the
+"""A real bot with its own routes file, and people acting on its messages (the policy tests,
+and :func:`approver.bot_fixtures` for the framework adapters'): module-scoped fixtures, and the
 acts — a click, a rejection or an edit through its modal — each a signed request built from
 the message the bot posted, as Slack sends it."""
 

@@ -17,8 +17,8 @@ from fakeslack import (
     find_button,
     view_submission_body,
 )
-from harness import BotProcess, current, ephemeral_texts, posted, wait_updated
-from policybot import click, fixtures, opened
+from harness import BotProcess, current, posted, wait_updated
+from policybot import Ear, click, fixtures, opened
 
 from hitl_slack import HITLClient, Status
 
@@ -53,14 +53,6 @@ fake, module_prefix, bot, agent = fixtures("confirm", ROUTES, groups={"S0FIN": [
 
 def _typed(text: str) -> dict[str, Any]:
     return {"hitl.typed": {"value": {"type": "plain_text_input", "value": text}}}
-
-
-def _told(fake: FakeSlack, user: str, before: int, text: str) -> str:
-    def said() -> list[str]:
-        return [t for t in ephemeral_texts(fake, user)[before:] if text in t]
-
-    fake.wait_until(lambda: bool(said()), timeout=10)
-    return said()[0]
 
 
 def test_a_typed_confirmation_approves_only_with_the_exact_value(
@@ -170,9 +162,9 @@ def test_the_message_shows_the_votes_and_a_click_on_arguments_edited_since_is_re
     assert bot.send(view_submission_body(view, edited, user_id="U0BOB")) == (200, "")
     fake.wait_until(lambda: "Edited by <@U0BOB>" in json.dumps(current(fake, msg).blocks))
 
-    told = len(ephemeral_texts(fake, "U0CAROL"))
+    ear = Ear(fake, "U0CAROL")
     click(bot, shown, "U0CAROL")  # the message as it was before the edit: €700
-    _told(fake, "U0CAROL", told, "The arguments were edited after this message showed them")
+    ear.told("The arguments were edited after this message showed them")
     assert agent.get(rid).status is Status.PENDING
     click(bot, current(fake, msg), "U0CAROL")  # as it shows now: €650
     decision = ticket.wait(timeout=10)
@@ -192,9 +184,9 @@ def test_the_person_the_agent_acts_for_may_not_edit_and_approve(
     msg = posted(fake, ticket.request_id)
     facts = [f["text"] for f in msg.blocks[1]["fields"]]
     assert "*Requested by*\n<@U0ALICE>" in facts
-    before, told = len(fake.calls("views.open")), len(ephemeral_texts(fake, "U0ALICE"))
+    before, ear = len(fake.calls("views.open")), Ear(fake, "U0ALICE")
     click(bot, msg, "U0ALICE", "hitl.edit")
-    _told(fake, "U0ALICE", told, "made on your behalf")
+    ear.told("made on your behalf")
     assert [
         c for c in fake.calls("views.open")[before:] if ticket.request_id in str(c.params)
     ] == []
@@ -216,12 +208,12 @@ def test_an_edit_form_opened_before_another_approvers_edit_records_nothing(
     def typed(eur: str) -> dict[str, Any]:
         return {"field:0": {"value": {"type": "plain_text_input", "value": eur}}}
 
-    told = len(ephemeral_texts(fake, "U0ALICE"))
+    ear = Ear(fake, "U0ALICE")
     assert bot.send(view_submission_body(forms["U0ALICE"], typed("750"), user_id="U0ALICE")) == (
         200,
         "",
     )
-    _told(fake, "U0ALICE", told, "Your approval is recorded")  # a vote for €750
+    ear.told("Your approval is recorded")  # a vote for €750
     status, body = bot.send(view_submission_body(forms["U0BOB"], typed("720"), user_id="U0BOB"))
     answer = json.loads(body)
     assert (status, answer["response_action"]) == (200, "update")
