@@ -131,15 +131,24 @@ class Fanout:
             return state
 
     async def _render(self, state: RequestState, refs: Iterable[MessageRef]) -> None:
-        """Show the pending request as it stands on each of ``refs``."""
+        """Show the pending request as it stands on each of ``refs`` (drawn once per note:
+        the copies share one)."""
+        drawn: dict[str | None, Message] = {}
         for ref in refs:
+            if ref.note not in drawn:
+                drawn[ref.note] = approval_message(state, note=ref.note)
             try:
-                await self.slack.update(ref.channel, ref.ts, approval_message(state, note=ref.note))
+                await self.slack.update(ref.channel, ref.ts, drawn[ref.note])
             except SlackError as exc:
                 log.warning("refresh_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
 
-    async def show_decided_on(self, state: RequestState, ref: MessageRef) -> None:
+    async def show_decided_on(
+        self, state: RequestState, ref: MessageRef, drawn: Message | None = None
+    ) -> None:
         """Show the decision on one message (its metadata says the status shown).
+
+        Args:
+            drawn: the decided message for ``ref``'s note, if already drawn.
 
         Raises:
             SlackError: Slack refused the update.
@@ -148,15 +157,19 @@ class Fanout:
         await self.slack.update(
             ref.channel,
             ref.ts,
-            decided_message(state, note=ref.note),
+            drawn or decided_message(state, note=ref.note),
             metadata=copies.metadata(state.request.id, state.decision.status.value),
         )
 
     async def show_decided(self, state: RequestState, refs: Iterable[MessageRef]) -> None:
-        """Show the decision on each of ``refs`` (failures are logged: the rest go on)."""
+        """Show the decision on each of ``refs`` (failures are logged: the rest go on); drawn
+        once per note, the copies share one."""
+        drawn: dict[str | None, Message] = {}
         for ref in refs:
+            if ref.note not in drawn:
+                drawn[ref.note] = decided_message(state, note=ref.note)
             try:
-                await self.show_decided_on(state, ref)
+                await self.show_decided_on(state, ref, drawn[ref.note])
             except SlackError as exc:
                 log.warning("copy_update_failed", channel=ref.channel, ts=ref.ts, error=exc.error)
 
